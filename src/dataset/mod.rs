@@ -1,0 +1,1 @@
+//! Reading datasets: JSONL and JSON-array files, streamed.

@@ -1,0 +1,889 @@
+//! The teacher prompt's rules, judged on a parsed transcript.
+//!
+//! Every rule has an id, a pass / fail / skip outcome and a message that names the segment it is
+//! about (`segment #3`, 1-based). Thresholds and on/off come from the `[rules]` table of the
+//! configuration ([`RulesConfig`]); [`Rules`] is that table compiled for repeated use.
+
+use std::fmt;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::{Deserialize, Serialize};
+
+use super::segment::{Segment, SegmentKind};
+use super::words::CountMode;
+use super::Transcript;
+
+/// The rules, in the order they are reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleId {
+    StartsWithAnswer,
+    FirstAnswerConcise,
+    ThinkBudget,
+    Interleaved,
+    BalancedTags,
+    ThinkBeforeCode,
+    RunHasResult,
+    NoModelResults,
+    NoInput,
+    NoRefusal,
+}
+
+impl RuleId {
+    pub const ALL: [RuleId; 10] = [
+        RuleId::StartsWithAnswer,
+        RuleId::FirstAnswerConcise,
+        RuleId::ThinkBudget,
+        RuleId::Interleaved,
+        RuleId::BalancedTags,
+        RuleId::ThinkBeforeCode,
+        RuleId::RunHasResult,
+        RuleId::NoModelResults,
+        RuleId::NoInput,
+        RuleId::NoRefusal,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StartsWithAnswer => "starts-with-answer",
+            Self::FirstAnswerConcise => "first-answer-concise",
+            Self::ThinkBudget => "think-budget",
+            Self::Interleaved => "interleaved",
+            Self::BalancedTags => "balanced-tags",
+            Self::ThinkBeforeCode => "think-before-code",
+            Self::RunHasResult => "run-has-result",
+            Self::NoModelResults => "no-model-results",
+            Self::NoInput => "no-input",
+            Self::NoRefusal => "no-refusal",
+        }
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RuleId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|id| id.as_str() == s)
+            .ok_or_else(|| format!("unknown rule `{s}`"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Outcome {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Skip => "skip",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleResult {
+    pub id: RuleId,
+    pub outcome: Outcome,
+    pub message: String,
+    /// The segment the message is about (0-based index; messages print it 1-based).
+    pub segment: Option<usize>,
+}
+
+/// Where a transcript comes from: some rules only mean something for a live run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleContext {
+    /// A record of an existing dataset: whoever wrote its result tags is unknown.
+    Dataset,
+    /// A run of the teacher; `model_results` counts result/error blocks the model wrote itself.
+    Live { model_results: usize },
+}
+
+/// The `[rules]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RulesConfig {
+    pub count_mode: CountMode,
+    pub starts_with_answer: Toggle,
+    pub first_answer_concise: FirstAnswerConcise,
+    pub think_budget: ThinkBudget,
+    pub interleaved: Toggle,
+    pub balanced_tags: Toggle,
+    pub think_before_code: ThinkBeforeCode,
+    pub run_has_result: Toggle,
+    pub no_model_results: Toggle,
+    pub no_input: Toggle,
+    pub no_refusal: NoRefusal,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        Self {
+            count_mode: CountMode::Mixed,
+            starts_with_answer: Toggle::default(),
+            first_answer_concise: FirstAnswerConcise::default(),
+            think_budget: ThinkBudget::default(),
+            interleaved: Toggle::default(),
+            balanced_tags: Toggle::default(),
+            think_before_code: ThinkBeforeCode::default(),
+            run_has_result: Toggle::default(),
+            no_model_results: Toggle::default(),
+            no_input: Toggle::default(),
+            no_refusal: NoRefusal::default(),
+        }
+    }
+}
+
+impl RulesConfig {
+    #[must_use]
+    pub fn enabled(&self, id: RuleId) -> bool {
+        match id {
+            RuleId::StartsWithAnswer => self.starts_with_answer.enabled,
+            RuleId::FirstAnswerConcise => self.first_answer_concise.enabled,
+            RuleId::ThinkBudget => self.think_budget.enabled,
+            RuleId::Interleaved => self.interleaved.enabled,
+            RuleId::BalancedTags => self.balanced_tags.enabled,
+            RuleId::ThinkBeforeCode => self.think_before_code.enabled,
+            RuleId::RunHasResult => self.run_has_result.enabled,
+            RuleId::NoModelResults => self.no_model_results.enabled,
+            RuleId::NoInput => self.no_input.enabled,
+            RuleId::NoRefusal => self.no_refusal.enabled,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Toggle {
+    pub enabled: bool,
+}
+
+impl Default for Toggle {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FirstAnswerConcise {
+    pub enabled: bool,
+    pub max_words: usize,
+}
+
+impl Default for FirstAnswerConcise {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_words: 120,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ThinkBudget {
+    pub enabled: bool,
+    /// A think may hold `ratio` × the answer words since the previous think.
+    pub ratio: f64,
+    /// Whether code blocks and execution output count as answer words for the budget.
+    pub count_code: bool,
+}
+
+impl Default for ThinkBudget {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ratio: 1.0,
+            count_code: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ThinkBeforeCode {
+    pub enabled: bool,
+    /// Only python RUN blocks need a think before them; plain code blocks do not.
+    pub executable_only: bool,
+}
+
+impl Default for ThinkBeforeCode {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            executable_only: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NoRefusal {
+    pub enabled: bool,
+    /// Phrases that mark a refusal, matched case-insensitively in answer text; replaces the
+    /// defaults when given.
+    pub phrases: Vec<String>,
+    /// Phrases added to `phrases`.
+    pub extra_phrases: Vec<String>,
+}
+
+/// Refusal phrases in Chinese and English.
+pub const DEFAULT_REFUSAL_PHRASES: &[&str] = &[
+    "我无法回答",
+    "无法回答",
+    "我不能回答",
+    "我不能帮",
+    "无法提供帮助",
+    "作为一个AI",
+    "作为一个人工智能",
+    "作为AI语言模型",
+    "抱歉，我无法",
+    "I can't help with",
+    "I cannot help with",
+    "I can't assist",
+    "I cannot assist",
+    "I'm unable to",
+    "I am unable to",
+    "As an AI language model",
+    "I won't be able to",
+    "I'm sorry, but I can't",
+];
+
+impl Default for NoRefusal {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            phrases: DEFAULT_REFUSAL_PHRASES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+            extra_phrases: Vec::new(),
+        }
+    }
+}
+
+/// What reading input looks like in Python.
+const INPUT_PATTERNS: &[&str] = &["input(", "sys.stdin", "getpass", "fileinput.input"];
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot compile the refusal phrases: {0}")]
+pub struct RulesError(#[from] aho_corasick::BuildError);
+
+/// A [`RulesConfig`] ready to judge many transcripts.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    config: RulesConfig,
+    refusal: AhoCorasick,
+    phrases: Vec<String>,
+}
+
+impl Rules {
+    /// # Errors
+    /// When the refusal phrases cannot be compiled into a matcher.
+    pub fn new(config: RulesConfig) -> Result<Self, RulesError> {
+        let phrases: Vec<String> = config
+            .no_refusal
+            .phrases
+            .iter()
+            .chain(&config.no_refusal.extra_phrases)
+            .filter(|p| !p.trim().is_empty())
+            .cloned()
+            .collect();
+        let refusal = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&phrases)?;
+        Ok(Self {
+            config,
+            refusal,
+            phrases,
+        })
+    }
+
+    #[must_use]
+    pub fn config(&self) -> &RulesConfig {
+        &self.config
+    }
+
+    /// The enabled rules in report order.
+    pub fn enabled(&self) -> impl Iterator<Item = RuleId> + '_ {
+        RuleId::ALL
+            .into_iter()
+            .filter(|id| self.config.enabled(*id))
+    }
+
+    /// Judges a transcript with every enabled rule, in [`RuleId::ALL`] order.
+    #[must_use]
+    pub fn evaluate(&self, transcript: &Transcript, context: RuleContext) -> Vec<RuleResult> {
+        self.enabled()
+            .map(|id| self.judge(id, transcript, context))
+            .collect()
+    }
+
+    fn judge(&self, id: RuleId, t: &Transcript, context: RuleContext) -> RuleResult {
+        let segments = &t.segments;
+        let (outcome, message, segment) = match id {
+            RuleId::StartsWithAnswer => starts_with_answer(segments),
+            RuleId::FirstAnswerConcise => {
+                first_answer_concise(segments, self.config.first_answer_concise.max_words)
+            }
+            RuleId::ThinkBudget => think_budget(segments, &self.config.think_budget),
+            RuleId::Interleaved => interleaved(segments),
+            RuleId::BalancedTags => balanced_tags(t),
+            RuleId::ThinkBeforeCode => {
+                think_before_code(segments, self.config.think_before_code.executable_only)
+            }
+            RuleId::RunHasResult => run_has_result(segments),
+            RuleId::NoModelResults => no_model_results(context),
+            RuleId::NoInput => no_input(segments),
+            RuleId::NoRefusal => self.no_refusal(segments),
+        };
+        RuleResult {
+            id,
+            outcome,
+            message,
+            segment,
+        }
+    }
+
+    fn no_refusal(&self, segments: &[Segment]) -> Verdict {
+        for (i, s) in segments.iter().enumerate() {
+            if s.kind != SegmentKind::Answer {
+                continue;
+            }
+            if let Some(m) = self.refusal.find(&s.text) {
+                let phrase = &self.phrases[m.pattern().as_usize()];
+                return fail(format!("refusal “{phrase}” in segment #{}", i + 1), i);
+            }
+        }
+        pass("no refusal phrase in the answer")
+    }
+}
+
+/// Judges with the default rules; convenient for one-off checks and tests.
+#[must_use]
+pub fn evaluate(transcript: &Transcript, context: RuleContext) -> Vec<RuleResult> {
+    DEFAULT_RULES.with(|rules| rules.evaluate(transcript, context))
+}
+
+thread_local! {
+    static DEFAULT_RULES: Rules = Rules::new(RulesConfig::default())
+        .unwrap_or_else(|e| unreachable!("default refusal phrases compile: {e}"));
+}
+
+type Verdict = (Outcome, String, Option<usize>);
+
+fn pass(message: impl Into<String>) -> Verdict {
+    (Outcome::Pass, message.into(), None)
+}
+
+fn fail(message: String, segment: usize) -> Verdict {
+    (Outcome::Fail, message, Some(segment))
+}
+
+fn skip(message: impl Into<String>) -> Verdict {
+    (Outcome::Skip, message.into(), None)
+}
+
+fn first_visible(segments: &[Segment]) -> Option<(usize, &Segment)> {
+    segments.iter().enumerate().find(|(_, s)| s.is_visible())
+}
+
+fn starts_with_answer(segments: &[Segment]) -> Verdict {
+    match first_visible(segments) {
+        None => (Outcome::Fail, "the transcript is empty".into(), None),
+        Some((i, s)) if s.kind != SegmentKind::Answer => fail(
+            format!("the transcript opens with a {} (segment #{})", s.kind, i + 1),
+            i,
+        ),
+        Some((i, s)) if s.words == 0 => fail(
+            format!("the opening answer has no words (segment #{})", i + 1),
+            i,
+        ),
+        Some((i, s)) => (
+            Outcome::Pass,
+            format!("opens with an answer of {} words", s.words),
+            Some(i),
+        ),
+    }
+}
+
+fn first_answer_concise(segments: &[Segment], max_words: usize) -> Verdict {
+    match first_visible(segments) {
+        Some((i, s)) if s.kind == SegmentKind::Answer => {
+            if s.words <= max_words {
+                (
+                    Outcome::Pass,
+                    format!("first answer has {} words, limit {max_words}", s.words),
+                    Some(i),
+                )
+            } else {
+                fail(
+                    format!(
+                        "first answer has {} words, limit {max_words} (segment #{})",
+                        s.words,
+                        i + 1
+                    ),
+                    i,
+                )
+            }
+        }
+        _ => skip("no opening answer"),
+    }
+}
+
+/// Each think may hold no more words than the answer since the previous think.
+fn think_budget(segments: &[Segment], rule: &ThinkBudget) -> Verdict {
+    let mut since = 0usize;
+    let mut thinks = 0usize;
+    let mut first_failure: Option<(usize, usize, usize, usize)> = None;
+    let mut failures = 0usize;
+    for (i, s) in segments.iter().enumerate() {
+        match s.kind {
+            SegmentKind::Answer => since += s.words,
+            SegmentKind::Code | SegmentKind::ExecResult | SegmentKind::ExecError
+                if rule.count_code =>
+            {
+                since += s.words;
+            }
+            SegmentKind::Think => {
+                thinks += 1;
+                let budget = think_allowance(since, rule.ratio);
+                if s.words > budget {
+                    failures += 1;
+                    first_failure.get_or_insert((thinks, s.words, budget, i));
+                }
+                since = 0;
+            }
+            _ => {}
+        }
+    }
+    match first_failure {
+        _ if thinks == 0 => skip("no think"),
+        None => pass(format!(
+            "{thinks} think{} within budget",
+            if thinks == 1 { "" } else { "s" }
+        )),
+        Some((n, words, budget, i)) => {
+            let mut message = format!(
+                "think #{n} has {words} words, budget {budget} (segment #{})",
+                i + 1
+            );
+            if failures > 1 {
+                message.push_str(&format!("; {} more over budget", failures - 1));
+            }
+            fail(message, i)
+        }
+    }
+}
+
+/// The words a think may hold after `answer_words` words of answer.
+#[must_use]
+pub fn think_allowance(answer_words: usize, ratio: f64) -> usize {
+    if (ratio - 1.0).abs() < f64::EPSILON {
+        return answer_words;
+    }
+    // Word counts stay far below 2^52, so the float round trip is exact enough.
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let allowance = (answer_words as f64 * ratio.max(0.0)).floor() as usize;
+    allowance
+}
+
+fn interleaved(segments: &[Segment]) -> Verdict {
+    let Some(first_think) = segments.iter().position(|s| s.kind == SegmentKind::Think) else {
+        return (Outcome::Fail, "no think segment".into(), None);
+    };
+    let after: usize = segments[first_think + 1..]
+        .iter()
+        .filter(|s| s.kind == SegmentKind::Answer)
+        .map(|s| s.words)
+        .sum();
+    let thinks = segments.iter().filter(|s| s.kind == SegmentKind::Think).count();
+    if after == 0 {
+        fail(
+            format!(
+                "no answer after the first think (segment #{})",
+                first_think + 1
+            ),
+            first_think,
+        )
+    } else {
+        pass(format!("{thinks} thinks, {after} answer words after the first"))
+    }
+}
+
+fn balanced_tags(t: &Transcript) -> Verdict {
+    match t.anomalies.first() {
+        None => pass("every tag and fence is closed"),
+        Some(first) => {
+            let mut message = first.to_string();
+            if t.anomalies.len() > 1 {
+                message.push_str(&format!("; {} more", t.anomalies.len() - 1));
+            }
+            (Outcome::Fail, message, first.segment)
+        }
+    }
+}
+
+fn think_before_code(segments: &[Segment], executable_only: bool) -> Verdict {
+    let mut thought = false;
+    let mut blocks = 0usize;
+    for (i, s) in segments.iter().enumerate() {
+        match s.kind {
+            SegmentKind::Think => thought = true,
+            SegmentKind::Code if !executable_only || s.is_executable() => {
+                blocks += 1;
+                if !thought {
+                    return fail(
+                        format!(
+                            "code block #{blocks} (segment #{}) has no think before it",
+                            i + 1
+                        ),
+                        i,
+                    );
+                }
+                thought = false;
+            }
+            _ => {}
+        }
+    }
+    if blocks == 0 {
+        skip("no code block")
+    } else {
+        pass(format!("a think precedes each of {blocks} code blocks"))
+    }
+}
+
+fn executable_blocks(segments: &[Segment]) -> impl Iterator<Item = (usize, &Segment)> {
+    segments.iter().enumerate().filter(|(_, s)| s.is_executable())
+}
+
+fn run_has_result(segments: &[Segment]) -> Verdict {
+    let mut blocks = 0usize;
+    for (i, _) in executable_blocks(segments) {
+        blocks += 1;
+        let next = segments[i + 1..].iter().find(|s| !s.is_blank_answer());
+        if !next.is_some_and(|s| s.kind.is_exec_output()) {
+            return fail(
+                format!(
+                    "python RUN block #{blocks} (segment #{}) has no execution result after it",
+                    i + 1
+                ),
+                i,
+            );
+        }
+    }
+    if blocks == 0 {
+        skip("no python RUN block")
+    } else {
+        pass(format!("{blocks} python RUN blocks, each with its result"))
+    }
+}
+
+fn no_model_results(context: RuleContext) -> Verdict {
+    match context {
+        RuleContext::Dataset => skip("only judged on live runs"),
+        RuleContext::Live { model_results: 0 } => pass("the model wrote no result block itself"),
+        RuleContext::Live { model_results } => (
+            Outcome::Fail,
+            format!("the model wrote {model_results} result blocks itself"),
+            None,
+        ),
+    }
+}
+
+fn no_input(segments: &[Segment]) -> Verdict {
+    let mut blocks = 0usize;
+    for (i, s) in executable_blocks(segments) {
+        blocks += 1;
+        if let Some(pattern) = reads_input(&s.text) {
+            return fail(
+                format!(
+                    "python RUN block #{blocks} (segment #{}) reads input: `{pattern}`",
+                    i + 1
+                ),
+                i,
+            );
+        }
+    }
+    if blocks == 0 {
+        skip("no python RUN block")
+    } else {
+        pass("no python RUN block reads input")
+    }
+}
+
+/// The first input-reading call in Python code, ignoring `#` comments.
+fn reads_input(code: &str) -> Option<&'static str> {
+    code.lines().find_map(|line| {
+        let code = strip_comment(line);
+        INPUT_PATTERNS.iter().copied().find(|pattern| {
+            code.match_indices(pattern).any(|(at, _)| {
+                // `input(` must be the builtin, not `my_input(` or `.input(` of something else
+                // (`fileinput.input` is listed on its own).
+                !pattern.starts_with("input(")
+                    || !code[..at]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            })
+        })
+    })
+}
+
+/// The line up to a `#` that is not inside a string literal.
+fn strip_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '#' => return &line[..i],
+                '"' | '\'' => quote = Some(c),
+                _ => {}
+            },
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn judge(text: &str) -> Vec<(RuleId, Outcome)> {
+        evaluate(&Transcript::parse(text, CountMode::Mixed), RuleContext::Dataset)
+            .into_iter()
+            .map(|r| (r.id, r.outcome))
+            .collect()
+    }
+
+    fn outcome(text: &str, id: RuleId) -> RuleResult {
+        evaluate(&Transcript::parse(text, CountMode::Mixed), RuleContext::Dataset)
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{id} not judged"))
+    }
+
+    #[test]
+    fn compliant_transcript_passes_everything_that_applies() {
+        let text = "1+1等于2。\n<think>在测试？</think>\n还有别的问题吗？";
+        let results = judge(text);
+        for (id, outcome) in results {
+            let expected = match id {
+                RuleId::ThinkBeforeCode
+                | RuleId::RunHasResult
+                | RuleId::NoInput
+                | RuleId::NoModelResults => Outcome::Skip,
+                _ => Outcome::Pass,
+            };
+            assert_eq!(outcome, expected, "{id}");
+        }
+    }
+
+    #[test]
+    fn think_budget_names_the_think_and_its_budget() {
+        let text = "One two three. <think>a b</think> four five <think>x y z w v u</think> six";
+        let r = outcome(text, RuleId::ThinkBudget);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.message, "think #2 has 6 words, budget 2 (segment #4)");
+        assert_eq!(r.segment, Some(3));
+    }
+
+    #[test]
+    fn think_budget_excludes_code_and_results_unless_asked() {
+        let text = "Run it.\n<think>run</think>\n```python RUN\nprint(1, 2, 3, 4)\n```\n<execute_result>\n1 2 3 4\n</execute_result>\n<think>ok then</think>\nDone.";
+        let t = Transcript::parse(text, CountMode::Mixed);
+        let default = Rules::new(RulesConfig::default()).expect("rules");
+        let r = default
+            .evaluate(&t, RuleContext::Dataset)
+            .into_iter()
+            .find(|r| r.id == RuleId::ThinkBudget)
+            .expect("judged");
+        assert_eq!(r.outcome, Outcome::Fail, "{}", r.message);
+        let mut config = RulesConfig::default();
+        config.think_budget.count_code = true;
+        let counting = Rules::new(config).expect("rules");
+        let r = counting
+            .evaluate(&t, RuleContext::Dataset)
+            .into_iter()
+            .find(|r| r.id == RuleId::ThinkBudget)
+            .expect("judged");
+        assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+    }
+
+    #[test]
+    fn opening_with_a_think_fails_and_skips_conciseness() {
+        let text = "<think>hmm</think>Answer.";
+        assert_eq!(outcome(text, RuleId::StartsWithAnswer).outcome, Outcome::Fail);
+        assert_eq!(
+            outcome(text, RuleId::FirstAnswerConcise).outcome,
+            Outcome::Skip
+        );
+        assert_eq!(outcome("  \n", RuleId::StartsWithAnswer).outcome, Outcome::Fail);
+        assert_eq!(outcome("……", RuleId::StartsWithAnswer).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn run_blocks_need_results_and_no_input() {
+        let ok = "Sure.\n<think>compute</think>\n```python RUN\nprint(2**10)\n```\n\n<execute_result>\n1024\n</execute_result>\nIt is 1024.";
+        assert_eq!(outcome(ok, RuleId::RunHasResult).outcome, Outcome::Pass);
+        assert_eq!(outcome(ok, RuleId::NoInput).outcome, Outcome::Pass);
+        let missing = "Sure.\n<think>x</think>\n```python RUN\nx = input('n? ')  # ask\n```\nDone.";
+        let r = outcome(missing, RuleId::RunHasResult);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.segment, Some(3));
+        assert_eq!(outcome(missing, RuleId::NoInput).outcome, Outcome::Fail);
+        let plain = "See:\n```python\nname = input()\n```\n";
+        assert_eq!(outcome(plain, RuleId::NoInput).outcome, Outcome::Skip);
+    }
+
+    #[test]
+    fn input_detection_ignores_comments_strings_and_lookalikes() {
+        assert_eq!(reads_input("x = input()"), Some("input("));
+        assert_eq!(reads_input("data = sys.stdin.read()"), Some("sys.stdin"));
+        assert_eq!(reads_input("import getpass"), Some("getpass"));
+        assert_eq!(reads_input("# never call input() here\nprint(1)"), None);
+        assert_eq!(reads_input("print('# input(')"), Some("input("));
+        assert_eq!(reads_input("my_input(3); obj.input(2)"), None);
+    }
+
+    #[test]
+    fn think_before_code_counts_plain_blocks_unless_configured() {
+        let text = "Look:\n```bash\nls\n```\n<think>now run</think>\n```python RUN\nprint(1)\n```\n<execute_result>\n1\n</execute_result>\n";
+        assert_eq!(outcome(text, RuleId::ThinkBeforeCode).outcome, Outcome::Fail);
+        let mut config = RulesConfig::default();
+        config.think_before_code.executable_only = true;
+        let rules = Rules::new(config).expect("rules");
+        let t = Transcript::parse(text, CountMode::Mixed);
+        let r = rules
+            .evaluate(&t, RuleContext::Dataset)
+            .into_iter()
+            .find(|r| r.id == RuleId::ThinkBeforeCode)
+            .expect("judged");
+        assert_eq!(r.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn refusals_are_found_case_insensitively_in_answers_only() {
+        let r = outcome("抱歉，我无法回答这个问题。", RuleId::NoRefusal);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.message.contains("抱歉，我无法"), "{}", r.message);
+        assert_eq!(
+            outcome("Sorry, i CAN'T HELP WITH that.", RuleId::NoRefusal).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            outcome("Sure.<think>不要说无法回答</think>Here.", RuleId::NoRefusal).outcome,
+            Outcome::Pass
+        );
+    }
+
+    #[test]
+    fn balanced_tags_reports_the_first_fault() {
+        let r = outcome("Hi </think> there <think>open", RuleId::BalancedTags);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.message, "stray </think> at byte 3 (segment #1); 1 more");
+        assert_eq!(
+            outcome("a\n```py\ncode", RuleId::BalancedTags).message,
+            "code fence opened at byte 2 is never closed (segment #2)"
+        );
+    }
+
+    #[test]
+    fn interleaving_needs_answer_after_the_first_think() {
+        assert_eq!(outcome("Only answer.", RuleId::Interleaved).outcome, Outcome::Fail);
+        assert_eq!(
+            outcome("Answer.<think>t</think>  ", RuleId::Interleaved).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            outcome("Answer.<think>t</think>More.", RuleId::Interleaved).outcome,
+            Outcome::Pass
+        );
+    }
+
+    #[test]
+    fn model_results_only_judged_live() {
+        let t = Transcript::parse("x", CountMode::Mixed);
+        let find = |ctx| {
+            evaluate(&t, ctx)
+                .into_iter()
+                .find(|r| r.id == RuleId::NoModelResults)
+                .map(|r| r.outcome)
+        };
+        assert_eq!(find(RuleContext::Dataset), Some(Outcome::Skip));
+        assert_eq!(
+            find(RuleContext::Live { model_results: 0 }),
+            Some(Outcome::Pass)
+        );
+        assert_eq!(
+            find(RuleContext::Live { model_results: 2 }),
+            Some(Outcome::Fail)
+        );
+    }
+
+    #[test]
+    fn disabled_rules_are_not_reported() {
+        let mut config = RulesConfig::default();
+        config.no_refusal.enabled = false;
+        config.interleaved.enabled = false;
+        let rules = Rules::new(config).expect("rules");
+        let ids: Vec<_> = rules
+            .evaluate(&Transcript::parse("x", CountMode::Mixed), RuleContext::Dataset)
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert!(!ids.contains(&RuleId::NoRefusal) && !ids.contains(&RuleId::Interleaved));
+        assert_eq!(ids.len(), RuleId::ALL.len() - 2);
+    }
+
+    #[test]
+    fn config_reads_kebab_case_toml_and_rejects_unknown_keys() {
+        let config: RulesConfig = toml::from_str(
+            "count-mode = \"chars\"\n[first-answer-concise]\nmax-words = 80\n[no-refusal]\nextra-phrases = [\"no way\"]\n[think-before-code]\nexecutable-only = true\n",
+        )
+        .expect("valid");
+        assert_eq!(config.count_mode, CountMode::Chars);
+        assert_eq!(config.first_answer_concise.max_words, 80);
+        assert!(config.first_answer_concise.enabled);
+        assert!(config.think_before_code.enabled && config.think_before_code.executable_only);
+        assert!(config.no_refusal.phrases.len() > 5);
+        assert!(toml::from_str::<RulesConfig>("[think-budget]\nratoi = 2.0\n").is_err());
+    }
+}
