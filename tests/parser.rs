@@ -25,7 +25,7 @@ fn parse_chunks(chunks: &[&str]) -> Transcript {
 
 /// (kind, text) of each segment.
 fn shape(t: &Transcript) -> Vec<(SegmentKind, &str)> {
-    t.segments.iter().map(|s| (s.kind, s.text.as_str())).collect()
+    t.iter().map(|(s, text)| (s.kind, text)).collect()
 }
 
 #[test]
@@ -42,7 +42,10 @@ fn answer_think_answer() {
     assert_eq!(t.segments[1].words, 7);
     assert!(t.segments.iter().all(|s| s.closed));
     assert!(t.anomalies.is_empty());
-    assert_eq!(t.segments[1].span, "2。".len().."2。<think>用户可能还要问</think>".len());
+    assert_eq!(
+        t.segments[1].span,
+        "2。".len().."2。<think>用户可能还要问</think>".len()
+    );
 }
 
 #[test]
@@ -54,7 +57,10 @@ fn executable_fence_and_its_result() {
         [
             (SegmentKind::Answer, "Let me compute.\n"),
             (SegmentKind::Code, "print(2**100)\n"),
-            (SegmentKind::ExecResult, "\n1267650600228229401496703205376\n"),
+            (
+                SegmentKind::ExecResult,
+                "\n1267650600228229401496703205376\n"
+            ),
             (SegmentKind::Answer, "\nThat is it."),
         ]
     );
@@ -62,7 +68,10 @@ fn executable_fence_and_its_result() {
     assert!(fence.executable);
     assert_eq!(fence.info, "python RUN");
     assert_eq!(fence.ticks, 3);
-    assert_eq!(&text[t.segments[1].span.clone()], "```python RUN\nprint(2**100)\n```\n");
+    assert_eq!(
+        &text[t.segments[1].span.clone()],
+        "```python RUN\nprint(2**100)\n```\n"
+    );
 }
 
 #[test]
@@ -89,7 +98,9 @@ fn info_strings_decide_what_runs() {
 
 #[test]
 fn tags_are_literal_inside_fences_and_thinks() {
-    let t = parse("a\n```text\n<think>not a think</think>\n```\n<think>```python RUN\n<execute_result>x</think>b");
+    let t = parse(
+        "a\n```text\n<think>not a think</think>\n```\n<think>```python RUN\n<execute_result>x</think>b",
+    );
     assert_eq!(
         shape(&t),
         [
@@ -104,7 +115,9 @@ fn tags_are_literal_inside_fences_and_thinks() {
 
 #[test]
 fn fences_open_only_at_line_start_with_at_most_three_spaces() {
-    let t = parse("inline ```python RUN\nx\n    ```py RUN\nstill text\n   ```py RUN\ncode\n   ```  \nafter");
+    let t = parse(
+        "inline ```python RUN\nx\n    ```py RUN\nstill text\n   ```py RUN\ncode\n   ```  \nafter",
+    );
     assert_eq!(
         shape(&t),
         [
@@ -154,7 +167,10 @@ fn crlf_lines_close_fences() {
             (SegmentKind::Answer, "y"),
         ]
     );
-    assert_eq!(t.segments[1].fence.as_ref().map(|f| f.executable), Some(true));
+    assert_eq!(
+        t.segments[1].fence.as_ref().map(|f| f.executable),
+        Some(true)
+    );
 }
 
 #[test]
@@ -176,9 +192,12 @@ fn structure_faults_are_reported_not_guessed() {
     assert!(!code.closed);
 
     let t = parse("ok<think>never closed");
-    assert_eq!(t.anomalies[0].kind, AnomalyKind::Unclosed(SegmentKind::Think));
+    assert_eq!(
+        t.anomalies[0].kind,
+        AnomalyKind::Unclosed(SegmentKind::Think)
+    );
     assert!(!t.segments[1].closed);
-    assert_eq!(t.segments[1].text, "never closed");
+    assert_eq!(t.text(&t.segments[1]), "never closed");
 
     let t = parse("ok\n<execute_result>\n42");
     assert_eq!(
@@ -192,7 +211,7 @@ fn partial_tags_at_the_end_are_text() {
     let t = parse("answer <thi");
     assert_eq!(shape(&t), [(SegmentKind::Answer, "answer <thi")]);
     let t = parse("x<think>y</th");
-    assert_eq!(t.segments[1].text, "y</th");
+    assert_eq!(t.text(&t.segments[1]), "y</th");
     assert!(!t.segments[1].closed);
 }
 
@@ -201,7 +220,10 @@ fn a_fence_line_cut_off_by_the_end_is_an_unclosed_block() {
     let t = parse("text\n```python RUN");
     assert_eq!(t.segments[1].kind, SegmentKind::Code);
     assert!(t.segments[1].is_executable());
-    assert_eq!(t.anomalies[0].kind, AnomalyKind::Unclosed(SegmentKind::Code));
+    assert_eq!(
+        t.anomalies[0].kind,
+        AnomalyKind::Unclosed(SegmentKind::Code)
+    );
     // A closing line at the very end closes.
     let t = parse("```\ncode\n```");
     assert!(t.segments[0].closed && t.anomalies.is_empty());
@@ -217,7 +239,11 @@ fn streaming_reports_text_as_it_arrives() {
     let held: Vec<_> = p.push("y</thi").collect();
     assert!(held.iter().any(|e| matches!(e,
         moss_thinking::transcript::SegmentEvent::Text { index: 1, text } if text == "y")));
-    assert!(!held.iter().any(|e| matches!(e, moss_thinking::transcript::SegmentEvent::Ended { .. })));
+    assert!(
+        !held
+            .iter()
+            .any(|e| matches!(e, moss_thinking::transcript::SegmentEvent::Ended { .. }))
+    );
 }
 
 #[test]
@@ -307,6 +333,7 @@ proptest! {
         let whole = parse(&text);
         let chunked = parse_chunks(&split_at(&text, &cuts));
         prop_assert_eq!(&chunked.segments, &whole.segments);
+        prop_assert_eq!(chunked.content(), whole.content());
         prop_assert_eq!(&chunked.anomalies, &whole.anomalies);
     }
 
@@ -317,6 +344,7 @@ proptest! {
         let refs: Vec<&str> = chars.iter().map(String::as_str).collect();
         let chunked = parse_chunks(&refs);
         prop_assert_eq!(&chunked.segments, &whole.segments);
+        prop_assert_eq!(chunked.content(), whole.content());
         prop_assert_eq!(&chunked.anomalies, &whole.anomalies);
     }
 
@@ -324,15 +352,16 @@ proptest! {
     fn segments_tile_the_text_and_keep_every_byte(text in transcript_text()) {
         let t = parse(&text);
         let mut at = 0;
-        for s in &t.segments {
+        for (s, body) in t.iter() {
             prop_assert_eq!(s.span.start, at);
             prop_assert!(s.span.end >= s.span.start);
             let raw = &text[s.span.clone()];
-            prop_assert!(raw.contains(s.text.as_str()));
+            prop_assert!(raw.contains(body));
             if s.kind == SegmentKind::Answer {
-                prop_assert_eq!(raw, s.text.as_str());
+                prop_assert_eq!(raw, body);
             }
-            prop_assert_eq!(s.words, count_words(&s.text, CountMode::Mixed));
+            prop_assert_eq!(s.words, count_words(body, CountMode::Mixed));
+            prop_assert_eq!(s.blank, body.trim().is_empty());
             at = s.span.end;
         }
         prop_assert_eq!(at, text.len());

@@ -43,6 +43,7 @@ impl Batch {
         Some((*line, &self.buf[range.clone()]))
     }
 
+    #[must_use]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (u64, &[u8])> + '_ {
         self.items
             .iter()

@@ -272,7 +272,9 @@ struct ArrayScan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ArrayPos {
     /// Before an element; after a comma, a `]` means an empty (stray-comma) element.
-    Between { after_comma: bool },
+    Between {
+        after_comma: bool,
+    },
     Element,
     Closed,
 }
@@ -564,7 +566,12 @@ mod tests {
         let records = split(b"[\n{\"a\":1},\n,\n{\"b\":2},\n]", 64);
         assert_eq!(
             records,
-            Ok(owned(&[(2, "{\"a\":1}"), (3, ""), (4, "{\"b\":2}"), (5, "")]))
+            Ok(owned(&[
+                (2, "{\"a\":1}"),
+                (3, ""),
+                (4, "{\"b\":2}"),
+                (5, "")
+            ]))
         );
     }
 

@@ -8,24 +8,31 @@ pub mod rules;
 mod segment;
 mod words;
 
-pub use parser::StreamParser;
+pub use parser::{SegmentSink, StreamParser};
 pub use rules::{Outcome, RuleContext, RuleId, RuleResult, Rules, RulesConfig, evaluate};
 pub use segment::{
     Anomaly, AnomalyKind, Fence, Segment, SegmentEvent, SegmentKind, Tag, is_executable_info,
 };
 pub use words::{CountMode, WordCounter, count_words, is_cjk};
 
-/// Segments and structural faults of one transcript, built from parser events.
+/// Segments and structural faults of one transcript, built from parser output.
+///
+/// The text of every segment lives in one buffer ([`Transcript::content`]): the open segment is
+/// always the last, so appending to it appends to the buffer. A `Transcript` can be
+/// [`clear`](Transcript::clear)ed and reused without allocating.
 ///
 /// Word counts of the segment still open grow as text arrives (closed runs only, see
 /// [`Transcript::live_words`]); a segment's count is exact once it has ended.
 #[derive(Clone, Debug)]
 pub struct Transcript {
     mode: CountMode,
+    content: String,
     pub segments: Vec<Segment>,
     pub anomalies: Vec<Anomaly>,
     /// Counter of the open segment.
-    counter: Option<WordCounter>,
+    counter: WordCounter,
+    /// Whether the last segment is still open.
+    open: bool,
 }
 
 impl Transcript {
@@ -33,9 +40,11 @@ impl Transcript {
     pub fn new(mode: CountMode) -> Self {
         Self {
             mode,
+            content: String::new(),
             segments: Vec::new(),
             anomalies: Vec::new(),
-            counter: None,
+            counter: WordCounter::new(mode),
+            open: false,
         }
     }
 
@@ -43,14 +52,26 @@ impl Transcript {
     #[must_use]
     pub fn parse(text: &str, mode: CountMode) -> Self {
         let mut transcript = Self::new(mode);
-        let mut parser = StreamParser::new();
-        for event in parser.push(text) {
-            transcript.apply(event);
-        }
-        for event in parser.finish() {
-            transcript.apply(event);
-        }
+        transcript.parse_into(text, &mut StreamParser::new());
         transcript
+    }
+
+    /// Replaces this transcript with the parse of `text`, reusing both buffers.
+    pub fn parse_into(&mut self, text: &str, parser: &mut StreamParser) {
+        self.clear();
+        parser.reset();
+        self.content.reserve(text.len());
+        parser.feed(text, self);
+        parser.finish_into(self);
+    }
+
+    /// Empties the transcript, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.content.clear();
+        self.segments.clear();
+        self.anomalies.clear();
+        self.counter.reset();
+        self.open = false;
     }
 
     #[must_use]
@@ -58,60 +79,101 @@ impl Transcript {
         self.mode
     }
 
+    /// The text of every segment, in order, without delimiters.
+    #[must_use]
+    pub fn content(&self) -> &str {
+        &self.content
+    }
+
+    /// The text of `segment`, which must belong to this transcript.
+    #[must_use]
+    pub fn text(&self, segment: &Segment) -> &str {
+        self.content.get(segment.text.clone()).unwrap_or_default()
+    }
+
+    /// Segments with their text.
+    pub fn iter(&self) -> impl Iterator<Item = (&Segment, &str)> {
+        self.segments.iter().map(|s| (s, self.text(s)))
+    }
+
+    /// Folds one owned event in (as received from a channel).
     pub fn apply(&mut self, event: SegmentEvent) {
         match event {
             SegmentEvent::Started {
+                index,
                 kind,
                 fence,
                 offset,
-                ..
-            } => {
-                self.segments.push(Segment {
-                    kind,
-                    text: String::new(),
-                    fence,
-                    span: offset..offset,
-                    closed: false,
-                    words: 0,
-                });
-                self.counter = Some(WordCounter::new(self.mode));
-            }
-            SegmentEvent::Text { index, text } => {
-                if let (Some(segment), Some(counter)) =
-                    (self.segments.get_mut(index), self.counter.as_mut())
-                {
-                    counter.push(&text);
-                    segment.words = counter.complete();
-                    if segment.text.is_empty() {
-                        segment.text = text;
-                    } else {
-                        segment.text.push_str(&text);
-                    }
-                }
-            }
+            } => self.started(index, kind, fence, offset),
+            SegmentEvent::Text { index, text } => self.text_appended(index, &text),
             SegmentEvent::Ended {
                 index,
                 offset,
                 closed,
-            } => {
-                if let Some(segment) = self.segments.get_mut(index) {
-                    segment.span.end = offset;
-                    segment.closed = closed;
-                    if let Some(counter) = self.counter.take() {
-                        segment.words = counter.total();
-                    }
-                }
-            }
+            } => self.ended(index, offset, closed),
             SegmentEvent::Anomaly(anomaly) => self.anomalies.push(anomaly),
         }
+    }
+
+    fn text_appended(&mut self, index: usize, text: &str) {
+        // Only the last segment is ever open.
+        let last = self.segments.len();
+        let Some(segment) = self.segments.last_mut() else {
+            return;
+        };
+        if index + 1 != last || !self.open {
+            return;
+        }
+        self.content.push_str(text);
+        segment.text.end = self.content.len();
+        if segment.blank && !text.trim().is_empty() {
+            segment.blank = false;
+        }
+        self.counter.push(text);
+        segment.words = self.counter.complete();
     }
 
     /// Words of segment `index` right now, counting a run still being written.
     #[must_use]
     pub fn live_words(&self, index: usize) -> usize {
-        match (&self.counter, self.segments.len().checked_sub(1)) {
-            (Some(counter), Some(last)) if last == index => counter.total(),
-            _ => self.segments.get(index).map_or(0, |s| s.words),
+        match self.segments.get(index) {
+            Some(_) if self.open && index + 1 == self.segments.len() => self.counter.total(),
+            Some(s) => s.words,
+            None => 0,
         }
+    }
+}
+
+impl SegmentSink for Transcript {
+    fn started(&mut self, _index: usize, kind: SegmentKind, fence: Option<Fence>, offset: usize) {
+        let at = self.content.len();
+        self.segments.push(Segment {
+            kind,
+            text: at..at,
+            blank: true,
+            fence,
+            span: offset..offset,
+            closed: false,
+            words: 0,
+        });
+        self.counter.reset();
+        self.open = true;
+    }
+
+    fn text(&mut self, index: usize, text: &str) {
+        self.text_appended(index, text);
+    }
+
+    fn ended(&mut self, index: usize, offset: usize, closed: bool) {
+        if let Some(segment) = self.segments.get_mut(index) {
+            segment.span.end = offset;
+            segment.closed = closed;
+            segment.words = self.counter.total();
+        }
+        self.open = false;
+    }
+
+    fn anomaly(&mut self, anomaly: Anomaly) {
+        self.anomalies.push(anomaly);
     }
 }

@@ -11,6 +11,9 @@ use memchr::{memchr, memchr2};
 
 use super::segment::{Anomaly, AnomalyKind, Fence, SegmentEvent, SegmentKind, Tag};
 
+/// The longest tag, `</execute_result>`.
+const MAX_TAG_LEN: usize = 17;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Answer,
@@ -30,10 +33,15 @@ enum Held {
     /// Up to three spaces at the start of a line.
     Indent,
     /// Indent, then backticks.
-    Ticks { ticks: usize },
+    Ticks {
+        ticks: usize,
+    },
     /// An opening fence line's info string, up to the newline; it starts at `info_start` in the
     /// held text.
-    Info { ticks: usize, info_start: usize },
+    Info {
+        ticks: usize,
+        info_start: usize,
+    },
     /// A closing fence's backticks seen; only blanks may follow before the newline.
     CloseTrail,
 }
@@ -67,9 +75,8 @@ pub struct StreamParser {
     /// The open segment and where it started.
     current: Option<(usize, usize)>,
     next_index: usize,
-    /// Text for the open segment not yet reported; coalesced so a push yields few events.
-    pending_text: String,
-    events: Vec<SegmentEvent>,
+    /// Events for [`StreamParser::push`]; unused when feeding a sink directly.
+    events: EventBuffer,
     finished: bool,
 }
 
@@ -92,8 +99,7 @@ impl StreamParser {
             offset: 0,
             current: None,
             next_index: 0,
-            pending_text: String::new(),
-            events: Vec::new(),
+            events: EventBuffer::default(),
             finished: false,
         }
     }
@@ -106,46 +112,76 @@ impl StreamParser {
 
     /// Feeds the next chunk and returns the events it completes.
     pub fn push(&mut self, chunk: &str) -> std::vec::Drain<'_, SegmentEvent> {
-        debug_assert!(!self.finished, "push after finish");
-        self.feed(chunk);
-        self.flush_text();
-        self.events.drain(..)
+        let mut events = std::mem::take(&mut self.events);
+        self.feed(chunk, &mut events);
+        self.events = events;
+        self.events.0.drain(..)
+    }
+
+    /// Ends the input and returns the last events.
+    pub fn finish(&mut self) -> std::vec::Drain<'_, SegmentEvent> {
+        let mut events = std::mem::take(&mut self.events);
+        self.finish_into(&mut events);
+        self.events = events;
+        self.events.0.drain(..)
+    }
+
+    /// Feeds the next chunk, reporting straight to `sink`: no event is allocated.
+    pub fn feed<S: SegmentSink + ?Sized>(&mut self, chunk: &str, sink: &mut S) {
+        debug_assert!(!self.finished, "feed after finish");
+        self.consume(chunk, sink);
     }
 
     /// Ends the input: held bytes are resolved, an open construct is closed and reported.
-    pub fn finish(&mut self) -> std::vec::Drain<'_, SegmentEvent> {
-        if !self.finished {
-            self.finished = true;
-            self.resolve_held_at_end();
-            if self.mode == Mode::Answer {
-                self.end_current(self.offset, true);
-            } else {
-                let kind = match self.mode {
-                    Mode::Think => SegmentKind::Think,
-                    Mode::Exec(kind) => kind,
-                    Mode::Fence | Mode::Answer => SegmentKind::Code,
-                };
-                let (index, start) = self.current.unwrap_or((self.next_index, self.offset));
-                self.anomaly(AnomalyKind::Unclosed(kind), start, Some(index));
-                self.end_current(self.offset, false);
-            }
+    pub fn finish_into<S: SegmentSink + ?Sized>(&mut self, sink: &mut S) {
+        if self.finished {
+            return;
         }
-        self.events.drain(..)
+        self.finished = true;
+        self.resolve_held_at_end(sink);
+        if self.mode == Mode::Answer {
+            self.end_current(self.offset, true, sink);
+        } else {
+            let kind = match self.mode {
+                Mode::Think => SegmentKind::Think,
+                Mode::Exec(kind) => kind,
+                Mode::Fence | Mode::Answer => SegmentKind::Code,
+            };
+            let (index, start) = self.current.unwrap_or((self.next_index, self.offset));
+            sink.anomaly(Anomaly {
+                kind: AnomalyKind::Unclosed(kind),
+                offset: start,
+                segment: Some(index),
+            });
+            self.end_current(self.offset, false, sink);
+        }
     }
 
-    fn feed(&mut self, s: &str) {
+    /// Makes the parser new again, keeping its buffers.
+    pub fn reset(&mut self) {
+        let mut held_text = std::mem::take(&mut self.held_text);
+        held_text.clear();
+        let events = std::mem::take(&mut self.events);
+        *self = Self {
+            held_text,
+            events,
+            ..Self::new()
+        };
+    }
+
+    fn consume<S: SegmentSink + ?Sized>(&mut self, s: &str, sink: &mut S) {
         let mut i = 0;
         while i < s.len() {
             i = if self.held == Held::None {
-                self.scan(s, i)
+                self.scan(s, i, sink)
             } else {
-                self.step_held(s, i)
+                self.step_held(s, i, sink)
             };
         }
     }
 
     /// No bytes held: skip plain text up to the next byte that may matter.
-    fn scan(&mut self, s: &str, i: usize) -> usize {
+    fn scan<S: SegmentSink + ?Sized>(&mut self, s: &str, i: usize, sink: &mut S) -> usize {
         let bytes = s.as_bytes();
         let rest = &bytes[i..];
         if self.line_start
@@ -158,42 +194,32 @@ impl StreamParser {
         match self.mode {
             Mode::Answer => match memchr2(b'<', b'\n', rest) {
                 Some(k) if rest[k] == b'\n' => {
-                    self.text(&s[i..=i + k]);
+                    self.text(&s[i..=i + k], sink);
                     self.line_start = true;
                     i + k + 1
                 }
-                Some(k) => {
-                    self.text(&s[i..i + k]);
-                    self.hold(Held::Tag);
-                    self.take_held_byte(b'<');
-                    i + k + 1
-                }
+                Some(k) => self.at_angle(s, i, i + k, sink),
                 None => {
-                    self.text(&s[i..]);
+                    self.text(&s[i..], sink);
                     self.line_start = false;
                     s.len()
                 }
             },
             Mode::Think | Mode::Exec(_) => match memchr(b'<', rest) {
-                Some(k) => {
-                    self.text(&s[i..i + k]);
-                    self.hold(Held::Tag);
-                    self.take_held_byte(b'<');
-                    i + k + 1
-                }
+                Some(k) => self.at_angle(s, i, i + k, sink),
                 None => {
-                    self.text(&s[i..]);
+                    self.text(&s[i..], sink);
                     s.len()
                 }
             },
             Mode::Fence => match memchr(b'\n', rest) {
                 Some(k) => {
-                    self.text(&s[i..=i + k]);
+                    self.text(&s[i..=i + k], sink);
                     self.line_start = true;
                     i + k + 1
                 }
                 None => {
-                    self.text(&s[i..]);
+                    self.text(&s[i..], sink);
                     self.line_start = false;
                     s.len()
                 }
@@ -201,9 +227,44 @@ impl StreamParser {
         }
     }
 
+    /// A `<` at `at`, after plain text from `i`. When the chunk holds enough bytes the tag is
+    /// recognised (or ruled out) on the spot; otherwise the `<` is held until more arrives. Both
+    /// ways agree: no tag contains a second `<`, so a `<` that starts no tag is plain text.
+    fn at_angle<S: SegmentSink + ?Sized>(
+        &mut self,
+        s: &str,
+        i: usize,
+        at: usize,
+        sink: &mut S,
+    ) -> usize {
+        let rest = &s.as_bytes()[at..];
+        if let Some(tag) = self
+            .tags()
+            .iter()
+            .copied()
+            .find(|tag| rest.starts_with(tag.text().as_bytes()))
+        {
+            self.text(&s[i..at], sink);
+            self.hold(Held::Tag);
+            self.offset += tag.text().len();
+            self.complete_tag(tag, sink);
+            return at + tag.text().len();
+        }
+        if rest.len() >= MAX_TAG_LEN {
+            // Not a tag: the `<` is text, and so is everything up to the next byte that matters.
+            self.text(&s[i..=at], sink);
+            self.line_start = false;
+            return at + 1;
+        }
+        self.text(&s[i..at], sink);
+        self.hold(Held::Tag);
+        self.take_held_byte(b'<');
+        at + 1
+    }
+
     /// Advances the held candidate by at least one byte, or gives it up (returning `i` so the byte
     /// is looked at again with nothing held).
-    fn step_held(&mut self, s: &str, i: usize) -> usize {
+    fn step_held<S: SegmentSink + ?Sized>(&mut self, s: &str, i: usize, sink: &mut S) -> usize {
         let bytes = s.as_bytes();
         let b = bytes[i];
         match self.held {
@@ -214,7 +275,7 @@ impl StreamParser {
                     match self.match_tag() {
                         TagMatch::Full(tag) => {
                             self.offset += 1;
-                            self.complete_tag(tag);
+                            self.complete_tag(tag, sink);
                             return i + 1;
                         }
                         TagMatch::Prefix => {
@@ -226,7 +287,7 @@ impl StreamParser {
                         }
                     }
                 }
-                self.give_up_held();
+                self.give_up_held(sink);
                 i
             }
             Held::Indent => {
@@ -237,7 +298,7 @@ impl StreamParser {
                     self.held = Held::Ticks { ticks: 0 };
                     i
                 } else {
-                    self.give_up_held();
+                    self.give_up_held(sink);
                     i
                 }
             }
@@ -255,7 +316,7 @@ impl StreamParser {
                         };
                     }
                     Mode::Fence if ticks >= self.fence_ticks => self.held = Held::CloseTrail,
-                    _ => self.give_up_held(),
+                    _ => self.give_up_held(sink),
                 }
                 i
             }
@@ -265,14 +326,14 @@ impl StreamParser {
                     Some(k) if rest[k] == b'\n' => {
                         self.held_text.push_str(&s[i..i + k]);
                         self.offset += k + 1;
-                        self.open_fence(ticks, info_start);
+                        self.open_fence(ticks, info_start, sink);
                         i + k + 1
                     }
                     Some(k) => {
                         // A backtick in the info string: not a fence after all.
                         self.held_text.push_str(&s[i..i + k]);
                         self.offset += k;
-                        self.refeed_info(info_start);
+                        self.refeed_info(info_start, sink);
                         i + k
                     }
                     None => {
@@ -289,11 +350,11 @@ impl StreamParser {
                 }
                 b'\n' => {
                     self.offset += 1;
-                    self.close_fence();
+                    self.close_fence(sink);
                     i + 1
                 }
                 _ => {
-                    self.give_up_held();
+                    self.give_up_held(sink);
                     i
                 }
             },
@@ -311,31 +372,39 @@ impl StreamParser {
         self.offset += 1;
     }
 
-    fn match_tag(&self) -> TagMatch {
-        let candidates: &[Tag] = match self.mode {
+    /// The tags the current mode recognises.
+    fn tags(&self) -> &'static [Tag] {
+        match self.mode {
             Mode::Answer => &Tag::ALL,
             Mode::Think => &[Tag::ThinkClose, Tag::ThinkOpen],
             Mode::Exec(SegmentKind::ExecError) => &[Tag::ErrorClose],
             Mode::Exec(_) => &[Tag::ResultClose],
             Mode::Fence => &[],
-        };
+        }
+    }
+
+    fn match_tag(&self) -> TagMatch {
         let held = self.held_text.as_str();
         let mut prefix = false;
-        for &tag in candidates {
+        for &tag in self.tags() {
             let text = tag.text();
             if text == held {
                 return TagMatch::Full(tag);
             }
             prefix |= text.starts_with(held);
         }
-        if prefix { TagMatch::Prefix } else { TagMatch::No }
+        if prefix {
+            TagMatch::Prefix
+        } else {
+            TagMatch::No
+        }
     }
 
     /// The held bytes are plain text of the current segment after all.
-    fn give_up_held(&mut self) {
+    fn give_up_held<S: SegmentSink + ?Sized>(&mut self, sink: &mut S) {
         self.held = Held::None;
         let text = std::mem::take(&mut self.held_text);
-        self.text_at(&text, self.held_start);
+        self.text_at(&text, self.held_start, sink);
         self.held_text = text;
         self.held_text.clear();
         // Held text never holds a newline, and a given-up line start is no fence line.
@@ -344,95 +413,183 @@ impl StreamParser {
 
     /// A line that began like a fence had a backtick in its info string: the indent and
     /// backticks are text, and the info string is read again as ordinary text (once).
-    fn refeed_info(&mut self, info_start: usize) {
+    fn refeed_info<S: SegmentSink + ?Sized>(&mut self, info_start: usize, sink: &mut S) {
         self.held = Held::None;
         let held = std::mem::take(&mut self.held_text);
         let (prefix, info) = held.split_at(info_start);
-        self.text_at(prefix, self.held_start);
+        self.text_at(prefix, self.held_start, sink);
         self.line_start = false;
         self.offset = self.held_start + info_start;
-        self.feed(info);
+        self.consume(info, sink);
     }
 
-    fn complete_tag(&mut self, tag: Tag) {
+    fn complete_tag<S: SegmentSink + ?Sized>(&mut self, tag: Tag, sink: &mut S) {
         let start = self.held_start;
         self.held = Held::None;
         self.held_text.clear();
         self.line_start = false;
         match (self.mode, tag) {
-            (Mode::Answer, Tag::ThinkOpen) => self.open(Mode::Think, SegmentKind::Think, start),
+            (Mode::Answer, Tag::ThinkOpen) => {
+                self.open(Mode::Think, SegmentKind::Think, start, sink)
+            }
             (Mode::Answer, Tag::ResultOpen) => {
                 let kind = SegmentKind::ExecResult;
-                self.open(Mode::Exec(kind), kind, start);
+                self.open(Mode::Exec(kind), kind, start, sink);
             }
             (Mode::Answer, Tag::ErrorOpen) => {
                 let kind = SegmentKind::ExecError;
-                self.open(Mode::Exec(kind), kind, start);
+                self.open(Mode::Exec(kind), kind, start, sink);
             }
             (Mode::Answer, stray) => {
-                self.text_at(stray.text(), start);
+                self.text_at(stray.text(), start, sink);
                 let segment = self.current.map(|(index, _)| index);
-                self.anomaly(AnomalyKind::StrayClose(stray), start, segment);
+                self.anomaly(AnomalyKind::StrayClose(stray), start, segment, sink);
             }
             (Mode::Think, Tag::ThinkOpen) => {
-                self.text_at(tag.text(), start);
+                self.text_at(tag.text(), start, sink);
                 let segment = self.current.map(|(index, _)| index);
-                self.anomaly(AnomalyKind::NestedThink, start, segment);
+                self.anomaly(AnomalyKind::NestedThink, start, segment, sink);
             }
             // The closing tag of the open construct.
             _ => {
-                self.end_current(self.offset, true);
+                self.end_current(self.offset, true, sink);
                 self.mode = Mode::Answer;
             }
         }
     }
 
-    fn open(&mut self, mode: Mode, kind: SegmentKind, start: usize) {
-        self.end_current(start, true);
-        self.start_segment(kind, None, start);
+    fn open<S: SegmentSink + ?Sized>(
+        &mut self,
+        mode: Mode,
+        kind: SegmentKind,
+        start: usize,
+        sink: &mut S,
+    ) {
+        self.end_current(start, true, sink);
+        self.start_segment(kind, None, start, sink);
         self.mode = mode;
     }
 
-    fn open_fence(&mut self, ticks: usize, info_start: usize) {
+    fn open_fence<S: SegmentSink + ?Sized>(
+        &mut self,
+        ticks: usize,
+        info_start: usize,
+        sink: &mut S,
+    ) {
         self.held = Held::None;
         let fence = Fence::new(&self.held_text[info_start..], ticks);
         self.held_text.clear();
         let start = self.held_start;
-        self.end_current(start, true);
-        self.start_segment(SegmentKind::Code, Some(fence), start);
+        self.end_current(start, true, sink);
+        self.start_segment(SegmentKind::Code, Some(fence), start, sink);
         self.mode = Mode::Fence;
         self.fence_ticks = ticks;
         self.line_start = true;
     }
 
-    fn close_fence(&mut self) {
+    fn close_fence<S: SegmentSink + ?Sized>(&mut self, sink: &mut S) {
         self.held = Held::None;
         self.held_text.clear();
-        self.end_current(self.offset, true);
+        self.end_current(self.offset, true, sink);
         self.mode = Mode::Answer;
         self.line_start = true;
     }
 
-    fn resolve_held_at_end(&mut self) {
+    fn resolve_held_at_end<S: SegmentSink + ?Sized>(&mut self, sink: &mut S) {
         match (self.held, self.mode) {
             (Held::None, _) => {}
-            (Held::CloseTrail, _) => self.close_fence(),
-            (Held::Ticks { ticks }, Mode::Fence) if ticks >= self.fence_ticks => self.close_fence(),
+            (Held::CloseTrail, _) => self.close_fence(sink),
+            (Held::Ticks { ticks }, Mode::Fence) if ticks >= self.fence_ticks => {
+                self.close_fence(sink)
+            }
             // A fence line cut off by the end: it opens a block that never closes.
-            (Held::Info { ticks, info_start }, _) => self.open_fence(ticks, info_start),
+            (Held::Info { ticks, info_start }, _) => self.open_fence(ticks, info_start, sink),
             (Held::Ticks { ticks }, Mode::Answer) if ticks >= 3 => {
                 let info_start = self.held_text.len();
-                self.open_fence(ticks, info_start);
+                self.open_fence(ticks, info_start, sink);
             }
-            _ => self.give_up_held(),
+            _ => self.give_up_held(sink),
         }
     }
 
-    fn start_segment(&mut self, kind: SegmentKind, fence: Option<Fence>, offset: usize) {
+    fn start_segment<S: SegmentSink + ?Sized>(
+        &mut self,
+        kind: SegmentKind,
+        fence: Option<Fence>,
+        offset: usize,
+        sink: &mut S,
+    ) {
         let index = self.next_index;
         self.next_index += 1;
         self.current = Some((index, offset));
-        self.events.push(SegmentEvent::Started {
+        sink.started(index, kind, fence, offset);
+    }
+
+    fn end_current<S: SegmentSink + ?Sized>(&mut self, offset: usize, closed: bool, sink: &mut S) {
+        if let Some((index, _)) = self.current.take() {
+            sink.ended(index, offset, closed);
+        }
+    }
+
+    /// Text consumed just now, at the current offset.
+    fn text<S: SegmentSink + ?Sized>(&mut self, text: &str, sink: &mut S) {
+        if text.is_empty() {
+            return;
+        }
+        let start = self.offset;
+        self.offset += text.len();
+        self.text_at(text, start, sink);
+    }
+
+    /// Text of the current segment (already consumed) that starts at `start`; an answer segment
+    /// opens on its first byte.
+    fn text_at<S: SegmentSink + ?Sized>(&mut self, text: &str, start: usize, sink: &mut S) {
+        if text.is_empty() {
+            return;
+        }
+        let index = match self.current {
+            Some((index, _)) => index,
+            None => {
+                self.start_segment(SegmentKind::Answer, None, start, sink);
+                self.next_index - 1
+            }
+        };
+        sink.text(index, text);
+    }
+
+    fn anomaly<S: SegmentSink + ?Sized>(
+        &mut self,
+        kind: AnomalyKind,
+        offset: usize,
+        segment: Option<usize>,
+        sink: &mut S,
+    ) {
+        sink.anomaly(Anomaly {
+            kind,
+            offset,
+            segment,
+        });
+    }
+}
+
+/// Receives what the parser finds, as it finds it. Text borrowed from the input is passed on
+/// without a copy, so a sink that stores it (like [`Transcript`](super::Transcript)) copies
+/// each byte once.
+pub trait SegmentSink {
+    fn started(&mut self, index: usize, kind: SegmentKind, fence: Option<Fence>, offset: usize);
+    /// Text appended to the open segment `index`.
+    fn text(&mut self, index: usize, text: &str);
+    fn ended(&mut self, index: usize, offset: usize, closed: bool);
+    fn anomaly(&mut self, anomaly: Anomaly);
+}
+
+/// Owned events, with consecutive text of one segment merged so a push yields few events.
+#[derive(Debug, Default)]
+struct EventBuffer(Vec<SegmentEvent>);
+
+impl SegmentSink for EventBuffer {
+    fn started(&mut self, index: usize, kind: SegmentKind, fence: Option<Fence>, offset: usize) {
+        self.0.push(SegmentEvent::Started {
             index,
             kind,
             fence,
@@ -440,55 +597,32 @@ impl StreamParser {
         });
     }
 
-    fn end_current(&mut self, offset: usize, closed: bool) {
-        self.flush_text();
-        if let Some((index, _)) = self.current.take() {
-            self.events.push(SegmentEvent::Ended {
-                index,
-                offset,
-                closed,
-            });
-        }
-    }
-
-    /// Text consumed just now, at the current offset.
-    fn text(&mut self, text: &str) {
-        if text.is_empty() {
+    fn text(&mut self, index: usize, text: &str) {
+        if let Some(SegmentEvent::Text {
+            index: last,
+            text: buf,
+        }) = self.0.last_mut()
+            && *last == index
+        {
+            buf.push_str(text);
             return;
         }
-        let start = self.offset;
-        self.offset += text.len();
-        self.text_at(text, start);
+        self.0.push(SegmentEvent::Text {
+            index,
+            text: text.to_owned(),
+        });
     }
 
-    /// Text of the current segment (already consumed) that starts at `start`; an answer segment
-    /// opens on its first byte.
-    fn text_at(&mut self, text: &str, start: usize) {
-        if text.is_empty() {
-            return;
-        }
-        if self.current.is_none() {
-            self.start_segment(SegmentKind::Answer, None, start);
-        }
-        self.pending_text.push_str(text);
-    }
-
-    fn flush_text(&mut self) {
-        if self.pending_text.is_empty() {
-            return;
-        }
-        if let Some((index, _)) = self.current {
-            let text = std::mem::take(&mut self.pending_text);
-            self.events.push(SegmentEvent::Text { index, text });
-        }
-    }
-
-    fn anomaly(&mut self, kind: AnomalyKind, offset: usize, segment: Option<usize>) {
-        self.events.push(SegmentEvent::Anomaly(Anomaly {
-            kind,
+    fn ended(&mut self, index: usize, offset: usize, closed: bool) {
+        self.0.push(SegmentEvent::Ended {
+            index,
             offset,
-            segment,
-        }));
+            closed,
+        });
+    }
+
+    fn anomaly(&mut self, anomaly: Anomaly) {
+        self.0.push(SegmentEvent::Anomaly(anomaly));
     }
 }
 

@@ -9,9 +9,9 @@ use std::fmt;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::{Deserialize, Serialize};
 
+use super::Transcript;
 use super::segment::{Segment, SegmentKind};
 use super::words::CountMode;
-use super::Transcript;
 
 /// The rules, in the order they are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -357,8 +357,8 @@ impl Rules {
             }
             RuleId::RunHasResult => run_has_result(segments),
             RuleId::NoModelResults => no_model_results(context),
-            RuleId::NoInput => no_input(segments),
-            RuleId::NoRefusal => self.no_refusal(segments),
+            RuleId::NoInput => no_input(t),
+            RuleId::NoRefusal => self.no_refusal(t),
         };
         RuleResult {
             id,
@@ -368,12 +368,12 @@ impl Rules {
         }
     }
 
-    fn no_refusal(&self, segments: &[Segment]) -> Verdict {
-        for (i, s) in segments.iter().enumerate() {
+    fn no_refusal(&self, t: &Transcript) -> Verdict {
+        for (i, (s, text)) in t.iter().enumerate() {
             if s.kind != SegmentKind::Answer {
                 continue;
             }
-            if let Some(m) = self.refusal.find(&s.text) {
+            if let Some(m) = self.refusal.find(text) {
                 let phrase = &self.phrases[m.pattern().as_usize()];
                 return fail(format!("refusal “{phrase}” in segment #{}", i + 1), i);
             }
@@ -415,7 +415,11 @@ fn starts_with_answer(segments: &[Segment]) -> Verdict {
     match first_visible(segments) {
         None => (Outcome::Fail, "the transcript is empty".into(), None),
         Some((i, s)) if s.kind != SegmentKind::Answer => fail(
-            format!("the transcript opens with a {} (segment #{})", s.kind, i + 1),
+            format!(
+                "the transcript opens with a {} (segment #{})",
+                s.kind,
+                i + 1
+            ),
             i,
         ),
         Some((i, s)) if s.words == 0 => fail(
@@ -524,7 +528,10 @@ fn interleaved(segments: &[Segment]) -> Verdict {
         .filter(|s| s.kind == SegmentKind::Answer)
         .map(|s| s.words)
         .sum();
-    let thinks = segments.iter().filter(|s| s.kind == SegmentKind::Think).count();
+    let thinks = segments
+        .iter()
+        .filter(|s| s.kind == SegmentKind::Think)
+        .count();
     if after == 0 {
         fail(
             format!(
@@ -534,7 +541,9 @@ fn interleaved(segments: &[Segment]) -> Verdict {
             first_think,
         )
     } else {
-        pass(format!("{thinks} thinks, {after} answer words after the first"))
+        pass(format!(
+            "{thinks} thinks, {after} answer words after the first"
+        ))
     }
 }
 
@@ -581,7 +590,10 @@ fn think_before_code(segments: &[Segment], executable_only: bool) -> Verdict {
 }
 
 fn executable_blocks(segments: &[Segment]) -> impl Iterator<Item = (usize, &Segment)> {
-    segments.iter().enumerate().filter(|(_, s)| s.is_executable())
+    segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_executable())
 }
 
 fn run_has_result(segments: &[Segment]) -> Verdict {
@@ -618,11 +630,11 @@ fn no_model_results(context: RuleContext) -> Verdict {
     }
 }
 
-fn no_input(segments: &[Segment]) -> Verdict {
+fn no_input(t: &Transcript) -> Verdict {
     let mut blocks = 0usize;
-    for (i, s) in executable_blocks(segments) {
+    for (i, s) in executable_blocks(&t.segments) {
         blocks += 1;
-        if let Some(pattern) = reads_input(&s.text) {
+        if let Some(pattern) = reads_input(t.text(s)) {
             return fail(
                 format!(
                     "python RUN block #{blocks} (segment #{}) reads input: `{pattern}`",
@@ -687,17 +699,23 @@ mod tests {
     use super::*;
 
     fn judge(text: &str) -> Vec<(RuleId, Outcome)> {
-        evaluate(&Transcript::parse(text, CountMode::Mixed), RuleContext::Dataset)
-            .into_iter()
-            .map(|r| (r.id, r.outcome))
-            .collect()
+        evaluate(
+            &Transcript::parse(text, CountMode::Mixed),
+            RuleContext::Dataset,
+        )
+        .into_iter()
+        .map(|r| (r.id, r.outcome))
+        .collect()
     }
 
     fn outcome(text: &str, id: RuleId) -> RuleResult {
-        evaluate(&Transcript::parse(text, CountMode::Mixed), RuleContext::Dataset)
-            .into_iter()
-            .find(|r| r.id == id)
-            .unwrap_or_else(|| panic!("{id} not judged"))
+        evaluate(
+            &Transcript::parse(text, CountMode::Mixed),
+            RuleContext::Dataset,
+        )
+        .into_iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("{id} not judged"))
     }
 
     #[test]
@@ -750,13 +768,22 @@ mod tests {
     #[test]
     fn opening_with_a_think_fails_and_skips_conciseness() {
         let text = "<think>hmm</think>Answer.";
-        assert_eq!(outcome(text, RuleId::StartsWithAnswer).outcome, Outcome::Fail);
+        assert_eq!(
+            outcome(text, RuleId::StartsWithAnswer).outcome,
+            Outcome::Fail
+        );
         assert_eq!(
             outcome(text, RuleId::FirstAnswerConcise).outcome,
             Outcome::Skip
         );
-        assert_eq!(outcome("  \n", RuleId::StartsWithAnswer).outcome, Outcome::Fail);
-        assert_eq!(outcome("……", RuleId::StartsWithAnswer).outcome, Outcome::Fail);
+        assert_eq!(
+            outcome("  \n", RuleId::StartsWithAnswer).outcome,
+            Outcome::Fail
+        );
+        assert_eq!(
+            outcome("……", RuleId::StartsWithAnswer).outcome,
+            Outcome::Fail
+        );
     }
 
     #[test]
@@ -786,7 +813,10 @@ mod tests {
     #[test]
     fn think_before_code_counts_plain_blocks_unless_configured() {
         let text = "Look:\n```bash\nls\n```\n<think>now run</think>\n```python RUN\nprint(1)\n```\n<execute_result>\n1\n</execute_result>\n";
-        assert_eq!(outcome(text, RuleId::ThinkBeforeCode).outcome, Outcome::Fail);
+        assert_eq!(
+            outcome(text, RuleId::ThinkBeforeCode).outcome,
+            Outcome::Fail
+        );
         let mut config = RulesConfig::default();
         config.think_before_code.executable_only = true;
         let rules = Rules::new(config).expect("rules");
@@ -827,7 +857,10 @@ mod tests {
 
     #[test]
     fn interleaving_needs_answer_after_the_first_think() {
-        assert_eq!(outcome("Only answer.", RuleId::Interleaved).outcome, Outcome::Fail);
+        assert_eq!(
+            outcome("Only answer.", RuleId::Interleaved).outcome,
+            Outcome::Fail
+        );
         assert_eq!(
             outcome("Answer.<think>t</think>  ", RuleId::Interleaved).outcome,
             Outcome::Fail
@@ -865,7 +898,10 @@ mod tests {
         config.interleaved.enabled = false;
         let rules = Rules::new(config).expect("rules");
         let ids: Vec<_> = rules
-            .evaluate(&Transcript::parse("x", CountMode::Mixed), RuleContext::Dataset)
+            .evaluate(
+                &Transcript::parse("x", CountMode::Mixed),
+                RuleContext::Dataset,
+            )
             .into_iter()
             .map(|r| r.id)
             .collect();

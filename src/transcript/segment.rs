@@ -89,12 +89,16 @@ pub fn is_executable_info(info: &str) -> bool {
         && words.next().is_none()
 }
 
-/// One typed piece of a transcript.
+/// One typed piece of a transcript. Its text lives in the [`Transcript`](super::Transcript)
+/// (`transcript.text(segment)`), all segments in one buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     pub kind: SegmentKind,
-    /// The content without its delimiters (no tags, no fence lines).
-    pub text: String,
+    /// Where the content (without delimiters: no tags, no fence lines) lies in
+    /// [`Transcript::content`](super::Transcript::content).
+    pub text: Range<usize>,
+    /// Whether the content is empty or whitespace only.
+    pub blank: bool,
     /// The opening fence, for code segments.
     pub fence: Option<Fence>,
     /// Byte range in the transcript, delimiters included.
@@ -115,13 +119,13 @@ impl Segment {
     /// Answer text that is only whitespace carries nothing a reader sees.
     #[must_use]
     pub fn is_blank_answer(&self) -> bool {
-        self.kind == SegmentKind::Answer && self.text.trim().is_empty()
+        self.kind == SegmentKind::Answer && self.blank
     }
 
     /// Whether a reader sees this segment at all: any code block, or any text that is not whitespace.
     #[must_use]
     pub fn is_visible(&self) -> bool {
-        self.kind == SegmentKind::Code || !self.text.trim().is_empty()
+        self.kind == SegmentKind::Code || !self.blank
     }
 }
 
@@ -189,9 +193,15 @@ impl fmt::Display for Anomaly {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             AnomalyKind::StrayClose(tag) => write!(f, "stray {tag} at byte {}", self.offset),
-            AnomalyKind::NestedThink => write!(f, "<think> nested in a think at byte {}", self.offset),
+            AnomalyKind::NestedThink => {
+                write!(f, "<think> nested in a think at byte {}", self.offset)
+            }
             AnomalyKind::Unclosed(SegmentKind::Code) => {
-                write!(f, "code fence opened at byte {} is never closed", self.offset)
+                write!(
+                    f,
+                    "code fence opened at byte {} is never closed",
+                    self.offset
+                )
             }
             AnomalyKind::Unclosed(kind) => {
                 write!(f, "{kind} opened at byte {} is never closed", self.offset)
@@ -214,7 +224,10 @@ pub enum SegmentEvent {
         offset: usize,
     },
     /// Text appended to the open segment `index`.
-    Text { index: usize, text: String },
+    Text {
+        index: usize,
+        text: String,
+    },
     Ended {
         index: usize,
         offset: usize,

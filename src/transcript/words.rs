@@ -49,10 +49,15 @@ impl std::str::FromStr for CountMode {
 
 /// Han, Hiragana, Katakana and Hangul letters; CJK punctuation and symbols are not included.
 #[must_use]
+#[inline]
 pub fn is_cjk(c: char) -> bool {
     let u = u32::from(c);
     if u < 0x1100 {
         return false;
+    }
+    // The unified ideograph blocks and Hangul syllables hold letters only: no table lookup.
+    if matches!(u, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3 | 0x20000..=0x2A6DF) {
+        return true;
     }
     let in_block = matches!(u,
         0x1100..=0x11FF          // Hangul Jamo
@@ -62,15 +67,13 @@ pub fn is_cjk(c: char) -> bool {
         | 0x3041..=0x30FF        // Hiragana, Katakana
         | 0x3131..=0x318F        // Hangul Compatibility Jamo
         | 0x31F0..=0x31FF        // Katakana Phonetic Extensions
-        | 0x3400..=0x4DBF        // CJK Extension A
-        | 0x4E00..=0x9FFF        // CJK Unified Ideographs
         | 0xA960..=0xA97F        // Hangul Jamo Extended-A
-        | 0xAC00..=0xD7FF        // Hangul Syllables, Jamo Extended-B
+        | 0xD7B0..=0xD7FF        // Hangul Jamo Extended-B
         | 0xF900..=0xFAFF        // CJK Compatibility Ideographs
         | 0xFF66..=0xFF9F        // Halfwidth Katakana
         | 0xFFA0..=0xFFDC        // Halfwidth Hangul
         | 0x1B000..=0x1B16F      // Kana Supplement, Extended-A, Small Kana
-        | 0x20000..=0x323AF      // CJK Extensions B to H, Compatibility Supplement
+        | 0x2A700..=0x323AF      // CJK Extensions C to H, Compatibility Supplement
     );
     in_block && c.is_alphanumeric()
 }
@@ -80,49 +83,98 @@ pub fn is_cjk(c: char) -> bool {
 pub fn count_words(text: &str, mode: CountMode) -> usize {
     let mut total = 0;
     let tail = for_each_run(text, mode, &mut total);
-    total + count_run(tail, mode)
+    total + count_unknown_run(tail, mode)
 }
 
 /// Counts every complete run of `text` into `total` and returns the last run, which may continue in
 /// text still to come.
+///
+/// The hot loop of `moss check`: it notes on the way whether a run is pure ASCII and whether it
+/// holds a `<`, so [`count_run`] need not look again.
 fn for_each_run<'a>(text: &'a str, mode: CountMode, total: &mut usize) -> &'a str {
     let split_cjk = mode != CountMode::Words;
     let bytes = text.as_bytes();
     let mut start = 0;
     let mut i = 0;
+    let mut ascii = true;
+    let mut angle = false;
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
             i += 1;
             if b == b' ' || (b'\t'..=b'\r').contains(&b) {
-                *total += count_run(&text[start..i - 1], mode);
+                if start < i - 1 {
+                    *total += count_run(&text[start..i - 1], mode, ascii, angle);
+                }
                 start = i;
+                ascii = true;
+                angle = false;
+            } else if b == b'<' {
+                angle = true;
             }
             continue;
         }
-        let Some(c) = text[i..].chars().next() else {
-            break;
-        };
-        let len = c.len_utf8();
-        if c.is_whitespace() {
-            *total += count_run(&text[start..i], mode);
+        let (c, len) = decode(bytes, i);
+        let cjk = split_cjk && is_cjk(c);
+        if cjk || c.is_whitespace() {
+            if start < i {
+                *total += count_run(&text[start..i], mode, ascii, angle);
+            }
+            *total += usize::from(cjk);
             start = i + len;
-        } else if split_cjk && is_cjk(c) {
-            *total += count_run(&text[start..i], mode) + 1;
-            start = i + len;
+            ascii = true;
+            angle = false;
+        } else {
+            ascii = false;
         }
         i += len;
     }
     &text[start..]
 }
 
-/// Counts one run: text with no whitespace (and no CJK character in `mixed` and `chars` modes).
-fn count_run(run: &str, mode: CountMode) -> usize {
-    if run.is_empty() {
-        return 0;
+/// The char starting at byte `i` of valid UTF-8, and its length; a hot path, hence by hand.
+#[inline]
+fn decode(bytes: &[u8], i: usize) -> (char, usize) {
+    let b0 = u32::from(bytes[i]);
+    let cont = |k: usize| u32::from(bytes[i + k] & 0x3F);
+    let (u, len) = if b0 < 0xE0 {
+        (((b0 & 0x1F) << 6) | cont(1), 2)
+    } else if b0 < 0xF0 {
+        (((b0 & 0x0F) << 12) | (cont(1) << 6) | cont(2), 3)
+    } else {
+        (
+            ((b0 & 0x07) << 18) | (cont(1) << 12) | (cont(2) << 6) | cont(3),
+            4,
+        )
+    };
+    (
+        char::from_u32(u).unwrap_or(char::REPLACEMENT_CHARACTER),
+        len,
+    )
+}
+
+/// `char::is_alphanumeric` with the common punctuation blocks answered without a table lookup.
+#[inline]
+fn is_alphanumeric(c: char) -> bool {
+    match u32::from(c) {
+        0..=0x7F => c.is_ascii_alphanumeric(),
+        // General Punctuation; CJK Symbols and Punctuation (but 々〆〇 and the numerals);
+        // fullwidth ASCII punctuation.
+        0x2000..=0x206F
+        | 0x3000..=0x3004
+        | 0x3008..=0x3020
+        | 0xFF01..=0xFF0F
+        | 0xFF1A..=0xFF20
+        | 0xFF3B..=0xFF40
+        | 0xFF5B..=0xFF65 => false,
+        _ => c.is_alphanumeric(),
     }
-    if !run.as_bytes().contains(&b'<') {
-        return count_piece(run, mode);
+}
+
+/// Counts one run: text with no whitespace (and no CJK character in `mixed` and `chars` modes).
+fn count_run(run: &str, mode: CountMode, ascii: bool, angle: bool) -> usize {
+    if !angle {
+        return count_piece(run, mode, ascii);
     }
     let mut total = 0;
     let mut piece_start = 0;
@@ -130,7 +182,7 @@ fn count_run(run: &str, mode: CountMode) -> usize {
     while let Some(k) = run[search..].find('<') {
         let at = search + k;
         if let Some(len) = tag_len(&run[at..]) {
-            total += count_piece(&run[piece_start..at], mode);
+            total += count_piece(&run[piece_start..at], mode, ascii);
             piece_start = at + len;
             search = piece_start;
         } else {
@@ -138,7 +190,12 @@ fn count_run(run: &str, mode: CountMode) -> usize {
             search = at + 1;
         }
     }
-    total + count_piece(&run[piece_start..], mode)
+    total + count_piece(&run[piece_start..], mode, ascii)
+}
+
+/// [`count_run`] for a run whose make-up is not known yet.
+fn count_unknown_run(run: &str, mode: CountMode) -> usize {
+    count_run(run, mode, run.is_ascii(), run.as_bytes().contains(&b'<'))
 }
 
 /// Length of a markup tag at the start of `s` (`<name>`, `</name>`, `<name/>`), if there is one.
@@ -163,21 +220,25 @@ fn tag_len(s: &str) -> Option<usize> {
     (b.get(i) == Some(&b'>')).then_some(i + 1)
 }
 
-fn count_piece(piece: &str, mode: CountMode) -> usize {
+/// `ascii` says the piece is pure ASCII (a piece cut from an ASCII run is ASCII too).
+fn count_piece(piece: &str, mode: CountMode, ascii: bool) -> usize {
     if piece.is_empty() {
         return 0;
     }
     match mode {
         CountMode::Chars => {
-            if piece.is_ascii() {
+            if ascii {
                 piece.bytes().filter(u8::is_ascii_alphanumeric).count()
             } else {
-                piece.chars().filter(|c| c.is_alphanumeric()).count()
+                piece.chars().filter(|&c| is_alphanumeric(c)).count()
             }
         }
         CountMode::Mixed | CountMode::Words => {
-            if piece.is_ascii() {
+            if ascii {
                 ascii_words(piece.as_bytes())
+            } else if !piece.chars().any(is_alphanumeric) {
+                // Punctuation such as `。` or `，`: nothing to segment.
+                0
             } else {
                 piece
                     .split_word_bounds()
@@ -203,7 +264,22 @@ enum Class {
     Other,
 }
 
+const CLASSES: [Class; 256] = {
+    let mut table = [Class::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = class_of(b as u8);
+        b += 1;
+    }
+    table
+};
+
+#[inline]
 fn class(b: u8) -> Class {
+    CLASSES[usize::from(b)]
+}
+
+const fn class_of(b: u8) -> Class {
     match b {
         b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
         b'0'..=b'9' => Class::Digit,
@@ -297,7 +373,7 @@ impl WordCounter {
             None => self.tail.push_str(text),
             Some(end) => {
                 self.tail.push_str(&text[..end]);
-                self.complete += count_run(&self.tail, self.mode);
+                self.complete += count_unknown_run(&self.tail, self.mode);
                 self.tail.clear();
                 let tail = for_each_run(&text[end..], self.mode, &mut self.complete);
                 self.tail.push_str(tail);
@@ -305,10 +381,16 @@ impl WordCounter {
         }
     }
 
+    /// Starts over, keeping the buffer.
+    pub fn reset(&mut self) {
+        self.complete = 0;
+        self.tail.clear();
+    }
+
     /// Words so far, counting the open run as if the text ended here.
     #[must_use]
     pub fn total(&self) -> usize {
-        self.complete + count_run(&self.tail, self.mode)
+        self.complete + count_unknown_run(&self.tail, self.mode)
     }
 
     /// Words in the runs that are already closed; grows monotonically, cheap to read.
