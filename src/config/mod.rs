@@ -1,0 +1,305 @@
+//! Configuration: built-in defaults (compiled in), then the user file, the workspace's
+//! `moss.toml`, and files named on the command line, each layered over the one before.
+//!
+//! Every layer is checked on its own so that an error names its file, line and column; the
+//! layers are then merged key by key, so a layer only states what it changes.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::transcript::RulesConfig;
+
+/// The built-in defaults, documented for users.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// The workspace's own file, looked up in the current directory.
+pub const WORKSPACE_FILE: &str = "moss.toml";
+
+/// Names the user config file, overriding the platform location; empty means none.
+pub const CONFIG_ENV: &str = "MOSS_CONFIG";
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub rules: RulesConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{location}: {message}")]
+    Invalid { location: Location, message: String },
+}
+
+/// Where a configuration error is: file, line and column (1-based).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+/// One TOML source: its text, where it came from, and where that text starts in the file
+/// (front matter sits a few lines into a prompt file).
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+    /// The file's text before `text`, so error lines count from the top of the file.
+    pub file_prefix: String,
+    pub kind: SourceKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A configuration file: `[rules]` and the other tables.
+    Config,
+    /// A prompt's front matter: model parameters (not configuration) and `[rules]` overrides.
+    PromptFrontMatter,
+}
+
+impl Source {
+    /// Reads a TOML file, or the front matter of a Markdown prompt file.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if path.extension().is_some_and(|e| e == "md") {
+            let (front, start) = crate::prompt::front_matter(&text).unwrap_or(("", 0));
+            return Ok(Self {
+                path: path.to_owned(),
+                text: front.to_owned(),
+                file_prefix: text[..start].to_owned(),
+                kind: SourceKind::PromptFrontMatter,
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            text,
+            file_prefix: String::new(),
+            kind: SourceKind::Config,
+        })
+    }
+
+    #[must_use]
+    pub fn inline(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+            file_prefix: String::new(),
+            kind: SourceKind::Config,
+        }
+    }
+
+    /// Parses this source as `T`, with errors located in the file.
+    ///
+    /// # Errors
+    /// When the text is not valid TOML or does not fit `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        toml::from_str(&self.text).map_err(|e| self.error(&e))
+    }
+
+    /// The text as a plain TOML table.
+    ///
+    /// # Errors
+    /// When the text is not valid TOML.
+    pub fn table(&self) -> Result<toml::Table, ConfigError> {
+        self.text.parse::<toml::Table>().map_err(|e| self.error(&e))
+    }
+
+    pub(crate) fn error(&self, e: &toml::de::Error) -> ConfigError {
+        let at = e.span().map_or(0, |s| s.start);
+        ConfigError::Invalid {
+            location: self.locate(at),
+            message: e.message().trim().to_owned(),
+        }
+    }
+
+    /// File line and column of byte `at` of `text`.
+    #[must_use]
+    pub fn locate(&self, at: usize) -> Location {
+        let before = format!("{}{}", self.file_prefix, &self.text[..at.min(self.text.len())]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Location {
+            path: self.path.clone(),
+            line,
+            column,
+        }
+    }
+}
+
+/// Layers of configuration, lowest first.
+#[derive(Clone, Debug, Default)]
+pub struct Layers {
+    sources: Vec<Source>,
+}
+
+impl Layers {
+    /// The user file and the workspace file, where they exist.
+    ///
+    /// # Errors
+    /// When a file exists but cannot be read.
+    pub fn discover(workspace: &Path) -> Result<Self, ConfigError> {
+        let mut layers = Self::default();
+        if let Some(user) = user_config_path()
+            && user.is_file()
+        {
+            layers.push(Source::read(&user)?);
+        }
+        let local = workspace.join(WORKSPACE_FILE);
+        if local.is_file() {
+            layers.push(Source::read(&local)?);
+        }
+        Ok(layers)
+    }
+
+    pub fn push(&mut self, source: Source) {
+        self.sources.push(source);
+    }
+
+    /// Reads a file and layers it over the others.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn push_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        self.sources.push(Source::read(path)?);
+        Ok(())
+    }
+
+    /// Checks every layer, merges them over the built-in defaults and builds the configuration.
+    ///
+    /// # Errors
+    /// The first layer that is not valid TOML or has an unknown key or a wrong type, with its
+    /// file, line and column.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let defaults = Source::inline("<built-in defaults>", DEFAULT_CONFIG);
+        let mut merged = defaults.table()?;
+        for source in &self.sources {
+            // Checked alone first, so the error points into this file.
+            let mut table = source.table()?;
+            match source.kind {
+                SourceKind::Config => {
+                    source.parse::<Config>()?;
+                }
+                SourceKind::PromptFrontMatter => {
+                    source.parse::<crate::prompt::FrontMatter>()?;
+                    table.retain(|key, _| key == "rules");
+                }
+            }
+            merge(&mut merged, table);
+        }
+        Config::deserialize(toml::Value::Table(merged)).map_err(|e| ConfigError::Invalid {
+            location: Location {
+                path: PathBuf::from("<merged configuration>"),
+                line: 0,
+                column: 0,
+            },
+            message: e.message().to_owned(),
+        })
+    }
+}
+
+/// `over` layered onto `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// `$MOSS_CONFIG` when set (empty: no user file), else `config.toml` in the platform's config
+/// folder for moss.
+#[must_use]
+pub fn user_config_path() -> Option<PathBuf> {
+    match std::env::var_os(CONFIG_ENV) {
+        Some(path) if path.is_empty() => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => directories::ProjectDirs::from("", "", "moss")
+            .map(|dirs| dirs.config_dir().join("config.toml")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::CountMode;
+
+    #[test]
+    fn built_in_defaults_match_the_code_defaults() {
+        let config = Layers::default().resolve().expect("defaults resolve");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn later_layers_override_only_what_they_state() {
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "user.toml",
+            "[rules]\ncount-mode = \"chars\"\n[rules.first-answer-concise]\nmax-words = 80\n",
+        ));
+        layers.push(Source::inline(
+            "moss.toml",
+            "[rules.first-answer-concise]\nenabled = false\n",
+        ));
+        let config = layers.resolve().expect("valid");
+        assert_eq!(config.rules.count_mode, CountMode::Chars);
+        assert_eq!(config.rules.first_answer_concise.max_words, 80);
+        assert!(!config.rules.first_answer_concise.enabled);
+        assert!(config.rules.think_budget.enabled);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[rules]\n\n[rules.think-budget]\nratio = \"lots\"\n",
+        ));
+        let err = layers.resolve().expect_err("wrong type").to_string();
+        assert!(err.starts_with("moss.toml:4:9: "), "{err}");
+
+        let mut layers = Layers::default();
+        layers.push(Source::inline("moss.toml", "[rules.no-such-rule]\nenabled = true\n"));
+        let err = layers.resolve().expect_err("unknown rule").to_string();
+        assert!(err.starts_with("moss.toml:1:"), "{err}");
+        assert!(err.contains("no-such-rule"), "{err}");
+
+        let mut layers = Layers::default();
+        layers.push(Source::inline("moss.toml", "[rules\n"));
+        let err = layers.resolve().expect_err("bad toml").to_string();
+        assert!(err.starts_with("moss.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn front_matter_errors_count_lines_from_the_top_of_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.md");
+        std::fs::write(&path, "+++\ntemperature = 0.7\n[rules.think-budget]\nratio = []\n+++\nbody\n")
+            .expect("write");
+        let mut layers = Layers::default();
+        layers.push_file(&path).expect("read");
+        let err = layers.resolve().expect_err("bad type").to_string();
+        assert!(err.contains("p.md:4:9: "), "{err}");
+    }
+}
