@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.sample_size(10);
     group.bench_function("whole", |b| {
-        b.iter(|| black_box(Transcript::parse(black_box(&text), CountMode::Mixed)))
+        b.iter(|| black_box(Transcript::parse(black_box(&text), CountMode::Mixed)));
     });
     let mut reused = Transcript::new(CountMode::Mixed);
     let mut parser = StreamParser::new();
@@ -39,10 +39,10 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             reused.parse_into(black_box(&text), &mut parser);
             black_box(reused.segments.len())
-        })
+        });
     });
     group.bench_function("16-byte chunks", |b| {
-        b.iter(|| black_box(parse_chunked(black_box(&chunks))))
+        b.iter(|| black_box(parse_chunked(black_box(&chunks))));
     });
     group.finish();
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::dataset::{Batch, BadRecord, DatasetError, Format, RecordReader, explain_undetected};
+use crate::dataset::{BadRecord, Batch, DatasetError, Format, RecordReader, explain_undetected};
 use crate::transcript::rules::Rules;
 use crate::transcript::{Outcome, RuleContext, RuleId, SegmentKind, StreamParser, Transcript};
 
@@ -264,17 +264,15 @@ fn check_file(
     if !reader.fill(&mut first, BATCH_BYTES)? {
         return Ok(());
     }
-    let format = match options.format.or_else(|| first.detect_format()) {
-        Some(format) => format,
-        None => {
-            let reason = first
-                .get(0)
-                .map_or_else(|| "no records".to_owned(), |(_, raw)| explain_undetected(raw));
-            return Err(CheckError::UnknownFormat {
-                path: path.to_owned(),
-                reason,
-            });
-        }
+    let Some(format) = options.format.or_else(|| first.detect_format()) else {
+        let reason = first.get(0).map_or_else(
+            || "no records".to_owned(),
+            |(_, raw)| explain_undetected(raw),
+        );
+        return Err(CheckError::UnknownFormat {
+            path: path.to_owned(),
+            reason,
+        });
     };
     if format == Format::Questions {
         return Err(CheckError::NothingToCheck {
@@ -290,7 +288,8 @@ fn check_file(
     let work_rx = Arc::new(Mutex::new(work_rx));
 
     std::thread::scope(|scope| -> Result<(), CheckError> {
-        let reader_handle = scope.spawn(move || read_batches(&mut reader, first, &work_tx, &spare_rx));
+        let reader_handle =
+            scope.spawn(move || read_batches(&mut reader, first, &work_tx, &spare_rx));
         for _ in 0..threads {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
@@ -320,7 +319,13 @@ fn read_batches(
     work_tx: &SyncSender<Work>,
     spare_rx: &Receiver<Batch>,
 ) -> Result<(), DatasetError> {
-    if work_tx.send(Work { seq: 0, batch: first }).is_err() {
+    if work_tx
+        .send(Work {
+            seq: 0,
+            batch: first,
+        })
+        .is_err()
+    {
         return Ok(());
     }
     let mut seq = 1;
@@ -369,7 +374,14 @@ fn work(
                 )
             })
             .collect();
-        if done_tx.send(Done { seq, records, batch }).is_err() {
+        if done_tx
+            .send(Done {
+                seq,
+                records,
+                batch,
+            })
+            .is_err()
+        {
             return;
         }
     }

@@ -88,13 +88,19 @@ impl PromptFile {
         };
         if let Some(t) = matter.temperature {
             if !(0.0..=2.0).contains(t.get_ref()) {
-                return Err(out_of_range(t.span(), "temperature must be between 0 and 2"));
+                return Err(out_of_range(
+                    t.span(),
+                    "temperature must be between 0 and 2",
+                ));
             }
             params.temperature = t.into_inner();
         }
         if let Some(p) = matter.top_p {
             if !(0.0..=1.0).contains(p.get_ref()) || *p.get_ref() == 0.0 {
-                return Err(out_of_range(p.span(), "top_p must be above 0 and at most 1"));
+                return Err(out_of_range(
+                    p.span(),
+                    "top_p must be above 0 and at most 1",
+                ));
             }
             params.top_p = p.into_inner();
         }
@@ -107,7 +113,9 @@ impl PromptFile {
         let body_start = start + front.len() + closing_len(&text[start + front.len()..]);
         Ok(Self {
             path: path.to_owned(),
-            body: text[body_start..].trim_start_matches(['\r', '\n']).to_owned(),
+            body: text[body_start..]
+                .trim_start_matches(['\r', '\n'])
+                .to_owned(),
             params,
             front_matter: Some(source),
         })
@@ -151,9 +159,14 @@ mod tests {
             "+++\ntemperature = 0.5\nmax_tokens = 100\n[rules.first-answer-concise]\nmax-words = 60\n+++\n\n# 教师提示\n正文\n",
         )
         .expect("valid");
-        assert_eq!(p.params.temperature, 0.5);
-        assert_eq!(p.params.top_p, 0.9);
-        assert_eq!(p.params.max_tokens, 100);
+        assert_eq!(
+            p.params,
+            ModelParams {
+                temperature: 0.5,
+                top_p: 0.9,
+                max_tokens: 100
+            }
+        );
         assert_eq!(p.body, "# 教师提示\n正文\n");
         assert!(p.front_matter.is_some());
     }
@@ -170,9 +183,12 @@ mod tests {
 
     #[test]
     fn bad_front_matter_is_located() {
-        let err = PromptFile::parse(Path::new("t.md"), "+++\ntop_p = 0.9\ntemperature = 9.0\n+++\nx")
-            .expect_err("out of range")
-            .to_string();
+        let err = PromptFile::parse(
+            Path::new("t.md"),
+            "+++\ntop_p = 0.9\ntemperature = 9.0\n+++\nx",
+        )
+        .expect_err("out of range")
+        .to_string();
         assert_eq!(err, "t.md:3:15: temperature must be between 0 and 2");
         let err = PromptFile::parse(Path::new("t.md"), "+++\nmodel = \"x\"\n+++\nx")
             .expect_err("unknown key")
@@ -183,7 +199,9 @@ mod tests {
     #[test]
     fn shipped_prompts_load_with_the_original_parameters() {
         for name in ["teacher.zh.md", "teacher.en.md"] {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts").join(name);
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("prompts")
+                .join(name);
             let p = PromptFile::load(&path).expect("shipped prompt loads");
             assert_eq!(p.params, ModelParams::default(), "{name}");
             assert!(p.body.contains("python RUN"), "{name}");

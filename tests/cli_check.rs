@@ -109,14 +109,21 @@ fn json_mode_writes_one_object_per_record_and_the_summary_to_stderr() {
     );
     assert_eq!(records[1]["line"], 2);
     assert_eq!(records[1]["rules"]["interleaved"], "fail");
-    assert!(run.stderr.contains("checked 2 records in 1 file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("checked 2 records in 1 file"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn bad_lines_are_reported_with_file_and_line_and_skipped() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = json!({"instruction": "q", "input": "", "output": "<think>x</think>answer"});
-    let text = format!("{good}\n{{\"instruction\": \"broken\n\n{good}\n{}\n", json!({"instruction": "q"}));
+    let text = format!(
+        "{good}\n{{\"instruction\": \"broken\n\n{good}\n{}\n",
+        json!({"instruction": "q"})
+    );
     write(dir.path(), "r1.jsonl", &text);
     let run = moss(dir.path(), &["check", "r1.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -126,7 +133,8 @@ fn bad_lines_are_reported_with_file_and_line_and_skipped() {
     assert!(notes[1].starts_with("r1.jsonl:5: "), "{}", notes[1]);
     assert!(notes[1].contains("output"), "{}", notes[1]);
     assert!(
-        run.stdout.starts_with("checked 2 records in 1 file, 2 bad records skipped"),
+        run.stdout
+            .starts_with("checked 2 records in 1 file, 2 bad records skipped"),
         "{}",
         run.stdout
     );
@@ -141,7 +149,10 @@ fn bad_lines_are_reported_with_file_and_line_and_skipped() {
 fn strict_exits_1_on_rule_failures_and_0_when_all_pass() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "data.jsonl", &sharegpt_lines());
-    assert_eq!(moss(dir.path(), &["check", "--strict", "data.jsonl"]).code, 1);
+    assert_eq!(
+        moss(dir.path(), &["check", "--strict", "data.jsonl"]).code,
+        1
+    );
     let good = json!({"text": "Yes.<think>fine</think>Done here."});
     write(dir.path(), "good.jsonl", &format!("{good}\n"));
     let run = moss(dir.path(), &["check", "--strict", "good.jsonl"]);
@@ -193,16 +204,28 @@ fn rules_file_and_workspace_config_change_the_verdicts() {
         "strict.toml",
         "[rules.first-answer-concise]\nmax-words = 2\n[rules.no-refusal]\nenabled = false\n",
     );
-    let run = moss(dir.path(), &["check", "--json", "--rules", "strict.toml", "data.jsonl"]);
+    let run = moss(
+        dir.path(),
+        &["check", "--json", "--rules", "strict.toml", "data.jsonl"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let first: Value = serde_json::from_str(run.stdout.lines().next().expect("a line")).expect("json");
+    let first: Value =
+        serde_json::from_str(run.stdout.lines().next().expect("a line")).expect("json");
     assert_eq!(first["rules"]["first-answer-concise"], "fail");
     assert!(first["rules"].get("no-refusal").is_none());
 
     // ./moss.toml is read too, and --rules layers over it.
-    write(dir.path(), "moss.toml", "[rules.think-budget]\nenabled = false\n");
-    let run = moss(dir.path(), &["check", "--json", "--rules", "strict.toml", "data.jsonl"]);
-    let first: Value = serde_json::from_str(run.stdout.lines().next().expect("a line")).expect("json");
+    write(
+        dir.path(),
+        "moss.toml",
+        "[rules.think-budget]\nenabled = false\n",
+    );
+    let run = moss(
+        dir.path(),
+        &["check", "--json", "--rules", "strict.toml", "data.jsonl"],
+    );
+    let first: Value =
+        serde_json::from_str(run.stdout.lines().next().expect("a line")).expect("json");
     assert!(first["rules"].get("think-budget").is_none());
     assert_eq!(first["rules"]["first-answer-concise"], "fail");
 }
@@ -215,10 +238,18 @@ fn errors_name_the_file_and_exit_2() {
     assert!(missing.stderr.contains("nope.jsonl"), "{}", missing.stderr);
 
     write(dir.path(), "data.jsonl", &sharegpt_lines());
-    write(dir.path(), "bad.toml", "[rules]\ncount-mode = \"syllables\"\n");
+    write(
+        dir.path(),
+        "bad.toml",
+        "[rules]\ncount-mode = \"syllables\"\n",
+    );
     let bad_rules = moss(dir.path(), &["check", "--rules", "bad.toml", "data.jsonl"]);
     assert_eq!(bad_rules.code, 2);
-    assert!(bad_rules.stderr.contains("bad.toml:2:14"), "{}", bad_rules.stderr);
+    assert!(
+        bad_rules.stderr.contains("bad.toml:2:14"),
+        "{}",
+        bad_rules.stderr
+    );
 
     write(dir.path(), "odd.jsonl", "{\"foo\": 1}\n");
     let unknown = moss(dir.path(), &["check", "odd.jsonl"]);
@@ -234,7 +265,10 @@ fn errors_name_the_file_and_exit_2() {
     assert!(usage.stderr.contains("csv"), "{}", usage.stderr);
 
     let questions = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/questions.jsonl");
-    let run = moss(dir.path(), &["check", questions.to_str().expect("utf-8 path")]);
+    let run = moss(
+        dir.path(),
+        &["check", questions.to_str().expect("utf-8 path")],
+    );
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no answer to check"), "{}", run.stderr);
 }
@@ -244,7 +278,11 @@ fn max_failures_limits_the_examples_not_the_counts() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "data.jsonl", &sharegpt_lines().repeat(3));
     let run = moss(dir.path(), &["check", "--max-failures", "2", "data.jsonl"]);
-    assert!(run.stdout.contains("failures (first 2 of 9):"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("failures (first 2 of 9):"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.stdout.matches("data.jsonl:").count(), 2);
 }
 
@@ -292,13 +330,18 @@ fn shipped_transcripts_check_as_documented() {
         .filter(|l| !l.trim().is_empty())
         .count();
     assert!(
-        run.stdout.contains(&format!("checked {records} records in 1 file\n")),
+        run.stdout
+            .contains(&format!("checked {records} records in 1 file\n")),
         "{}",
         run.stdout
     );
     // Every rule fails somewhere in the recordings, so every row has failures.
     for line in run.stdout.lines().skip(3).take_while(|l| !l.is_empty()) {
-        let fail: u64 = line.split_whitespace().nth(2).and_then(|n| n.parse().ok()).expect("fail count");
+        let fail: u64 = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .expect("fail count");
         let rule = line.split_whitespace().next().unwrap_or_default();
         assert!(fail > 0 || rule == "no-model-results", "{line}");
     }

@@ -636,7 +636,7 @@ fn layout_is_known_after_open_or_first_fill() {
 #[test]
 fn batches_stop_at_max_bytes_without_splitting_records() {
     let input: String = (0..200)
-        .map(|i| format!("{}\n", json!({"text": "x".repeat(i % 37)})))
+        .map(|i| json!({"text": "x".repeat(i % 37)}).to_string() + "\n")
         .collect();
     let whole = read(input.as_bytes(), 1 << 20, usize::MAX);
     assert_eq!(whole.batches.len(), 1);

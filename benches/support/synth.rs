@@ -97,7 +97,7 @@ pub fn write_r1_jsonl(out: &mut impl Write, records: usize, seed: u64) -> io::Re
     let mut written = 0u64;
     for i in 0..records {
         let mut question = String::new();
-        for _ in 0..1 + rng.below(3) {
+        for _ in 0..=rng.below(3) {
             question.push_str(rng.pick(ZH));
         }
         let mut reasoning = String::new();

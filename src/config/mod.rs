@@ -134,7 +134,11 @@ impl Source {
     /// File line and column of byte `at` of `text`.
     #[must_use]
     pub fn locate(&self, at: usize) -> Location {
-        let before = format!("{}{}", self.file_prefix, &self.text[..at.min(self.text.len())]);
+        let before = format!(
+            "{}{}",
+            self.file_prefix,
+            &self.text[..at.min(self.text.len())]
+        );
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         Location {
@@ -280,7 +284,10 @@ mod tests {
         assert!(err.starts_with("moss.toml:4:9: "), "{err}");
 
         let mut layers = Layers::default();
-        layers.push(Source::inline("moss.toml", "[rules.no-such-rule]\nenabled = true\n"));
+        layers.push(Source::inline(
+            "moss.toml",
+            "[rules.no-such-rule]\nenabled = true\n",
+        ));
         let err = layers.resolve().expect_err("unknown rule").to_string();
         assert!(err.starts_with("moss.toml:1:"), "{err}");
         assert!(err.contains("no-such-rule"), "{err}");
@@ -295,8 +302,11 @@ mod tests {
     fn front_matter_errors_count_lines_from_the_top_of_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.md");
-        std::fs::write(&path, "+++\ntemperature = 0.7\n[rules.think-budget]\nratio = []\n+++\nbody\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "+++\ntemperature = 0.7\n[rules.think-budget]\nratio = []\n+++\nbody\n",
+        )
+        .expect("write");
         let mut layers = Layers::default();
         layers.push_file(&path).expect("read");
         let err = layers.resolve().expect_err("bad type").to_string();

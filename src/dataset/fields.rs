@@ -289,7 +289,7 @@ pub(super) enum Content<'a> {
     #[default]
     Missing,
     Text(Cow<'a, str>),
-    /// Allowed by OpenAI for assistant messages that only call tools.
+    /// Allowed by `OpenAI` for assistant messages that only call tools.
     Null,
     Wrong(Kind),
     /// A part that claims to be text but has no usable `text`.

@@ -20,7 +20,7 @@ use super::fields::{Content, Id, List, Node, Text};
 pub enum Format {
     /// `{"conversations": [{"from": "human", "value": …}, {"from": "gpt", "value": …}]}`
     Sharegpt,
-    /// OpenAI chat: `{"messages": [{"role": "user", "content": …}, …]}`
+    /// `OpenAI` chat: `{"messages": [{"role": "user", "content": …}, …]}`
     Messages,
     /// `{"instruction": …, "input": …, "output": …}`
     Alpaca,
@@ -56,7 +56,10 @@ impl Format {
         }
     }
 
-    /// Decodes one raw record. The error is a reason fit for a `file:line: reason` message.
+    /// Decodes one raw record.
+    ///
+    /// # Errors
+    /// Invalid JSON or a record of the wrong shape; the reason fits a `file:line: reason` message.
     pub fn decode(self, raw: &[u8]) -> Result<Record, String> {
         match self {
             Self::Sharegpt => decode_sharegpt(raw),
@@ -288,7 +291,7 @@ struct Sharegpt<'a> {
     conversations: List<Node<'a, ShareTurn<'a>>>,
 }
 
-/// LLaMA-Factory lets ShareGPT files use `role`/`content` tags, so both spellings are accepted.
+/// LLaMA-Factory lets `ShareGPT` files use `role`/`content` tags, so both spellings are accepted.
 #[derive(Deserialize)]
 #[serde(expecting = "a turn object")]
 struct ShareTurn<'a> {
@@ -484,7 +487,7 @@ fn decode_text(raw: &[u8]) -> Result<Record, String> {
 }
 
 #[derive(Deserialize)]
-struct Question<'a> {
+struct QuestionRecord<'a> {
     #[serde(default)]
     id: Id,
     #[serde(default, borrow)]
@@ -494,7 +497,7 @@ struct Question<'a> {
 }
 
 fn decode_questions(raw: &[u8]) -> Result<Record, String> {
-    let record: Question<'_> = object(raw)?;
+    let record: QuestionRecord<'_> = object(raw)?;
     Ok(Record {
         id: record.id.0,
         system: owned(record.system.optional("system")?),

@@ -52,6 +52,9 @@ pub struct BadRecord {
 
 /// Decoded records of the file at `path`, detecting the format from its first recognisable
 /// record when `format` is `None`; see [`Records`] for how errors are reported.
+///
+/// # Errors
+/// When the file cannot be opened or read.
 pub fn records(
     path: &Path,
     format: Option<Format>,

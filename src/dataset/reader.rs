@@ -32,6 +32,9 @@ pub struct RecordReader<R> {
 
 impl RecordReader<BufReader<File>> {
     /// Opens `path` and peeks at its start, so [`Self::layout`] is known before the first fill.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or read.
     pub fn open(path: &Path) -> Result<Self, DatasetError> {
         let file = File::open(path).map_err(|source| DatasetError::Io {
             path: path.to_owned(),
@@ -70,6 +73,9 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     /// Reads just far enough to decide the layout.
+    ///
+    /// # Errors
+    /// When the input cannot be read.
     pub fn peek_layout(&mut self) -> Result<Layout, DatasetError> {
         while self.splitter.layout().is_none() {
             let chunk = match self.reader.fill_buf() {
@@ -93,6 +99,9 @@ impl<R: BufRead> RecordReader<R> {
     /// Returns `Ok(false)` once there are no more records. A read error or a broken array
     /// structure is returned after the records that preceded it have been delivered; the reader
     /// yields nothing more afterwards.
+    ///
+    /// # Errors
+    /// A read error, or a JSON array whose structure is broken past recovery.
     pub fn fill(&mut self, batch: &mut Batch, max_bytes: usize) -> Result<bool, DatasetError> {
         batch.clear();
         if let Some(error) = self.deferred.take() {

@@ -430,7 +430,7 @@ impl StreamParser {
         self.line_start = false;
         match (self.mode, tag) {
             (Mode::Answer, Tag::ThinkOpen) => {
-                self.open(Mode::Think, SegmentKind::Think, start, sink)
+                self.open(Mode::Think, SegmentKind::Think, start, sink);
             }
             (Mode::Answer, Tag::ResultOpen) => {
                 let kind = SegmentKind::ExecResult;
@@ -442,13 +442,11 @@ impl StreamParser {
             }
             (Mode::Answer, stray) => {
                 self.text_at(stray.text(), start, sink);
-                let segment = self.current.map(|(index, _)| index);
-                self.anomaly(AnomalyKind::StrayClose(stray), start, segment, sink);
+                self.anomaly(AnomalyKind::StrayClose(stray), start, sink);
             }
             (Mode::Think, Tag::ThinkOpen) => {
                 self.text_at(tag.text(), start, sink);
-                let segment = self.current.map(|(index, _)| index);
-                self.anomaly(AnomalyKind::NestedThink, start, segment, sink);
+                self.anomaly(AnomalyKind::NestedThink, start, sink);
             }
             // The closing tag of the open construct.
             _ => {
@@ -500,7 +498,7 @@ impl StreamParser {
             (Held::None, _) => {}
             (Held::CloseTrail, _) => self.close_fence(sink),
             (Held::Ticks { ticks }, Mode::Fence) if ticks >= self.fence_ticks => {
-                self.close_fence(sink)
+                self.close_fence(sink);
             }
             // A fence line cut off by the end: it opens a block that never closes.
             (Held::Info { ticks, info_start }, _) => self.open_fence(ticks, info_start, sink),
@@ -557,17 +555,12 @@ impl StreamParser {
         sink.text(index, text);
     }
 
-    fn anomaly<S: SegmentSink + ?Sized>(
-        &mut self,
-        kind: AnomalyKind,
-        offset: usize,
-        segment: Option<usize>,
-        sink: &mut S,
-    ) {
+    /// A fault at `offset`, in the open segment.
+    fn anomaly<S: SegmentSink + ?Sized>(&self, kind: AnomalyKind, offset: usize, sink: &mut S) {
         sink.anomaly(Anomaly {
             kind,
             offset,
-            segment,
+            segment: self.current.map(|(index, _)| index),
         });
     }
 }

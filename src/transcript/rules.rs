@@ -4,7 +4,7 @@
 //! about (`segment #3`, 1-based). Thresholds and on/off come from the `[rules]` table of the
 //! configuration ([`RulesConfig`]); [`Rules`] is that table compiled for repeated use.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::{Deserialize, Serialize};
@@ -496,7 +496,7 @@ fn think_budget(segments: &[Segment], rule: &ThinkBudget) -> Verdict {
                 i + 1
             );
             if failures > 1 {
-                message.push_str(&format!("; {} more over budget", failures - 1));
+                let _ = write!(message, "; {} more over budget", failures - 1);
             }
             fail(message, i)
         }
@@ -553,7 +553,7 @@ fn balanced_tags(t: &Transcript) -> Verdict {
         Some(first) => {
             let mut message = first.to_string();
             if t.anomalies.len() > 1 {
-                message.push_str(&format!("; {} more", t.anomalies.len() - 1));
+                let _ = write!(message, "; {} more", t.anomalies.len() - 1);
             }
             (Outcome::Fail, message, first.segment)
         }

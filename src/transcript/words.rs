@@ -253,22 +253,25 @@ fn count_piece(piece: &str, mode: CountMode, ascii: bool) -> usize {
 enum Class {
     Letter,
     Digit,
-    /// `_` (ExtendNumLet).
+    /// `_` (`ExtendNumLet`).
     Underscore,
-    /// `:` (MidLetter).
+    /// `:` (`MidLetter`).
     MidLetter,
-    /// `.` and `'` (MidNumLet, Single_Quote).
+    /// `.` and `'` (`MidNumLet`, `Single_Quote`).
     MidNumLet,
-    /// `,` and `;` (MidNum).
+    /// `,` and `;` (`MidNum`).
     MidNum,
     Other,
 }
 
 const CLASSES: [Class; 256] = {
     let mut table = [Class::Other; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = class_of(b as u8);
+    let mut b: u8 = 0;
+    loop {
+        table[b as usize] = class_of(b);
+        if b == u8::MAX {
+            break;
+        }
         b += 1;
     }
     table
