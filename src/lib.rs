@@ -6,4 +6,5 @@ pub mod check;
 pub mod config;
 pub mod dataset;
 pub mod prompt;
+pub mod theme;
 pub mod transcript;
