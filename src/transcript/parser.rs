@@ -624,3 +624,30 @@ enum TagMatch {
     Prefix,
     No,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_tag_len_is_the_longest_tag() {
+        let longest = Tag::ALL.iter().map(|t| t.text().len()).max();
+        assert_eq!(longest, Some(MAX_TAG_LEN));
+    }
+
+    #[test]
+    fn reset_starts_over() {
+        let mut parser = StreamParser::new();
+        let _ = parser.push("a <think> b");
+        parser.reset();
+        let events: Vec<_> = parser.push("```py\n").collect();
+        assert!(matches!(
+            events.first(),
+            Some(SegmentEvent::Started {
+                kind: SegmentKind::Code,
+                offset: 0,
+                ..
+            })
+        ));
+    }
+}
