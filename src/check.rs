@@ -13,16 +13,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde::ser::SerializeMap;
 
 use crate::dataset::{BadRecord, Batch, DatasetError, Format, RecordReader, explain_undetected};
 use crate::transcript::rules::Rules;
-use crate::transcript::{Outcome, RuleContext, RuleId, SegmentKind, StreamParser, Transcript};
+use crate::transcript::{
+    Outcome, RuleContext, RuleId, RuleResult, SegmentKind, StreamParser, Transcript,
+};
 
 /// Bytes of raw records per batch: large enough to keep workers busy, small enough that a few
 /// batches in flight stay within a few megabytes.
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches queued for workers beyond those being worked on.
 const QUEUED_BATCHES: usize = 2;
+/// The path that means standard input, and its name in messages.
+pub const STDIN_PATH: &str = "-";
+const STDIN_NAME: &str = "<stdin>";
+const STDIN_BUFFER: usize = 256 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -251,6 +258,7 @@ struct Done {
     batch: Batch,
 }
 
+/// `-` reads standard input, named `<stdin>` in messages.
 fn check_file(
     path: &Path,
     rules: &Rules,
@@ -259,7 +267,31 @@ fn check_file(
     out: &mut impl Write,
     notes: &mut impl Write,
 ) -> Result<(), CheckError> {
-    let mut reader = RecordReader::open(path)?;
+    if path == Path::new(STDIN_PATH) {
+        let stdin = io::BufReader::with_capacity(STDIN_BUFFER, io::stdin());
+        let reader = RecordReader::new(stdin, PathBuf::from(STDIN_NAME));
+        return check_reader(reader, rules, options, report, out, notes);
+    }
+    check_reader(
+        RecordReader::open(path)?,
+        rules,
+        options,
+        report,
+        out,
+        notes,
+    )
+}
+
+fn check_reader<R: io::BufRead + Send>(
+    mut reader: RecordReader<R>,
+    rules: &Rules,
+    options: &CheckOptions,
+    report: &mut CheckReport,
+    out: &mut impl Write,
+    notes: &mut impl Write,
+) -> Result<(), CheckError> {
+    let path = reader.path().to_owned();
+    let path = path.as_path();
     let mut first = Batch::new();
     if !reader.fill(&mut first, BATCH_BYTES)? {
         return Ok(());
@@ -313,8 +345,8 @@ fn check_file(
 }
 
 /// Reader thread: fills batches (reusing those handed back) until the file ends.
-fn read_batches(
-    reader: &mut RecordReader<io::BufReader<std::fs::File>>,
+fn read_batches<R: io::BufRead>(
+    reader: &mut RecordReader<R>,
     first: Batch,
     work_tx: &SyncSender<Work>,
     spare_rx: &Receiver<Batch>,
@@ -436,15 +468,23 @@ struct JsonRecord<'a> {
     file: &'a str,
     line: u64,
     segments: Vec<JsonSegment>,
-    rules: BTreeMap<&'static str, Outcome>,
+    rules: JsonRules<'a>,
 }
 
-fn record_json(
-    file: &str,
-    line: u64,
-    transcript: &Transcript,
-    results: &[crate::transcript::RuleResult],
-) -> String {
+/// Rule outcomes as a JSON object, in report order.
+struct JsonRules<'a>(&'a [RuleResult]);
+
+impl Serialize for JsonRules<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for r in self.0 {
+            map.serialize_entry(r.id.as_str(), &r.outcome)?;
+        }
+        map.end()
+    }
+}
+
+fn record_json(file: &str, line: u64, transcript: &Transcript, results: &[RuleResult]) -> String {
     let segments = transcript
         .segments
         .iter()
@@ -455,12 +495,11 @@ fn record_json(
             run: (s.kind == SegmentKind::Code).then(|| s.is_executable()),
         })
         .collect();
-    let rules = results.iter().map(|r| (r.id.as_str(), r.outcome)).collect();
     serde_json::to_string(&JsonRecord {
         file,
         line,
         segments,
-        rules,
+        rules: JsonRules(results),
     })
     .unwrap_or_else(|e| unreachable!("a record of strings and numbers serialises: {e}"))
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use moss_thinking::check::{self, CheckError, CheckOptions};
+use moss_thinking::check::{self, CheckOptions};
 use moss_thinking::config::Layers;
 use moss_thinking::dataset::Format;
 use moss_thinking::transcript::rules::Rules;
@@ -32,7 +32,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct CheckArgs {
-    /// Dataset files to check.
+    /// Dataset files to check; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Record format; detected from each file's first record when not given.
@@ -108,14 +108,9 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let stderr = io::stderr();
     let mut notes = stderr.lock();
-    let report = match check::check_files(&args.files, &rules, &options, &mut out, &mut notes) {
-        Ok(report) => report,
-        Err(CheckError::Output(e)) => return Err(e.into()),
-        Err(e) => {
-            drop(out);
-            return Err(e.into());
-        }
-    };
+    // On an error, what was written so far (records before a bad one under --strict) still
+    // reaches stdout when `out` is dropped.
+    let report = check::check_files(&args.files, &rules, &options, &mut out, &mut notes)?;
     if args.json {
         out.flush()?;
         report.write_summary(&mut notes)?;

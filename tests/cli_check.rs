@@ -81,6 +81,13 @@ fn json_mode_writes_one_object_per_record_and_the_summary_to_stderr() {
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
     assert_eq!(records.len(), 2);
+    // Rules come in report order.
+    let first_line = run.stdout.lines().next().expect("a line");
+    let order: Vec<usize> = ["starts-with-answer", "think-budget", "no-refusal"]
+        .iter()
+        .map(|id| first_line.find(id).expect("rule present"))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{first_line}");
     assert_eq!(
         records[0],
         json!({
@@ -345,6 +352,35 @@ fn shipped_transcripts_check_as_documented() {
         let rule = line.split_whitespace().next().unwrap_or_default();
         assert!(fail > 0 || rule == "no-model-results", "{line}");
     }
+}
+
+#[test]
+fn dash_reads_standard_input() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moss"))
+        .args(["check", "--json", "-"])
+        .current_dir(dir.path())
+        .env("MOSS_CONFIG", "")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("moss starts");
+    let lines = sharegpt_lines() + "not json\n";
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(lines.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("moss ends");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    assert_eq!(stdout.lines().count(), 3);
+    assert!(stdout.contains("\"file\":\"<stdin>\""), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8");
+    assert!(stderr.starts_with("<stdin>:4: "), "{stderr}");
 }
 
 #[test]

@@ -407,6 +407,15 @@ fn skip(message: impl Into<String>) -> Verdict {
     (Outcome::Skip, message.into(), None)
 }
 
+/// `1 think`, `3 thinks`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn first_visible(segments: &[Segment]) -> Option<(usize, &Segment)> {
     segments.iter().enumerate().find(|(_, s)| s.is_visible())
 }
@@ -486,10 +495,7 @@ fn think_budget(segments: &[Segment], rule: &ThinkBudget) -> Verdict {
     }
     match first_failure {
         _ if thinks == 0 => skip("no think"),
-        None => pass(format!(
-            "{thinks} think{} within budget",
-            if thinks == 1 { "" } else { "s" }
-        )),
+        None => pass(format!("{} within budget", count(thinks, "think"))),
         Some((n, words, budget, i)) => {
             let mut message = format!(
                 "think #{n} has {words} words, budget {budget} (segment #{})",
@@ -542,7 +548,8 @@ fn interleaved(segments: &[Segment]) -> Verdict {
         )
     } else {
         pass(format!(
-            "{thinks} thinks, {after} answer words after the first"
+            "{}, {after} answer words after the first",
+            count(thinks, "think")
         ))
     }
 }
@@ -585,7 +592,10 @@ fn think_before_code(segments: &[Segment], executable_only: bool) -> Verdict {
     if blocks == 0 {
         skip("no code block")
     } else {
-        pass(format!("a think precedes each of {blocks} code blocks"))
+        pass(format!(
+            "a think precedes each of {}",
+            count(blocks, "code block")
+        ))
     }
 }
 
@@ -614,7 +624,10 @@ fn run_has_result(segments: &[Segment]) -> Verdict {
     if blocks == 0 {
         skip("no python RUN block")
     } else {
-        pass(format!("{blocks} python RUN blocks, each with its result"))
+        pass(format!(
+            "{}, each with its result",
+            count(blocks, "python RUN block")
+        ))
     }
 }
 
@@ -624,7 +637,10 @@ fn no_model_results(context: RuleContext) -> Verdict {
         RuleContext::Live { model_results: 0 } => pass("the model wrote no result block itself"),
         RuleContext::Live { model_results } => (
             Outcome::Fail,
-            format!("the model wrote {model_results} result blocks itself"),
+            format!(
+                "the model wrote {} itself",
+                count(model_results, "result block")
+            ),
             None,
         ),
     }
@@ -708,14 +724,20 @@ mod tests {
         .collect()
     }
 
+    fn outcome_with(config: RulesConfig, text: &str, id: RuleId) -> RuleResult {
+        Rules::new(config)
+            .expect("rules compile")
+            .evaluate(
+                &Transcript::parse(text, CountMode::Mixed),
+                RuleContext::Dataset,
+            )
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{id} not judged"))
+    }
+
     fn outcome(text: &str, id: RuleId) -> RuleResult {
-        evaluate(
-            &Transcript::parse(text, CountMode::Mixed),
-            RuleContext::Dataset,
-        )
-        .into_iter()
-        .find(|r| r.id == id)
-        .unwrap_or_else(|| panic!("{id} not judged"))
+        outcome_with(RulesConfig::default(), text, id)
     }
 
     #[test]
@@ -746,23 +768,32 @@ mod tests {
     #[test]
     fn think_budget_excludes_code_and_results_unless_asked() {
         let text = "Run it.\n<think>run</think>\n```python RUN\nprint(1, 2, 3, 4)\n```\n<execute_result>\n1 2 3 4\n</execute_result>\n<think>ok then</think>\nDone.";
-        let t = Transcript::parse(text, CountMode::Mixed);
-        let default = Rules::new(RulesConfig::default()).expect("rules");
-        let r = default
-            .evaluate(&t, RuleContext::Dataset)
-            .into_iter()
-            .find(|r| r.id == RuleId::ThinkBudget)
-            .expect("judged");
+        let r = outcome(text, RuleId::ThinkBudget);
         assert_eq!(r.outcome, Outcome::Fail, "{}", r.message);
         let mut config = RulesConfig::default();
         config.think_budget.count_code = true;
-        let counting = Rules::new(config).expect("rules");
-        let r = counting
-            .evaluate(&t, RuleContext::Dataset)
-            .into_iter()
-            .find(|r| r.id == RuleId::ThinkBudget)
-            .expect("judged");
+        let r = outcome_with(config, text, RuleId::ThinkBudget);
         assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+    }
+
+    #[test]
+    fn thresholds_come_from_the_config() {
+        let text = "One two three four. <think>a b c</think> Done.";
+        assert_eq!(outcome(text, RuleId::ThinkBudget).outcome, Outcome::Pass);
+        let mut config = RulesConfig::default();
+        config.think_budget.ratio = 0.5;
+        let r = outcome_with(config, text, RuleId::ThinkBudget);
+        assert_eq!(r.message, "think #1 has 3 words, budget 2 (segment #2)");
+
+        assert_eq!(
+            outcome(text, RuleId::FirstAnswerConcise).outcome,
+            Outcome::Pass
+        );
+        let mut config = RulesConfig::default();
+        config.first_answer_concise.max_words = 3;
+        let r = outcome_with(config, text, RuleId::FirstAnswerConcise);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert_eq!(r.message, "first answer has 4 words, limit 3 (segment #1)");
     }
 
     #[test]
@@ -819,13 +850,7 @@ mod tests {
         );
         let mut config = RulesConfig::default();
         config.think_before_code.executable_only = true;
-        let rules = Rules::new(config).expect("rules");
-        let t = Transcript::parse(text, CountMode::Mixed);
-        let r = rules
-            .evaluate(&t, RuleContext::Dataset)
-            .into_iter()
-            .find(|r| r.id == RuleId::ThinkBeforeCode)
-            .expect("judged");
+        let r = outcome_with(config, text, RuleId::ThinkBeforeCode);
         assert_eq!(r.outcome, Outcome::Pass);
     }
 
