@@ -355,6 +355,35 @@ fn shipped_transcripts_check_as_documented() {
 }
 
 #[test]
+fn records_larger_than_a_batch_and_empty_files_are_fine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let huge = format!("开头。<think>想</think>{}", "很长的回答。".repeat(600_000));
+    let lines = format!(
+        "{}\n{}\n{}\n",
+        json!({"text": "Short.<think>ok</think>Fine."}),
+        json!({ "text": huge }),
+        json!({"text": "After.<think>ok</think>Fine."}),
+    );
+    assert!(lines.len() > 8 << 20, "the record spans several batches");
+    write(dir.path(), "big.jsonl", &lines);
+    let run = moss(dir.path(), &["check", "--json", "--threads", "1", "big.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let records: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[1]["line"], 2);
+    assert_eq!(records[1]["segments"][2]["words"], 5 * 600_000);
+
+    write(dir.path(), "empty.jsonl", "");
+    let run = moss(dir.path(), &["check", "empty.jsonl"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("checked 0 records in 1 file\n"), "{}", run.stdout);
+}
+
+#[test]
 fn dash_reads_standard_input() {
     use std::io::Write as _;
     let dir = tempfile::tempdir().expect("tempdir");
