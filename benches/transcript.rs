@@ -41,7 +41,18 @@ fn bench(c: &mut Criterion) {
             black_box(reused.segments.len())
         });
     });
-    group.bench_function("16-byte chunks", |b| {
+    group.bench_function("16-byte chunks, fed to the transcript", |b| {
+        b.iter(|| {
+            let mut transcript = Transcript::new(CountMode::Mixed);
+            let mut parser = StreamParser::new();
+            for chunk in black_box(&chunks) {
+                parser.feed(chunk, &mut transcript);
+            }
+            parser.finish_into(&mut transcript);
+            black_box(transcript.segments.len())
+        });
+    });
+    group.bench_function("16-byte chunks, owned events", |b| {
         b.iter(|| black_box(parse_chunked(black_box(&chunks))));
     });
     group.finish();

@@ -366,7 +366,10 @@ fn records_larger_than_a_batch_and_empty_files_are_fine() {
     );
     assert!(lines.len() > 8 << 20, "the record spans several batches");
     write(dir.path(), "big.jsonl", &lines);
-    let run = moss(dir.path(), &["check", "--json", "--threads", "1", "big.jsonl"]);
+    let run = moss(
+        dir.path(),
+        &["check", "--json", "--threads", "1", "big.jsonl"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let records: Vec<Value> = run
         .stdout
@@ -380,7 +383,11 @@ fn records_larger_than_a_batch_and_empty_files_are_fine() {
     write(dir.path(), "empty.jsonl", "");
     let run = moss(dir.path(), &["check", "empty.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.starts_with("checked 0 records in 1 file\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("checked 0 records in 1 file\n"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
