@@ -314,14 +314,17 @@ fn check_reader<R: io::BufRead + Send>(
     }
     let display = path.display().to_string();
     let threads = options.threads.max(1);
+    // Every batch is one of these few: the reader waits for one to come back rather than make
+    // another, so a slow record holds the others back instead of letting memory grow.
+    let max_batches = threads + QUEUED_BATCHES + 2;
     let (work_tx, work_rx) = sync_channel::<Work>(QUEUED_BATCHES);
     let (done_tx, done_rx) = sync_channel::<Done>(threads + QUEUED_BATCHES);
-    let (spare_tx, spare_rx) = sync_channel::<Batch>(threads + 2 * QUEUED_BATCHES + 2);
+    let (spare_tx, spare_rx) = sync_channel::<Batch>(max_batches);
     let work_rx = Arc::new(Mutex::new(work_rx));
 
     std::thread::scope(|scope| -> Result<(), CheckError> {
         let reader_handle =
-            scope.spawn(move || read_batches(&mut reader, first, &work_tx, &spare_rx));
+            scope.spawn(move || read_batches(&mut reader, first, max_batches, &work_tx, &spare_rx));
         for _ in 0..threads {
             let work_rx = Arc::clone(&work_rx);
             let done_tx = done_tx.clone();
@@ -344,10 +347,12 @@ fn check_reader<R: io::BufRead + Send>(
     })
 }
 
-/// Reader thread: fills batches (reusing those handed back) until the file ends.
+/// Reader thread: fills batches until the file ends, making at most `max_batches` and then
+/// reusing those handed back.
 fn read_batches<R: io::BufRead>(
     reader: &mut RecordReader<R>,
     first: Batch,
+    max_batches: usize,
     work_tx: &SyncSender<Work>,
     spare_rx: &Receiver<Batch>,
 ) -> Result<(), DatasetError> {
@@ -361,8 +366,20 @@ fn read_batches<R: io::BufRead>(
         return Ok(());
     }
     let mut seq = 1;
+    let mut made = 1;
     loop {
-        let mut batch = spare_rx.try_recv().unwrap_or_default();
+        let mut batch = match spare_rx.try_recv() {
+            Ok(batch) => batch,
+            Err(_) if made < max_batches => {
+                made += 1;
+                Batch::new()
+            }
+            Err(_) => match spare_rx.recv() {
+                Ok(batch) => batch,
+                // The collector has stopped.
+                Err(_) => return Ok(()),
+            },
+        };
         if !reader.fill(&mut batch, BATCH_BYTES)? {
             return Ok(());
         }
@@ -527,7 +544,7 @@ fn collect(
             }
             let mut batch = done.batch;
             batch.clear();
-            // The reader may have finished; a batch it will not reuse is simply dropped.
+            // Never full (it holds every batch there is); fails only once the reader is done.
             let _ = spare_tx.try_send(batch);
         }
     }
