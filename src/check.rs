@@ -61,8 +61,12 @@ impl Default for CheckOptions {
 pub enum CheckError {
     #[error(transparent)]
     Dataset(#[from] DatasetError),
-    #[error("{}: cannot tell the record format ({reason}); name it with --format", path.display())]
-    UnknownFormat { path: PathBuf, reason: String },
+    #[error("{}:{line}: cannot tell the record format ({reason}); name it with --format", path.display())]
+    UnknownFormat {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
     /// A bad record under `--strict`.
     #[error("{0} (--strict stops at the first bad record)")]
     Strict(BadRecord),
@@ -70,6 +74,18 @@ pub enum CheckError {
     NothingToCheck { path: PathBuf, format: Format },
     #[error("cannot write the report: {0}")]
     Output(#[source] io::Error),
+    /// A bug: moss lost track of a batch of records.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A check that stopped early, with what it had found until then.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct CheckFailure {
+    #[source]
+    pub error: CheckError,
+    pub report: Box<CheckReport>,
 }
 
 /// Pass / fail / skip counts of one rule.
@@ -205,28 +221,46 @@ impl CheckReport {
 /// Checks `paths` in order, writing JSON records (with `json`) to `out` and bad-record notes to
 /// `notes` as they come.
 ///
+/// Every file is opened once before any is checked, so a missing file fails at once rather
+/// than after hours spent on the ones before it.
+///
 /// # Errors
 /// An unreadable or structurally broken file, a file whose format cannot be told, a bad record
-/// under `strict`, or output that cannot be written.
+/// under `strict`, or output that cannot be written; the failure carries the report so far.
 pub fn check_files(
     paths: &[PathBuf],
     rules: &Rules,
     options: &CheckOptions,
     out: &mut impl Write,
     notes: &mut impl Write,
-) -> Result<CheckReport, CheckError> {
+) -> Result<CheckReport, CheckFailure> {
     let started = Instant::now();
     let mut report = CheckReport::default();
     for id in rules.enabled() {
         report.tally(id);
     }
-    for path in paths {
-        check_file(path, rules, options, &mut report, out, notes)?;
-        report.files += 1;
-    }
-    out.flush().map_err(CheckError::Output)?;
+    let mut run = || -> Result<(), CheckError> {
+        for path in paths
+            .iter()
+            .filter(|p| p.as_path() != Path::new(STDIN_PATH))
+        {
+            RecordReader::open(path)?;
+        }
+        for path in paths {
+            check_file(path, rules, options, &mut report, out, notes)?;
+            report.files += 1;
+        }
+        out.flush().map_err(CheckError::Output)
+    };
+    let result = run();
     report.elapsed = started.elapsed();
-    Ok(report)
+    match result {
+        Ok(()) => Ok(report),
+        Err(error) => Err(CheckFailure {
+            error,
+            report: Box::new(report),
+        }),
+    }
 }
 
 /// What a worker makes of one raw record.
@@ -297,12 +331,13 @@ fn check_reader<R: io::BufRead + Send>(
         return Ok(());
     }
     let Some(format) = options.format.or_else(|| first.detect_format()) else {
-        let reason = first.get(0).map_or_else(
-            || "no records".to_owned(),
-            |(_, raw)| explain_undetected(raw),
+        let (line, reason) = first.get(0).map_or_else(
+            || (1, "no records".to_owned()),
+            |(line, raw)| (line, explain_undetected(raw)),
         );
         return Err(CheckError::UnknownFormat {
             path: path.to_owned(),
+            line,
             reason,
         });
     };
@@ -412,15 +447,22 @@ fn work(
         let records = batch
             .iter()
             .map(|(line, raw)| {
-                check_record(
+                // A bug on one record must not hang the pipeline or lose the others.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    check_record(
+                        line,
+                        raw,
+                        format,
+                        rules,
+                        &mut transcript,
+                        &mut parser,
+                        json.then_some(display),
+                    )
+                }))
+                .unwrap_or_else(|_| Checked::Bad {
                     line,
-                    raw,
-                    format,
-                    rules,
-                    &mut transcript,
-                    &mut parser,
-                    json.then_some(display),
-                )
+                    reason: "moss failed on this record (a bug: please report it)".to_owned(),
+                })
             })
             .collect();
         if done_tx
@@ -548,7 +590,14 @@ fn collect(
             let _ = spare_tx.try_send(batch);
         }
     }
-    Ok(())
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(CheckError::Internal(format!(
+            "batch {next} of {} never came back from the workers",
+            path.display()
+        )))
+    }
 }
 
 fn fold(

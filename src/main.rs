@@ -80,7 +80,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("moss: {err:#}");
+            // Nothing is left to tell the user if stderr itself fails.
+            let _ = writeln!(io::stderr(), "moss: {}", describe(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -102,7 +103,9 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         ..CheckOptions::default()
     };
     if let Some(threads) = args.threads {
-        options.threads = threads.max(1);
+        // More threads than this only adds contention.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        options.threads = threads.clamp(1, 4 * cores);
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -110,7 +113,18 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut notes = stderr.lock();
     // On an error, what was written so far (records before a bad one under --strict) still
     // reaches stdout when `out` is dropped.
-    let report = check::check_files(&args.files, &rules, &options, &mut out, &mut notes)?;
+    let report = match check::check_files(&args.files, &rules, &options, &mut out, &mut notes) {
+        Ok(report) => report,
+        Err(failure) => {
+            drop(out);
+            let partial = &failure.report;
+            if partial.records + partial.skipped > 0 {
+                let _ = writeln!(notes, "until the error below:");
+                let _ = partial.write_summary(&mut notes);
+            }
+            return Err(failure.error.into());
+        }
+    };
     if args.json {
         out.flush()?;
         report.write_summary(&mut notes)?;
@@ -128,6 +142,19 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_RULES_FAILED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error and its causes, each said once: many errors already quote their cause.
+fn describe(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

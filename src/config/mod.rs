@@ -162,8 +162,10 @@ impl Layers {
     /// When a file exists but cannot be read.
     pub fn discover(workspace: &Path) -> Result<Self, ConfigError> {
         let mut layers = Self::default();
+        // A file named in $MOSS_CONFIG must exist; the platform's default need not.
+        let named = std::env::var_os(CONFIG_ENV).is_some_and(|v| !v.is_empty());
         if let Some(user) = user_config_path()
-            && user.is_file()
+            && (named || user.is_file())
         {
             layers.push(Source::read(&user)?);
         }
@@ -291,6 +293,15 @@ mod tests {
         let err = layers.resolve().expect_err("unknown rule").to_string();
         assert!(err.starts_with("moss.toml:1:"), "{err}");
         assert!(err.contains("no-such-rule"), "{err}");
+
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[rules.think-budget]\nratio = -0.5\n",
+        ));
+        let err = layers.resolve().expect_err("negative ratio").to_string();
+        assert!(err.starts_with("moss.toml:2:9: "), "{err}");
+        assert!(err.contains("0 or more"), "{err}");
 
         let mut layers = Layers::default();
         layers.push(Source::inline("moss.toml", "[rules\n"));

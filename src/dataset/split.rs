@@ -449,13 +449,16 @@ impl ArrayScan {
         (bytes.len(), None)
     }
 
-    /// Closes up to the matching opener, so that one mismatched bracket spoils only its own
-    /// element rather than swallowing the rest of the file. A closer with no opener is left in
-    /// the element for the decoder to reject.
+    /// Closes up to the matching opener, or the innermost one when none matches, so that one
+    /// mismatched bracket spoils only its own element rather than swallowing the rest of the
+    /// file; the decoder rejects that element.
     fn close(&mut self, closer: u8) {
         let opener = if closer == b'}' { b'{' } else { b'[' };
-        if let Some(at) = self.nesting.iter().rposition(|&open| open == opener) {
-            self.nesting.truncate(at);
+        match self.nesting.iter().rposition(|&open| open == opener) {
+            Some(at) => self.nesting.truncate(at),
+            None => {
+                self.nesting.pop();
+            }
         }
     }
 
@@ -559,6 +562,16 @@ mod tests {
     fn a_mismatched_bracket_spoils_only_its_element() {
         let records = split(b"[{\"a\":[1}, {\"b\":2}]", 64);
         assert_eq!(records, Ok(owned(&[(1, "{\"a\":[1}"), (1, "{\"b\":2}")])));
+        // A closer that matches no opener closes the innermost one.
+        let records = split(b"[\n{\"a\":1},\n{\"b\":2],\n{\"c\":3}\n]", 64);
+        assert_eq!(
+            records,
+            Ok(owned(&[
+                (2, "{\"a\":1}"),
+                (3, "{\"b\":2]"),
+                (4, "{\"c\":3}")
+            ]))
+        );
     }
 
     #[test]

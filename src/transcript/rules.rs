@@ -206,6 +206,7 @@ impl Default for FirstAnswerConcise {
 pub struct ThinkBudget {
     pub enabled: bool,
     /// A think may hold `ratio` × the answer words since the previous think.
+    #[serde(deserialize_with = "non_negative")]
     pub ratio: f64,
     /// Whether code blocks and execution output count as answer words for the budget.
     pub count_code: bool,
@@ -249,6 +250,17 @@ pub struct NoRefusal {
     pub extra_phrases: Vec<String>,
 }
 
+fn non_negative<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a number of 0 or more, found {value}"
+        )))
+    }
+}
+
 /// Refusal phrases in Chinese and English.
 pub const DEFAULT_REFUSAL_PHRASES: &[&str] = &[
     "我无法回答",
@@ -284,9 +296,6 @@ impl Default for NoRefusal {
     }
 }
 
-/// What reading input looks like in Python.
-const INPUT_PATTERNS: &[&str] = &["input(", "sys.stdin", "getpass", "fileinput.input"];
-
 #[derive(Debug, thiserror::Error)]
 #[error("cannot compile the refusal phrases: {0}")]
 pub struct RulesError(#[from] aho_corasick::BuildError);
@@ -297,6 +306,8 @@ pub struct Rules {
     config: RulesConfig,
     refusal: AhoCorasick,
     phrases: Vec<String>,
+    /// The phrase each matcher pattern stands for.
+    phrase_of: Vec<usize>,
 }
 
 impl Rules {
@@ -311,14 +322,26 @@ impl Rules {
             .filter(|p| !p.trim().is_empty())
             .cloned()
             .collect();
+        // Models often type ’ where the list has ': match both, report the listed phrase.
+        let mut patterns = Vec::with_capacity(phrases.len());
+        let mut phrase_of = Vec::with_capacity(phrases.len());
+        for (i, phrase) in phrases.iter().enumerate() {
+            patterns.push(phrase.clone());
+            phrase_of.push(i);
+            if phrase.contains('\'') {
+                patterns.push(phrase.replace('\'', "\u{2019}"));
+                phrase_of.push(i);
+            }
+        }
         let refusal = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
-            .build(&phrases)?;
+            .build(&patterns)?;
         Ok(Self {
             config,
             refusal,
             phrases,
+            phrase_of,
         })
     }
 
@@ -374,7 +397,11 @@ impl Rules {
                 continue;
             }
             if let Some(m) = self.refusal.find(text) {
-                let phrase = &self.phrases[m.pattern().as_usize()];
+                let phrase = self
+                    .phrase_of
+                    .get(m.pattern().as_usize())
+                    .and_then(|&i| self.phrases.get(i))
+                    .map_or("", String::as_str);
                 return fail(format!("refusal “{phrase}” in segment #{}", i + 1), i);
             }
         }
@@ -667,22 +694,46 @@ fn no_input(t: &Transcript) -> Verdict {
     }
 }
 
-/// The first input-reading call in Python code, ignoring `#` comments.
+/// The first way Python code reads input, ignoring `#` comments: a call of `input` or
+/// `raw_input` (not a method such as `obj.input(`), or any use of `stdin` or `getpass`
+/// (`sys.stdin`, `from sys import stdin`, `import getpass`).
 fn reads_input(code: &str) -> Option<&'static str> {
     code.lines().find_map(|line| {
         let code = strip_comment(line);
-        INPUT_PATTERNS.iter().copied().find(|pattern| {
-            code.match_indices(pattern).any(|(at, _)| {
-                // `input(` must be the builtin, not `my_input(` or `.input(` of something else
-                // (`fileinput.input` is listed on its own).
-                !pattern.starts_with("input(")
-                    || !code[..at]
-                        .chars()
-                        .next_back()
-                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
-            })
+        identifiers(code).find_map(|(at, word)| match word {
+            "input" | "raw_input" => {
+                let called = code[at + word.len()..].trim_start().starts_with('(');
+                let method = code[..at].trim_end().ends_with('.');
+                (called && !method).then_some(if word == "input" {
+                    "input("
+                } else {
+                    "raw_input("
+                })
+            }
+            "stdin" => Some("stdin"),
+            "getpass" => Some("getpass"),
+            _ => None,
         })
     })
+}
+
+/// Python identifiers in `code` with their byte offsets.
+fn identifiers(code: &str) -> impl Iterator<Item = (usize, &str)> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut start: Option<usize> = None;
+    code.char_indices()
+        .chain([(code.len(), ' ')])
+        .filter_map(move |(i, c)| match (start, is_ident(c)) {
+            (None, true) => {
+                start = Some(i);
+                None
+            }
+            (Some(s), false) => {
+                start = None;
+                Some((s, &code[s..i]))
+            }
+            _ => None,
+        })
 }
 
 /// The line up to a `#` that is not inside a string literal.
@@ -832,13 +883,22 @@ mod tests {
     }
 
     #[test]
-    fn input_detection_ignores_comments_strings_and_lookalikes() {
+    fn input_detection_finds_calls_and_stdin_but_not_comments_or_lookalikes() {
         assert_eq!(reads_input("x = input()"), Some("input("));
-        assert_eq!(reads_input("data = sys.stdin.read()"), Some("sys.stdin"));
+        assert_eq!(reads_input("x = input ('a')"), Some("input("));
+        assert_eq!(reads_input("name = raw_input()"), Some("raw_input("));
+        assert_eq!(reads_input("data = sys.stdin.read()"), Some("stdin"));
+        assert_eq!(reads_input("from sys import stdin"), Some("stdin"));
         assert_eq!(reads_input("import getpass"), Some("getpass"));
         assert_eq!(reads_input("# never call input() here\nprint(1)"), None);
-        assert_eq!(reads_input("print('# input(')"), Some("input("));
-        assert_eq!(reads_input("my_input(3); obj.input(2)"), None);
+        assert_eq!(reads_input("print(1)  # input()"), None);
+        // A `#` inside a string is no comment, so what follows it still counts.
+        assert_eq!(reads_input("s = '#'; input()"), Some("input("));
+        assert_eq!(
+            reads_input("my_input(3); obj.input(2); user_input = 1"),
+            None
+        );
+        assert_eq!(reads_input("stdin_lines = 3"), None);
     }
 
     #[test]
@@ -863,6 +923,9 @@ mod tests {
             outcome("Sorry, i CAN'T HELP WITH that.", RuleId::NoRefusal).outcome,
             Outcome::Fail
         );
+        let r = outcome("Sorry, I can\u{2019}t help with that.", RuleId::NoRefusal);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.message.contains("I can't help with"), "{}", r.message);
         assert_eq!(
             outcome("Sure.<think>不要说无法回答</think>Here.", RuleId::NoRefusal).outcome,
             Outcome::Pass
