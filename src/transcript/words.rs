@@ -1,11 +1,12 @@
 //! Word counting the way a Chinese-speaking curator counts: each CJK character is one word, other
 //! scripts count Unicode words.
 //!
-//! Text is cut into *runs* at whitespace (and, in `mixed` mode, at every CJK character, which
-//! counts one by itself). Each run is segmented on its own by UAX #29 and a segment counts when
-//! it holds a letter or a digit; markup tags such as `<think>` or `<br/>` inside a run count zero.
-//! Because run edges are decided by one character, counting a text in pieces gives the same total
-//! as counting it whole, which is what lets [`WordCounter`] follow a stream.
+//! Text is cut into *runs* at whitespace, at markup tags (`<think>`, `</b>`, `<br />`,
+//! `<a href="x">`), and in `mixed` and `chars` modes at every CJK character, which counts one by
+//! itself. Each run is segmented on its own by UAX #29 and a segment counts when it holds a letter
+//! or a digit (keycap emoji such as 1️⃣ do not); tags count zero. Every cut is decided by the text
+//! up to it (a `<` waits for its tag to end, at most [`MAX_MARKUP`] bytes), which is what lets
+//! [`WordCounter`] follow a stream and still total what [`count_words`] gives for the whole.
 
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
@@ -81,55 +82,190 @@ pub fn is_cjk(c: char) -> bool {
 /// Counts the words of `text`.
 #[must_use]
 pub fn count_words(text: &str, mode: CountMode) -> usize {
+    let mut scan = Scan::default();
     let mut total = 0;
-    let tail = for_each_run(text, mode, &mut total);
-    total + count_unknown_run(tail, mode)
+    scan.run(text, 0, mode, true, &mut total);
+    total + scan.open_run(text, mode)
 }
 
-/// Counts every complete run of `text` into `total` and returns the last run, which may continue in
-/// text still to come.
-///
-/// The hot loop of `moss check`: it notes on the way whether a run is pure ASCII and whether it
-/// holds a `<`, so [`count_run`] need not look again.
-fn for_each_run<'a>(text: &'a str, mode: CountMode, total: &mut usize) -> &'a str {
-    let split_cjk = mode != CountMode::Words;
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    let mut ascii = true;
-    let mut angle = false;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 {
-            i += 1;
-            if b == b' ' || (b'\t'..=b'\r').contains(&b) {
-                if start < i - 1 {
-                    *total += count_run(&text[start..i - 1], mode, ascii, angle);
-                }
-                start = i;
-                ascii = true;
-                angle = false;
-            } else if b == b'<' {
-                angle = true;
-            }
-            continue;
+/// The longest markup tag recognised; a `<` with no `>` within this many bytes is plain text.
+pub const MAX_MARKUP: usize = 256;
+
+/// Where a scan stands: the run it is in.
+#[derive(Clone, Copy, Debug)]
+struct Scan {
+    run_start: usize,
+    /// Whether the run so far is pure ASCII, so [`count_run`] need not look again.
+    ascii: bool,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Self {
+            run_start: 0,
+            ascii: true,
         }
-        let (c, len) = decode(bytes, i);
-        let cjk = split_cjk && is_cjk(c);
-        if cjk || c.is_whitespace() {
-            if start < i {
-                *total += count_run(&text[start..i], mode, ascii, angle);
-            }
-            *total += usize::from(cjk);
-            start = i + len;
-            ascii = true;
-            angle = false;
-        } else {
-            ascii = false;
-        }
-        i += len;
     }
-    &text[start..]
+}
+
+impl Scan {
+    /// Scans `text` from `from`, counting into `total` every run that ends. Returns the offset
+    /// of a `<` whose tag `text` ends too soon to decide, unless `at_end` says no more text will
+    /// come (the `<` is then plain text).
+    ///
+    /// The hot loop of `moss check`.
+    fn run(
+        &mut self,
+        text: &str,
+        from: usize,
+        mode: CountMode,
+        at_end: bool,
+        total: &mut usize,
+    ) -> Option<usize> {
+        let split_cjk = mode != CountMode::Words;
+        let bytes = text.as_bytes();
+        let mut i = from;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if b == b' ' || (b'\t'..=b'\r').contains(&b) {
+                    self.end_run(text, i, i + 1, mode, total);
+                    i += 1;
+                    continue;
+                }
+                if b == b'<' {
+                    match markup(&bytes[i..]) {
+                        Markup::Tag(len) => {
+                            self.end_run(text, i, i + len, mode, total);
+                            i += len;
+                            continue;
+                        }
+                        Markup::Undecided if !at_end => return Some(i),
+                        Markup::Undecided | Markup::NotTag => {}
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            let (c, len) = decode(bytes, i);
+            let cjk = split_cjk && is_cjk(c);
+            if cjk || c.is_whitespace() {
+                self.end_run(text, i, i + len, mode, total);
+                *total += usize::from(cjk);
+            } else {
+                self.ascii = false;
+            }
+            i += len;
+        }
+        None
+    }
+
+    /// Counts the run that ends at `end` and starts the next at `next`.
+    #[inline]
+    fn end_run(&mut self, text: &str, end: usize, next: usize, mode: CountMode, total: &mut usize) {
+        if self.run_start < end {
+            *total += count_run(&text[self.run_start..end], mode, self.ascii);
+        }
+        self.run_start = next;
+        self.ascii = true;
+    }
+
+    /// Words of the run still open at the end of `text`.
+    fn open_run(&self, text: &str, mode: CountMode) -> usize {
+        text.get(self.run_start..)
+            .map_or(0, |run| count_run(run, mode, self.ascii))
+    }
+}
+
+enum Markup {
+    /// A tag of this many bytes.
+    Tag(usize),
+    NotTag,
+    /// The text ends before the tag does.
+    Undecided,
+}
+
+/// Whether `b` (starting at a `<`) opens a markup tag: `<name>`, `</name>`, `<name/>`, and
+/// attributes written `key=value`, `key="value"` or `key='value'`. Bare words after a name are
+/// not attributes, so `x<y and z>w` stays text.
+fn markup(b: &[u8]) -> Markup {
+    let at = |i: usize| b.get(i).copied();
+    let mut i = 1;
+    if at(i) == Some(b'/') {
+        i += 1;
+    }
+    match at(i) {
+        None => return Markup::Undecided,
+        Some(c) if c.is_ascii_alphabetic() => {}
+        Some(_) => return Markup::NotTag,
+    }
+    while at(i).is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'-')) {
+        i += 1;
+    }
+    loop {
+        if i > MAX_MARKUP {
+            return Markup::NotTag;
+        }
+        match at(i) {
+            None => return Markup::Undecided,
+            Some(b'>') => return Markup::Tag(i + 1),
+            Some(b'/') => {
+                return match at(i + 1) {
+                    None => Markup::Undecided,
+                    Some(b'>') => Markup::Tag(i + 2),
+                    Some(_) => Markup::NotTag,
+                };
+            }
+            Some(b' ' | b'\t') => {
+                while matches!(at(i), Some(b' ' | b'\t')) {
+                    i += 1;
+                }
+                match at(i) {
+                    None => return Markup::Undecided,
+                    Some(b'>' | b'/') => continue,
+                    Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b':' => {}
+                    Some(_) => return Markup::NotTag,
+                }
+                while at(i).is_some_and(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'.' | b'-')
+                }) {
+                    i += 1;
+                }
+                match at(i) {
+                    None => return Markup::Undecided,
+                    Some(b'=') => i += 1,
+                    Some(_) => return Markup::NotTag,
+                }
+                match at(i) {
+                    None => return Markup::Undecided,
+                    Some(quote @ (b'"' | b'\'')) => {
+                        i += 1;
+                        loop {
+                            match at(i) {
+                                None => return Markup::Undecided,
+                                Some(c) if c == quote => break,
+                                Some(b'<' | b'\n') => return Markup::NotTag,
+                                Some(_) if i > MAX_MARKUP => return Markup::NotTag,
+                                Some(_) => i += 1,
+                            }
+                        }
+                        i += 1;
+                    }
+                    Some(c) if is_unquoted_value(c) => {
+                        while at(i).is_some_and(is_unquoted_value) {
+                            i += 1;
+                        }
+                    }
+                    Some(_) => return Markup::NotTag,
+                }
+            }
+            Some(_) => return Markup::NotTag,
+        }
+    }
+}
+
+fn is_unquoted_value(c: u8) -> bool {
+    c.is_ascii_graphic() && !matches!(c, b'"' | b'\'' | b'<' | b'>' | b'=' | b'`')
 }
 
 /// The char starting at byte `i` of valid UTF-8, and its length; a hot path, hence by hand.
@@ -171,83 +307,35 @@ fn is_alphanumeric(c: char) -> bool {
     }
 }
 
-/// Counts one run: text with no whitespace (and no CJK character in `mixed` and `chars` modes).
-fn count_run(run: &str, mode: CountMode, ascii: bool, angle: bool) -> usize {
-    if !angle {
-        return count_piece(run, mode, ascii);
-    }
-    let mut total = 0;
-    let mut piece_start = 0;
-    let mut search = 0;
-    while let Some(k) = run[search..].find('<') {
-        let at = search + k;
-        if let Some(len) = tag_len(&run[at..]) {
-            total += count_piece(&run[piece_start..at], mode, ascii);
-            piece_start = at + len;
-            search = piece_start;
-        } else {
-            // Not a tag: the `<` stays with the text around it, as UAX #29 would see it.
-            search = at + 1;
-        }
-    }
-    total + count_piece(&run[piece_start..], mode, ascii)
-}
-
-/// [`count_run`] for a run whose make-up is not known yet.
-fn count_unknown_run(run: &str, mode: CountMode) -> usize {
-    count_run(run, mode, run.is_ascii(), run.as_bytes().contains(&b'<'))
-}
-
-/// Length of a markup tag at the start of `s` (`<name>`, `</name>`, `<name/>`), if there is one.
-fn tag_len(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut i = 1;
-    if b.get(i) == Some(&b'/') {
-        i += 1;
-    }
-    if !b.get(i).is_some_and(u8::is_ascii_alphabetic) {
-        return None;
-    }
-    while b
-        .get(i)
-        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
-    {
-        i += 1;
-    }
-    if b.get(i) == Some(&b'/') {
-        i += 1;
-    }
-    (b.get(i) == Some(&b'>')).then_some(i + 1)
-}
-
-/// `ascii` says the piece is pure ASCII (a piece cut from an ASCII run is ASCII too).
-fn count_piece(piece: &str, mode: CountMode, ascii: bool) -> usize {
-    if piece.is_empty() {
-        return 0;
-    }
+/// Counts one run: text with no whitespace, no tag (and no CJK character in `mixed` and
+/// `chars` modes). `ascii` says the run is pure ASCII.
+fn count_run(run: &str, mode: CountMode, ascii: bool) -> usize {
     match mode {
         CountMode::Chars => {
             if ascii {
-                piece.bytes().filter(u8::is_ascii_alphanumeric).count()
+                run.bytes().filter(u8::is_ascii_alphanumeric).count()
             } else {
-                piece.chars().filter(|&c| is_alphanumeric(c)).count()
+                run.chars().filter(|&c| is_alphanumeric(c)).count()
             }
         }
         CountMode::Mixed | CountMode::Words => {
             if ascii {
-                ascii_words(piece.as_bytes())
-            } else if !piece.chars().any(is_alphanumeric) {
+                ascii_words(run.as_bytes())
+            } else if !run.chars().any(is_alphanumeric) {
                 // Punctuation such as `。` or `，`: nothing to segment.
                 0
             } else {
-                piece
-                    .split_word_bounds()
-                    .filter(|w| w.chars().any(char::is_alphanumeric))
+                run.split_word_bounds()
+                    // A keycap (1️⃣) is an emoji, not a number.
+                    .filter(|w| w.chars().any(is_alphanumeric) && !w.contains(KEYCAP))
                     .count()
             }
         }
     }
 }
+
+/// COMBINING ENCLOSING KEYCAP.
+const KEYCAP: char = '\u{20E3}';
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -346,8 +434,11 @@ fn ascii_words(b: &[u8]) -> usize {
 pub struct WordCounter {
     mode: CountMode,
     complete: usize,
-    /// The run still open at the end of what was pushed.
-    tail: String,
+    /// Text from the start of the open run on.
+    pending: String,
+    scan: Scan,
+    /// Where scanning of `pending` resumes: its end, or an undecided `<`.
+    resume: usize,
 }
 
 impl WordCounter {
@@ -355,48 +446,59 @@ impl WordCounter {
     pub fn new(mode: CountMode) -> Self {
         Self {
             mode,
-            complete: 0,
-            tail: String::new(),
+            ..Self::default()
         }
     }
 
     pub fn push(&mut self, text: &str) {
-        if self.tail.is_empty() {
-            let tail = for_each_run(text, self.mode, &mut self.complete);
-            self.tail.push_str(tail);
+        if self.pending.is_empty() {
+            // Counted straight from `text`; only the open run is copied.
+            let mut scan = Scan::default();
+            let stop = scan.run(text, 0, self.mode, false, &mut self.complete);
+            self.pending
+                .push_str(&text[scan.run_start.min(text.len())..]);
+            self.resume = stop.unwrap_or(text.len()) - scan.run_start.min(text.len());
+            self.scan = Scan {
+                run_start: 0,
+                ascii: scan.ascii,
+            };
             return;
         }
-        // The open run continues into `text`: find where it ends, count it once, go on.
-        let split_cjk = self.mode != CountMode::Words;
-        let end = text
-            .char_indices()
-            .find(|&(_, c)| c.is_whitespace() || (split_cjk && is_cjk(c)))
-            .map(|(i, _)| i);
-        match end {
-            None => self.tail.push_str(text),
-            Some(end) => {
-                self.tail.push_str(&text[..end]);
-                self.complete += count_unknown_run(&self.tail, self.mode);
-                self.tail.clear();
-                let tail = for_each_run(&text[end..], self.mode, &mut self.complete);
-                self.tail.push_str(tail);
-            }
+        self.pending.push_str(text);
+        let stop = self.scan.run(
+            &self.pending,
+            self.resume,
+            self.mode,
+            false,
+            &mut self.complete,
+        );
+        self.resume = stop.unwrap_or(self.pending.len());
+        let done = self.scan.run_start.min(self.pending.len());
+        if done > 0 {
+            self.pending.drain(..done);
+            self.resume -= done;
+            self.scan.run_start = 0;
         }
     }
 
     /// Starts over, keeping the buffer.
     pub fn reset(&mut self) {
         self.complete = 0;
-        self.tail.clear();
+        self.pending.clear();
+        self.scan = Scan::default();
+        self.resume = 0;
     }
 
-    /// Words so far, counting the open run as if the text ended here.
+    /// Words so far, as if the text ended here.
     #[must_use]
     pub fn total(&self) -> usize {
-        self.complete + count_unknown_run(&self.tail, self.mode)
+        let mut scan = self.scan;
+        let mut total = self.complete;
+        scan.run(&self.pending, self.resume, self.mode, true, &mut total);
+        total + scan.open_run(&self.pending, self.mode)
     }
 
-    /// Words in the runs that are already closed; grows monotonically, cheap to read.
+    /// Words in the runs already closed; grows monotonically, cheap to read.
     #[must_use]
     pub fn complete(&self) -> usize {
         self.complete
@@ -462,6 +564,19 @@ mod tests {
         assert_eq!(mixed("line<br/>break </b>"), 2);
         assert_eq!(mixed("a < b and c<d"), 5);
         assert_eq!(mixed(""), 0);
+        assert_eq!(mixed("1️⃣ 2️⃣ #️⃣ 10"), 1);
+    }
+
+    #[test]
+    fn tags_with_attributes_count_zero_and_separate_words() {
+        assert_eq!(mixed("One two<br />three."), 3);
+        assert_eq!(mixed("<a href=\"https://x.org/a b\">link</a> here"), 2);
+        assert_eq!(mixed("<div class='note' id=main>注意</div>"), 2);
+        assert_eq!(mixed("<img src=x.png alt=\"\"/>"), 0);
+        // Not tags: bare words after a name, a space after `<`, a tag cut off by the end.
+        assert_eq!(mixed("if x<y and z>w then"), 7);
+        assert_eq!(mixed("a <b c"), 3);
+        assert_eq!(mixed("end <a href=\"x"), 4);
     }
 
     #[test]
@@ -494,7 +609,7 @@ mod tests {
 
         #[test]
         fn counting_in_pieces_equals_counting_whole(
-            s in "([a-z]{1,6}|[0-9.,]{1,4}|[ \\n\\t]|你|好|。|カ|ー|한|글|🎉|<think>|</b>|<|_|'){0,40}",
+            s in "([a-z]{1,6}|[0-9.,]{1,4}|[ \\n\\t]|你|好|。|カ|ー|한|글|🎉|1️⃣|<think>|</b>|<br />|<a href=\"x y\">|<p class='c'>|<a|href=|\"|'|=|/|>|<|_){0,40}",
             cuts in proptest::collection::vec(0usize..200, 0..8),
             mode in prop_oneof![Just(CountMode::Mixed), Just(CountMode::Chars), Just(CountMode::Words)],
         ) {
