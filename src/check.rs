@@ -654,3 +654,84 @@ fn fold(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good(line: u64) -> Checked {
+        Checked::Good {
+            line,
+            outcomes: Vec::new(),
+            failures: Vec::new(),
+            json: Some(format!("{{\"line\":{line}}}")),
+        }
+    }
+
+    #[test]
+    fn batches_are_folded_in_file_order_whatever_order_they_finish_in() {
+        let (done_tx, done_rx) = sync_channel::<Done>(4);
+        let (spare_tx, spare_rx) = sync_channel::<Batch>(4);
+        for (seq, lines) in [(2, [5, 6]), (0, [1, 2]), (1, [3, 4])] {
+            done_tx
+                .send(Done {
+                    seq,
+                    records: lines.into_iter().map(good).collect(),
+                    batch: Batch::new(),
+                })
+                .expect("send");
+        }
+        drop(done_tx);
+        let options = CheckOptions {
+            json: true,
+            ..CheckOptions::default()
+        };
+        let mut report = CheckReport::default();
+        let (mut out, mut notes) = (Vec::new(), Vec::new());
+        collect(
+            Path::new("f"),
+            &done_rx,
+            &spare_tx,
+            &options,
+            &mut report,
+            &mut out,
+            &mut notes,
+        )
+        .expect("collected");
+        let lines: Vec<String> = String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let expected: Vec<String> = (1..=6).map(|l| format!("{{\"line\":{l}}}")).collect();
+        assert_eq!(lines, expected);
+        assert_eq!(report.records, 6);
+        assert_eq!(spare_rx.try_iter().count(), 3, "every batch is handed back");
+    }
+
+    #[test]
+    fn a_batch_that_never_comes_back_is_an_error_not_silence() {
+        let (done_tx, done_rx) = sync_channel::<Done>(4);
+        let (spare_tx, _spare_rx) = sync_channel::<Batch>(4);
+        done_tx
+            .send(Done {
+                seq: 1,
+                records: vec![good(9)],
+                batch: Batch::new(),
+            })
+            .expect("send");
+        drop(done_tx);
+        let mut report = CheckReport::default();
+        let err = collect(
+            Path::new("f"),
+            &done_rx,
+            &spare_tx,
+            &CheckOptions::default(),
+            &mut report,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .expect_err("batch 0 is missing");
+        assert!(matches!(err, CheckError::Internal(_)), "{err}");
+    }
+}

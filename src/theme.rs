@@ -195,27 +195,40 @@ impl Theme {
     /// # Errors
     /// An unknown name, an unreadable file, or an invalid theme (with file and line).
     pub fn load(name: &str, user_dir: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_inner(name, user_dir, 0)
+        Self::load_inner(name, user_dir, &mut Vec::new())
     }
 
-    fn load_inner(name: &str, user_dir: Option<&Path>, depth: usize) -> Result<Self, ConfigError> {
-        if depth > 8 {
-            return Err(invalid(
-                PathBuf::from(name),
-                "themes inherit from each other in a loop",
-            ));
-        }
+    /// `loading` holds the user theme files being loaded, outermost first: a user file that
+    /// inherits its own name (`dark.toml` with `inherits = "dark"`) gets the built-in.
+    fn load_inner(
+        name: &str,
+        user_dir: Option<&Path>,
+        loading: &mut Vec<PathBuf>,
+    ) -> Result<Self, ConfigError> {
         if let Some(path) = user_dir.map(|dir| dir.join(format!("{name}.toml")))
             && path.is_file()
+            && !loading.contains(&path)
         {
-            return Self::parse(&Source::read(&path)?, user_dir, depth);
+            let source = Source::read(&path)?;
+            loading.push(path);
+            return Self::parse(&source, user_dir, loading);
         }
         match BUILT_IN.iter().find(|(n, _)| *n == name) {
             Some((n, text)) => Self::parse(
                 &Source::inline(format!("themes/{n}.toml"), *text),
                 user_dir,
-                depth,
+                loading,
             ),
+            None if !loading.is_empty() => {
+                let chain: Vec<String> = loading.iter().map(|p| p.display().to_string()).collect();
+                Err(invalid(
+                    loading.last().cloned().unwrap_or_default(),
+                    &format!(
+                        "themes inherit from each other in a loop ({} → {name})",
+                        chain.join(" → ")
+                    ),
+                ))
+            }
             None => Err(invalid(
                 PathBuf::from(name),
                 &format!(
@@ -230,7 +243,11 @@ impl Theme {
         }
     }
 
-    fn parse(source: &Source, user_dir: Option<&Path>, depth: usize) -> Result<Self, ConfigError> {
+    fn parse(
+        source: &Source,
+        user_dir: Option<&Path>,
+        loading: &mut Vec<PathBuf>,
+    ) -> Result<Self, ConfigError> {
         let file: ThemeFile = source.parse()?;
         let name = file.name.unwrap_or_else(|| {
             source
@@ -239,7 +256,7 @@ impl Theme {
                 .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
         });
         let mut styles = match &file.inherits {
-            Some(base) => Self::load_inner(base, user_dir, depth + 1)?.styles,
+            Some(base) => Self::load_inner(base, user_dir, loading)?.styles,
             None => {
                 let missing: Vec<&str> = Role::ALL
                     .iter()
@@ -325,6 +342,20 @@ mod tests {
             "inherits = \"light\"\n[roles]\nthink = { fg = \"#123456\" }\n",
         )
         .expect("write");
+        // A user theme may take a built-in's name and start from it.
+        std::fs::write(
+            dir.path().join("dark.toml"),
+            "inherits = \"dark\"\n[roles]\nthink = { fg = \"red\" }\n",
+        )
+        .expect("write");
+        let dark = Theme::load("dark", Some(dir.path())).expect("loads");
+        assert_eq!(dark.style(Role::Think).fg, Some(Color::Indexed(1)));
+        assert_eq!(
+            dark.style(Role::Answer),
+            Theme::load("dark", None)
+                .expect("built-in")
+                .style(Role::Answer)
+        );
         let theme = Theme::load("mine", Some(dir.path())).expect("loads");
         let light = Theme::load("light", None).expect("loads");
         assert_eq!(theme.name, "mine");
@@ -361,6 +392,16 @@ mod tests {
             .expect_err("incomplete")
             .to_string();
         assert!(err.contains("missing roles answer"), "{err}");
+
+        std::fs::write(dir.path().join("a.toml"), "inherits = \"b\"\n").expect("write");
+        std::fs::write(dir.path().join("b.toml"), "inherits = \"a\"\n").expect("write");
+        let err = Theme::load("a", Some(dir.path()))
+            .expect_err("loop")
+            .to_string();
+        assert!(
+            err.contains("b.toml:1:1: themes inherit from each other in a loop"),
+            "{err}"
+        );
 
         let err = Theme::load("nope", None).expect_err("unknown").to_string();
         assert!(err.contains("dark, light, high-contrast"), "{err}");

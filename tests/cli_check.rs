@@ -294,11 +294,51 @@ fn max_failures_limits_the_examples_not_the_counts() {
 }
 
 #[test]
+fn format_flag_overrides_detection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Detected as alpaca (no `<think>` in the first output); named as text, only the `text`
+    // field is read and these records are bad.
+    let line = json!({"instruction": "q", "output": "Yes.", "text": "A.<think>b</think>C."});
+    write(dir.path(), "d.jsonl", &format!("{line}\n"));
+    let detected = moss(dir.path(), &["check", "--json", "d.jsonl"]);
+    let record: Value = serde_json::from_str(detected.stdout.trim()).expect("json");
+    assert_eq!(record["rules"]["interleaved"], "fail");
+    let named = moss(
+        dir.path(),
+        &["check", "--json", "--format", "text", "d.jsonl"],
+    );
+    let record: Value = serde_json::from_str(named.stdout.trim()).expect("json");
+    assert_eq!(record["rules"]["interleaved"], "pass");
+}
+
+#[test]
+fn count_mode_from_config_reaches_the_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "d.jsonl",
+        &format!("{}\n", json!({"text": "한국어 좋아요"})),
+    );
+    let mixed = moss(dir.path(), &["check", "--json", "d.jsonl"]);
+    let record: Value = serde_json::from_str(mixed.stdout.trim()).expect("json");
+    assert_eq!(record["segments"][0]["words"], 6);
+    write(dir.path(), "moss.toml", "[rules]\ncount-mode = \"words\"\n");
+    let words = moss(dir.path(), &["check", "--json", "d.jsonl"]);
+    let record: Value = serde_json::from_str(words.stdout.trim()).expect("json");
+    assert_eq!(record["segments"][0]["words"], 2);
+}
+
+#[test]
 fn several_files_and_threads_keep_file_order() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let many: String = (0..500)
-        .map(|i| json!({"text": format!("Answer {i}.<think>t</think>More.")}).to_string() + "\n")
+    // Over 3 MiB, so several batches race through the workers and must be put back in order.
+    let padding = "字".repeat(2000);
+    let many: String = (0..600)
+        .map(|i| {
+            json!({"text": format!("Answer {i}.<think>t</think>More {padding}")}).to_string() + "\n"
+        })
         .collect();
+    assert!(many.len() > 3 << 20);
     write(dir.path(), "a.jsonl", &many);
     write(dir.path(), "b.jsonl", &sharegpt_lines());
     let run = moss(
@@ -316,7 +356,7 @@ fn several_files_and_threads_keep_file_order() {
             )
         })
         .collect();
-    let expected: Vec<(String, u64)> = (1..=500)
+    let expected: Vec<(String, u64)> = (1..=600)
         .map(|l| ("a.jsonl".to_owned(), l))
         .chain((1..=3).map(|l| ("b.jsonl".to_owned(), l)))
         .collect();

@@ -144,6 +144,19 @@ fn a_fence_closes_only_with_enough_backticks() {
 }
 
 #[test]
+fn only_a_bare_backtick_line_closes_a_fence() {
+    let t = parse("```py\n``` not a close\n    ```\n```x\nbody\n```\nafter");
+    assert_eq!(
+        shape(&t),
+        [
+            (SegmentKind::Code, "``` not a close\n    ```\n```x\nbody\n"),
+            (SegmentKind::Answer, "after"),
+        ]
+    );
+    assert!(t.anomalies.is_empty());
+}
+
+#[test]
 fn backtick_in_info_string_is_no_fence_and_tags_on_that_line_still_count() {
     let t = parse("```a`b <think>t</think>\nrest");
     assert_eq!(

@@ -80,8 +80,20 @@ impl Source {
             path: path.to_owned(),
             source,
         })?;
-        if path.extension().is_some_and(|e| e == "md") {
-            let (front, start) = crate::prompt::front_matter(&text).unwrap_or(("", 0));
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+        {
+            let Some((front, start)) = crate::prompt::front_matter(&text) else {
+                return Err(ConfigError::Invalid {
+                    location: Location {
+                        path: path.to_owned(),
+                        line: 1,
+                        column: 1,
+                    },
+                    message: "this prompt has no +++ front matter to take rules from".to_owned(),
+                });
+            };
             return Ok(Self {
                 path: path.to_owned(),
                 text: front.to_owned(),
@@ -307,6 +319,21 @@ mod tests {
         layers.push(Source::inline("moss.toml", "[rules\n"));
         let err = layers.resolve().expect_err("bad toml").to_string();
         assert!(err.starts_with("moss.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn a_prompt_without_front_matter_gives_no_rules_and_says_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("P.MD");
+        std::fs::write(&path, "Just a prompt.\n").expect("write");
+        let err = Layers::default()
+            .push_file(&path)
+            .expect_err("nothing to layer")
+            .to_string();
+        assert!(
+            err.ends_with("P.MD:1:1: this prompt has no +++ front matter to take rules from"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -841,6 +841,10 @@ mod tests {
             Outcome::Pass
         );
         let mut config = RulesConfig::default();
+        config.first_answer_concise.max_words = 4;
+        let r = outcome_with(config, text, RuleId::FirstAnswerConcise);
+        assert_eq!(r.outcome, Outcome::Pass, "the limit itself is allowed");
+        let mut config = RulesConfig::default();
         config.first_answer_concise.max_words = 3;
         let r = outcome_with(config, text, RuleId::FirstAnswerConcise);
         assert_eq!(r.outcome, Outcome::Fail);
@@ -912,6 +916,19 @@ mod tests {
         config.think_before_code.executable_only = true;
         let r = outcome_with(config, text, RuleId::ThinkBeforeCode);
         assert_eq!(r.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn each_code_block_needs_its_own_think() {
+        let one_think = "Go.\n<think>run both</think>\n```python RUN\nprint(1)\n```\n<execute_result>\n1\n</execute_result>\nAgain:\n```python RUN\nprint(2)\n```\n<execute_result>\n2\n</execute_result>\n";
+        let r = outcome(one_think, RuleId::ThinkBeforeCode);
+        assert_eq!(r.outcome, Outcome::Fail);
+        assert!(r.message.starts_with("code block #2 "), "{}", r.message);
+        let two = one_think.replace("Again:\n", "Again:\n<think>once more</think>\n");
+        assert_eq!(
+            outcome(&two, RuleId::ThinkBeforeCode).outcome,
+            Outcome::Pass
+        );
     }
 
     #[test]
