@@ -162,14 +162,23 @@ impl CheckReport {
     /// # Errors
     /// When `out` cannot be written.
     pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
-        let files = if self.files == 1 { "file" } else { "files" };
+        let plural =
+            |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
         write!(
             out,
-            "checked {} records in {} {files}",
-            self.records, self.files
+            "checked {} {} in {} {}",
+            self.records,
+            plural(self.records, "record", "records"),
+            self.files,
+            plural(self.files as u64, "file", "files"),
         )?;
         if self.skipped > 0 {
-            write!(out, ", {} bad records skipped", self.skipped)?;
+            write!(
+                out,
+                ", {} bad {} skipped",
+                self.skipped,
+                plural(self.skipped, "record", "records")
+            )?;
         }
         writeln!(out)?;
         if self.rules.is_empty() {
@@ -247,8 +256,8 @@ pub fn check_files(
             RecordReader::open(path)?;
         }
         for path in paths {
-            check_file(path, rules, options, &mut report, out, notes)?;
             report.files += 1;
+            check_file(path, rules, options, &mut report, out, notes)?;
         }
         out.flush().map_err(CheckError::Output)
     };

@@ -281,6 +281,41 @@ fn errors_name_the_file_and_exit_2() {
 }
 
 #[test]
+fn a_missing_file_stops_the_check_before_it_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "data.jsonl", &sharegpt_lines());
+    let run = moss(dir.path(), &["check", "data.jsonl", "missing.jsonl"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // One line, the cause said once.
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("moss: missing.jsonl: "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_check_that_stops_early_still_reports_what_it_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[\n{}\n]\ntrailing",
+        json!({"text": "A.<think>b</think>C."})
+    );
+    write(dir.path(), "tail.json", &text);
+    let run = moss(dir.path(), &["check", "tail.json"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("until the error below:\nchecked 1 record in 1 file"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("moss: tail.json:4: "), "{}", run.stderr);
+}
+
+#[test]
 fn max_failures_limits_the_examples_not_the_counts() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "data.jsonl", &sharegpt_lines().repeat(3));
