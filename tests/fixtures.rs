@@ -16,17 +16,11 @@ use serde::Deserialize;
 
 /// The rules a transcript's `expect` must list: all of them but `no-model-results`, which is only
 /// judged on live runs.
-const EXPECTED_RULES: [RuleId; 9] = [
-    RuleId::StartsWithAnswer,
-    RuleId::FirstAnswerConcise,
-    RuleId::ThinkBudget,
-    RuleId::Interleaved,
-    RuleId::BalancedTags,
-    RuleId::ThinkBeforeCode,
-    RuleId::RunHasResult,
-    RuleId::NoInput,
-    RuleId::NoRefusal,
-];
+fn expected_rules() -> impl Iterator<Item = RuleId> {
+    RuleId::ALL
+        .into_iter()
+        .filter(|id| *id != RuleId::NoModelResults)
+}
 
 /// Chunk sizes of the streaming comparison, in bytes (each cut rounded up to a char boundary).
 const CHUNKS: [usize; 4] = [1, 3, 7, 16];
@@ -148,7 +142,7 @@ fn transcripts_are_well_formed_and_cover_every_rule() {
     assert_unique("transcript", fixtures.iter().map(|f| f.id.as_str()));
 
     let mut problems = Vec::new();
-    let known: BTreeSet<&str> = EXPECTED_RULES.iter().map(|id| id.as_str()).collect();
+    let known: BTreeSet<&str> = expected_rules().map(RuleId::as_str).collect();
     for f in &fixtures {
         if !questions.contains(&f.sample) {
             problems.push(format!("{}: sample `{}` is no question id", f.id, f.sample));
@@ -156,7 +150,7 @@ fn transcripts_are_well_formed_and_cover_every_rule() {
         if f.note.trim().is_empty() || f.text.trim().is_empty() {
             problems.push(format!("{}: empty note or text", f.id));
         }
-        for id in EXPECTED_RULES {
+        for id in expected_rules() {
             if !f.expect.contains_key(id.as_str()) {
                 problems.push(format!("{}: expect does not list `{id}`", f.id));
             }
@@ -178,8 +172,7 @@ fn transcripts_are_well_formed_and_cover_every_rule() {
         .count();
     assert!(compliant > 0, "no compliant transcript");
     assert!(compliant < fixtures.len(), "no non-compliant transcript");
-    let never_failing: Vec<RuleId> = EXPECTED_RULES
-        .into_iter()
+    let never_failing: Vec<RuleId> = expected_rules()
         .filter(|id| {
             !fixtures
                 .iter()
@@ -201,7 +194,7 @@ fn transcripts_get_the_verdicts_they_expect() {
         let transcript = parse(&f.text);
         let results = evaluate(&transcript, RuleContext::Dataset);
         let judged: BTreeSet<RuleId> = results.iter().map(|r| r.id).collect();
-        for id in EXPECTED_RULES {
+        for id in expected_rules() {
             if !judged.contains(&id) {
                 mismatches += 1;
                 let _ = writeln!(report, "{}: rule `{id}` was not judged", f.id);

@@ -304,20 +304,15 @@ struct ShareTurn<'a> {
 fn decode_sharegpt(raw: &[u8]) -> Result<Record, String> {
     let record: Sharegpt<'_> = object(raw)?;
     let turns = record.conversations.required("conversations")?;
-    let mut classified = Vec::with_capacity(turns.len());
-    for (index, turn) in turns.into_iter().enumerate() {
-        let located = |reason: String| format!("conversations[{index}]: {reason}");
-        let turn = turn
-            .object()
-            .map_err(|kind| located(format!("expected an object, found {kind}")))?;
-        let role = match &*turn.from.required("from").map_err(located)? {
+    let classified = classify_turns("conversations", turns, |turn| {
+        let role = match &*turn.from.required("from")? {
             "human" | "user" => Role::User,
             "gpt" | "assistant" => Role::Assistant,
             "system" => Role::System,
             _ => Role::Other,
         };
-        classified.push((role, turn.value.required("value").map_err(located)?));
-    }
+        Ok((role, turn.value.required("value")?))
+    })?;
     let exchange = pick_exchange(classified, "conversations")?;
     let system = record.system.optional("system")?.or(exchange.system);
     Ok(Record {
@@ -326,6 +321,25 @@ fn decode_sharegpt(raw: &[u8]) -> Result<Record, String> {
         question: owned(exchange.question),
         answer: Some(exchange.answer.into_owned()),
     })
+}
+
+/// Each turn object of `list` as a role and its text; errors name the turn (`list[2]: …`).
+fn classify_turns<'a, T>(
+    list: &str,
+    turns: Vec<Node<'a, T>>,
+    mut classify: impl FnMut(T) -> Result<(Role, Cow<'a, str>), String>,
+) -> Result<Vec<(Role, Cow<'a, str>)>, String> {
+    turns
+        .into_iter()
+        .enumerate()
+        .map(|(index, turn)| {
+            let located = |reason: String| format!("{list}[{index}]: {reason}");
+            let turn = turn
+                .object()
+                .map_err(|kind| located(format!("expected an object, found {kind}")))?;
+            classify(turn).map_err(located)
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -351,31 +365,23 @@ struct Message<'a> {
 fn decode_messages(raw: &[u8]) -> Result<Record, String> {
     let record: Messages<'_> = object(raw)?;
     let messages = record.messages.required("messages")?;
-    let mut classified = Vec::with_capacity(messages.len());
-    for (index, message) in messages.into_iter().enumerate() {
-        let located = |reason: String| format!("messages[{index}]: {reason}");
-        let message = message
-            .object()
-            .map_err(|kind| located(format!("expected an object, found {kind}")))?;
-        let role = match &*message.role.required("role").map_err(located)? {
+    let classified = classify_turns("messages", messages, |message| {
+        let role = match &*message.role.required("role")? {
             "user" => Role::User,
             "assistant" => Role::Assistant,
             "system" | "developer" => Role::System,
             _ => Role::Other,
         };
-        let content = message.content.required().map_err(located)?;
-        let reasoning = message
-            .reasoning_content
-            .optional("reasoning_content")
-            .map_err(located)?;
+        let content = message.content.required()?;
+        let reasoning = message.reasoning_content.optional("reasoning_content")?;
         let text = match reasoning {
             Some(reasoning) if role == Role::Assistant && !reasoning.is_empty() => {
                 Cow::Owned(think_then_answer(&reasoning, &content))
             }
             _ => content,
         };
-        classified.push((role, text));
-    }
+        Ok((role, text))
+    })?;
     let exchange = pick_exchange(classified, "messages")?;
     Ok(Record {
         id: record.id.0,
