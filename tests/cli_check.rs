@@ -11,6 +11,23 @@ struct Run {
     stderr: String,
 }
 
+impl Run {
+    /// Every stdout line as JSON (`--json` output).
+    fn records(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The one JSON record on stdout.
+    fn record(&self) -> Value {
+        let mut records = self.records();
+        assert_eq!(records.len(), 1, "{}", self.stdout);
+        records.remove(0)
+    }
+}
+
 /// Runs `moss` in `dir` with no user configuration.
 fn moss(dir: &Path, args: &[&str]) -> Run {
     let Output {
@@ -75,11 +92,7 @@ fn json_mode_writes_one_object_per_record_and_the_summary_to_stderr() {
     write(dir.path(), "m.jsonl", &lines);
     let run = moss(dir.path(), &["check", "--json", "m.jsonl"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let records: Vec<Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
+    let records = run.records();
     assert_eq!(records.len(), 2);
     // Rules come in report order.
     let first_line = run.stdout.lines().next().expect("a line");
@@ -177,11 +190,7 @@ fn json_arrays_are_read_like_jsonl() {
     write(dir.path(), "data.json", &pretty);
     let run = moss(dir.path(), &["check", "--json", "data.json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines: Vec<Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let lines = run.records();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["line"], 2);
     assert_eq!(lines[1]["line"], 6);
@@ -194,7 +203,7 @@ fn r1_reasoning_variant_is_checked_as_think_then_content() {
     let line = json!({"input": "问题", "reasoning_content": "先想", "content": "答案"});
     write(dir.path(), "r1.jsonl", &format!("{line}\n"));
     let run = moss(dir.path(), &["check", "--json", "r1.jsonl"]);
-    let record: Value = serde_json::from_str(run.stdout.trim()).expect("json");
+    let record = run.record();
     assert_eq!(
         record["segments"],
         json!([{"kind": "think", "words": 2}, {"kind": "answer", "words": 2}])
@@ -216,8 +225,7 @@ fn rules_file_and_workspace_config_change_the_verdicts() {
         &["check", "--json", "--rules", "strict.toml", "data.jsonl"],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let first: Value =
-        serde_json::from_str(run.stdout.lines().next().expect("a line")).expect("json");
+    let first = &run.records()[0];
     assert_eq!(first["rules"]["first-answer-concise"], "fail");
     assert!(first["rules"].get("no-refusal").is_none());
 
@@ -231,8 +239,7 @@ fn rules_file_and_workspace_config_change_the_verdicts() {
         dir.path(),
         &["check", "--json", "--rules", "strict.toml", "data.jsonl"],
     );
-    let first: Value =
-        serde_json::from_str(run.stdout.lines().next().expect("a line")).expect("json");
+    let first = &run.records()[0];
     assert!(first["rules"].get("think-budget").is_none());
     assert_eq!(first["rules"]["first-answer-concise"], "fail");
 }
@@ -336,13 +343,13 @@ fn format_flag_overrides_detection() {
     let line = json!({"instruction": "q", "output": "Yes.", "text": "A.<think>b</think>C."});
     write(dir.path(), "d.jsonl", &format!("{line}\n"));
     let detected = moss(dir.path(), &["check", "--json", "d.jsonl"]);
-    let record: Value = serde_json::from_str(detected.stdout.trim()).expect("json");
+    let record = detected.record();
     assert_eq!(record["rules"]["interleaved"], "fail");
     let named = moss(
         dir.path(),
         &["check", "--json", "--format", "text", "d.jsonl"],
     );
-    let record: Value = serde_json::from_str(named.stdout.trim()).expect("json");
+    let record = named.record();
     assert_eq!(record["rules"]["interleaved"], "pass");
 }
 
@@ -355,11 +362,11 @@ fn count_mode_from_config_reaches_the_check() {
         &format!("{}\n", json!({"text": "한국어 좋아요"})),
     );
     let mixed = moss(dir.path(), &["check", "--json", "d.jsonl"]);
-    let record: Value = serde_json::from_str(mixed.stdout.trim()).expect("json");
+    let record = mixed.record();
     assert_eq!(record["segments"][0]["words"], 6);
     write(dir.path(), "moss.toml", "[rules]\ncount-mode = \"words\"\n");
     let words = moss(dir.path(), &["check", "--json", "d.jsonl"]);
-    let record: Value = serde_json::from_str(words.stdout.trim()).expect("json");
+    let record = words.record();
     assert_eq!(record["segments"][0]["words"], 2);
 }
 
@@ -381,10 +388,9 @@ fn several_files_and_threads_keep_file_order() {
         &["check", "--json", "--threads", "4", "a.jsonl", "b.jsonl"],
     );
     let order: Vec<(String, u64)> = run
-        .stdout
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("json");
+        .records()
+        .iter()
+        .map(|v| {
             (
                 v["file"].as_str().expect("file").to_owned(),
                 v["line"].as_u64().expect("line"),
@@ -446,11 +452,7 @@ fn records_larger_than_a_batch_and_empty_files_are_fine() {
         &["check", "--json", "--threads", "1", "big.jsonl"],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let records: Vec<Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let records = run.records();
     assert_eq!(records.len(), 3);
     assert_eq!(records[1]["line"], 2);
     assert_eq!(records[1]["segments"][2]["words"], 5 * 600_000);
