@@ -5,6 +5,23 @@
 pub mod check;
 pub mod config;
 pub mod dataset;
+pub mod exec;
 pub mod prompt;
+pub mod teacher;
 pub mod theme;
 pub mod transcript;
+
+/// Serializes a `Duration` as whole milliseconds.
+pub(crate) mod serde_duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}

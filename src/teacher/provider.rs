@@ -1,0 +1,277 @@
+//! Provider presets and teacher settings: which endpoint, which key variable, which
+//! continuation style; and choosing a teacher from them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{OpenAiTeacher, ReplayTeacher, RetryPolicy, Teacher, TeacherError, Timeouts};
+
+/// The name that selects the offline replay teacher.
+pub const REPLAY: &str = "replay";
+
+/// The teacher used when none is chosen (as in the original method).
+pub const DEFAULT_PROVIDER: &str = "siliconflow";
+
+/// Where a provider streams hidden reasoning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReasoningField {
+    #[default]
+    #[serde(rename = "reasoning_content")]
+    ReasoningContent,
+    #[serde(rename = "reasoning")]
+    Reasoning,
+}
+
+impl ReasoningField {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReasoningContent => "reasoning_content",
+            Self::Reasoning => "reasoning",
+        }
+    }
+}
+
+/// How a provider continues an assistant turn that is already under way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContinuationStyle {
+    /// A trailing assistant message with `"prefix": true` (DeepSeek, on its beta endpoint).
+    AssistantPrefix,
+    /// A top-level `"prefix"` string (SiliconFlow; not for reasoning models).
+    PrefixField,
+    /// `continue_final_message: true` and `add_generation_prompt: false` (vLLM).
+    ContinueFinalMessage,
+    /// A trailing assistant message is continued as is (llama.cpp, Ollama).
+    TrailingAssistant,
+    /// The provider cannot continue a turn.
+    #[default]
+    None,
+}
+
+/// One provider: a `[providers.NAME]` table (built-in presets merged with the user's keys).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProviderConfig {
+    pub base_url: String,
+    /// Environment variable holding the API key; empty when the server needs none.
+    pub api_key_env: String,
+    pub model: String,
+    pub reasoning_field: ReasoningField,
+    pub continuation: ContinuationStyle,
+    pub continuation_base_url: Option<String>,
+    /// Substrings (any case) naming reasoning models.
+    pub reasoning_models: Vec<String>,
+}
+
+impl ProviderConfig {
+    /// Whether `model` is a reasoning model by this provider's list.
+    #[must_use]
+    pub fn is_reasoning_model(&self, model: &str) -> bool {
+        let model = model.to_lowercase();
+        self.reasoning_models
+            .iter()
+            .any(|m| !m.is_empty() && model.contains(&m.to_lowercase()))
+    }
+
+    /// The continuation style usable with `model`.
+    #[must_use]
+    pub fn continuation_for(&self, model: &str) -> ContinuationStyle {
+        match self.continuation {
+            ContinuationStyle::PrefixField if self.is_reasoning_model(model) => {
+                ContinuationStyle::None
+            }
+            style => style,
+        }
+    }
+}
+
+/// The `[teacher]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TeacherConfig {
+    /// A `[providers]` name or `replay`; unset means SiliconFlow when its key is set, else replay.
+    pub provider: Option<String>,
+    /// Overrides the provider's default model.
+    pub model: Option<String>,
+    pub connect_timeout_secs: f64,
+    pub first_token_timeout_secs: f64,
+    pub idle_timeout_secs: f64,
+    pub max_retries: u32,
+    pub retry_base_secs: f64,
+    pub retry_max_secs: f64,
+    /// Replay pacing: characters per chunk and the pause between chunks.
+    pub replay_chunk_chars: usize,
+    pub replay_pause_ms: u64,
+}
+
+impl Default for TeacherConfig {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            model: None,
+            connect_timeout_secs: 10.0,
+            first_token_timeout_secs: 120.0,
+            idle_timeout_secs: 60.0,
+            max_retries: 5,
+            retry_base_secs: 1.0,
+            retry_max_secs: 60.0,
+            replay_chunk_chars: 4,
+            replay_pause_ms: 12,
+        }
+    }
+}
+
+impl TeacherConfig {
+    #[must_use]
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: secs(self.connect_timeout_secs),
+            first_token: secs(self.first_token_timeout_secs),
+            idle: secs(self.idle_timeout_secs),
+        }
+    }
+
+    #[must_use]
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries,
+            base_delay: secs(self.retry_base_secs),
+            max_delay: secs(self.retry_max_secs),
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+}
+
+/// An API key. It prints as `***` so it cannot leak through `Debug` or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    #[must_use]
+    pub fn new(key: String) -> Self {
+        Self(key)
+    }
+
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// Everything an OpenAI-compatible teacher needs.
+#[derive(Clone, Debug)]
+pub struct OpenAiSettings {
+    /// The provider's name, for labels.
+    pub provider: String,
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<ApiKey>,
+    pub reasoning_field: ReasoningField,
+    pub continuation: ContinuationStyle,
+    pub continuation_base_url: Option<String>,
+    pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
+}
+
+/// A teacher chosen from configuration, with a note for the user when it was not the one asked
+/// for by name (no key: the offline replay teacher).
+#[derive(Debug)]
+pub struct ChosenTeacher {
+    pub teacher: Teacher,
+    pub notice: Option<String>,
+}
+
+/// Chooses the teacher: `provider` (the `--provider` flag, else `[teacher] provider`), or, when
+/// neither names one, SiliconFlow if its key is set and the offline replay teacher if not.
+/// `env` reads environment variables (a parameter so tests need not touch the process's).
+///
+/// # Errors
+/// An unknown provider, a provider missing its base URL or model, or a named provider whose key
+/// variable is unset.
+pub fn choose_teacher(
+    config: &TeacherConfig,
+    providers: &BTreeMap<String, ProviderConfig>,
+    provider: Option<&str>,
+    model: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ChosenTeacher, TeacherError> {
+    let named = provider.or(config.provider.as_deref());
+    let model = model.or(config.model.as_deref());
+    let replay = |notice| ChosenTeacher {
+        teacher: Teacher::Replay(ReplayTeacher::builtin().with_pacing(
+            config.replay_chunk_chars,
+            Duration::from_millis(config.replay_pause_ms),
+        )),
+        notice,
+    };
+    let name = match named {
+        Some(REPLAY) => return Ok(replay(None)),
+        Some(name) => name,
+        None => DEFAULT_PROVIDER,
+    };
+    let preset = providers
+        .get(name)
+        .ok_or_else(|| TeacherError::UnknownProvider(name.to_owned()))?;
+    let key = if preset.api_key_env.is_empty() {
+        None
+    } else {
+        match env(&preset.api_key_env).filter(|k| !k.trim().is_empty()) {
+            Some(key) => Some(ApiKey::new(key.trim().to_owned())),
+            None if named.is_none() => {
+                return Ok(replay(Some(format!(
+                    "{} is not set: using the offline replay teacher (recorded answers, not a model)",
+                    preset.api_key_env
+                ))));
+            }
+            None => {
+                return Err(TeacherError::MissingKey {
+                    provider: name.to_owned(),
+                    var: preset.api_key_env.clone(),
+                });
+            }
+        }
+    };
+    let model = model.unwrap_or(&preset.model).to_owned();
+    let misconfigured = |message: &str| TeacherError::Misconfigured {
+        provider: name.to_owned(),
+        message: message.to_owned(),
+    };
+    if preset.base_url.trim().is_empty() {
+        return Err(misconfigured(
+            "no base-url: set [providers.NAME] base-url in moss.toml",
+        ));
+    }
+    if model.trim().is_empty() {
+        return Err(misconfigured(
+            "no model: pass --model or set [providers.NAME] model",
+        ));
+    }
+    let settings = OpenAiSettings {
+        provider: name.to_owned(),
+        base_url: preset.base_url.clone(),
+        continuation: preset.continuation_for(&model),
+        model,
+        api_key: key,
+        reasoning_field: preset.reasoning_field,
+        continuation_base_url: preset.continuation_base_url.clone(),
+        timeouts: config.timeouts(),
+        retry: config.retry(),
+    };
+    Ok(ChosenTeacher {
+        teacher: Teacher::OpenAi(OpenAiTeacher::new(settings)?),
+        notice: None,
+    })
+}
