@@ -7,6 +7,8 @@ pub mod config;
 pub mod dataset;
 pub mod exec;
 pub mod prompt;
+pub mod run;
+pub mod store;
 pub mod teacher;
 pub mod theme;
 pub mod transcript;

@@ -7,12 +7,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
+use crate::exec::ExecConfig;
+use crate::teacher::{ProviderConfig, TeacherConfig};
 use crate::transcript::RulesConfig;
 
 /// The built-in defaults, documented for users.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// The built-in provider presets, layered under everything else.
+pub const PROVIDER_PRESETS: &str = include_str!("providers.toml");
 
 /// The workspace's own file, looked up in the current directory.
 pub const WORKSPACE_FILE: &str = "moss.toml";
@@ -24,6 +31,29 @@ pub const CONFIG_ENV: &str = "MOSS_CONFIG";
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub rules: RulesConfig,
+    pub teacher: TeacherConfig,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub exec: ExecConfig,
+    pub generate: GenerateConfig,
+}
+
+/// The `[generate]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GenerateConfig {
+    /// Runs in flight at once.
+    pub concurrency: usize,
+    /// Requests per minute; 0 = unlimited.
+    pub rpm: u32,
+}
+
+impl Default for GenerateConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            rpm: 0,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +239,10 @@ impl Layers {
     pub fn resolve(&self) -> Result<Config, ConfigError> {
         let defaults = Source::inline("<built-in defaults>", DEFAULT_CONFIG);
         let mut merged = defaults.table()?;
+        merge(
+            &mut merged,
+            Source::inline("<built-in providers>", PROVIDER_PRESETS).table()?,
+        );
         for source in &self.sources {
             // Checked alone first, so the error points into this file.
             let mut table = source.table()?;
@@ -265,8 +299,41 @@ mod tests {
 
     #[test]
     fn built_in_defaults_match_the_code_defaults() {
-        let config = Layers::default().resolve().expect("defaults resolve");
+        let mut config = Layers::default().resolve().expect("defaults resolve");
+        let providers = std::mem::take(&mut config.providers);
         assert_eq!(config, Config::default());
+        let names: Vec<&str> = providers.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            ["custom", "deepseek", "llamacpp", "ollama", "openai", "openrouter", "siliconflow", "vllm"]
+        );
+        let sf = &providers["siliconflow"];
+        assert_eq!(sf.model, "deepseek-ai/DeepSeek-V3");
+        assert_eq!(sf.api_key_env, "SILICONFLOW_API_KEY");
+    }
+
+    #[test]
+    fn a_provider_override_keeps_the_preset_keys_it_does_not_name() {
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[providers.siliconflow]\nmodel = \"Qwen/QwQ-32B\"\n[providers.mine]\nbase-url = \"http://localhost:9/v1\"\nmodel = \"m\"\n[exec]\nmode = \"fill\"\n",
+        ));
+        let config = layers.resolve().expect("valid");
+        let sf = &config.providers["siliconflow"];
+        assert_eq!(sf.model, "Qwen/QwQ-32B");
+        assert_eq!(sf.base_url, "https://api.siliconflow.cn/v1");
+        assert!(sf.is_reasoning_model(&sf.model));
+        assert_eq!(config.providers["mine"].base_url, "http://localhost:9/v1");
+        assert_eq!(config.exec.mode, crate::exec::ExecMode::Fill);
+
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[providers.deepseek]\ncontinuation = \"telepathy\"\n",
+        ));
+        let err = layers.resolve().expect_err("bad style").to_string();
+        assert!(err.starts_with("moss.toml:2:16: "), "{err}");
     }
 
     #[test]

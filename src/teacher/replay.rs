@@ -1,26 +1,69 @@
-//! The offline teacher: streams recorded transcripts.
+//! The offline teacher: streams the recorded transcripts in `samples/` with realistic pacing.
+//!
+//! Recordings are matched by sample id. A sample with no recording gets a canned answer that
+//! says plainly what it is. Everything this teacher produces is marked as replayed
+//! ([`TeacherInfo::replayed`]), so it can never pass for a model's answer.
+//!
+//! Continuation is supported: asked to continue after `k` executed blocks, the replay resumes
+//! the recording after its `k`-th executable block, skipping the result recorded there (the
+//! system has just inserted the real one).
 
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{StreamEnd, TeacherError, TeacherInfo, TeacherRequest, TeacherSink};
+use super::{StreamEnd, TeacherError, TeacherEvent, TeacherInfo, TeacherRequest, TeacherSink};
+use crate::transcript::{CountMode, SegmentKind, Transcript, is_cjk};
 
+/// The recordings shipped with moss.
+const BUILTIN_RECORDINGS: &str = include_str!("../../samples/transcripts.jsonl");
+
+/// Chunks sent between two yields to the runtime when there is no pause.
+const CHUNKS_PER_YIELD: usize = 64;
+
+/// The offline teacher.
 #[derive(Clone, Debug)]
 pub struct ReplayTeacher {
+    recordings: Arc<HashMap<String, String>>,
     chunk_chars: usize,
     pause: Duration,
 }
 
+#[derive(Deserialize)]
+struct Recording {
+    sample: String,
+    text: String,
+}
+
 impl ReplayTeacher {
+    /// The recordings in `samples/transcripts.jsonl`, compiled in; the first recording of a
+    /// sample wins. Unpaced: see [`ReplayTeacher::with_pacing`].
     #[must_use]
     pub fn builtin() -> Self {
+        Self::from_jsonl(BUILTIN_RECORDINGS)
+    }
+
+    /// Recordings from JSONL lines with `sample` and `text` fields; other lines are ignored.
+    #[must_use]
+    pub fn from_jsonl(jsonl: &str) -> Self {
+        let mut recordings = HashMap::new();
+        for line in jsonl.lines() {
+            if let Ok(r) = serde_json::from_str::<Recording>(line) {
+                recordings.entry(r.sample).or_insert(r.text);
+            }
+        }
         Self {
+            recordings: Arc::new(recordings),
             chunk_chars: 4,
             pause: Duration::ZERO,
         }
     }
 
+    /// Streams `chunk_chars` characters at a time with `pause` between chunks.
     #[must_use]
     pub fn with_pacing(mut self, chunk_chars: usize, pause: Duration) -> Self {
         self.chunk_chars = chunk_chars.max(1);
@@ -31,9 +74,24 @@ impl ReplayTeacher {
     #[must_use]
     pub fn info(&self) -> TeacherInfo {
         TeacherInfo {
-            provider: "replay".to_owned(),
+            provider: super::provider::REPLAY.to_owned(),
             model: "recorded".to_owned(),
             replayed: true,
+        }
+    }
+
+    /// Whether `sample_id` has a recording (else the canned answer is streamed).
+    #[must_use]
+    pub fn has_recording(&self, sample_id: &str) -> bool {
+        self.recordings.contains_key(sample_id)
+    }
+
+    /// The full text this teacher answers `request` with, before any continuation cut.
+    #[must_use]
+    pub fn answer(&self, request: &TeacherRequest) -> String {
+        match self.recordings.get(&request.sample_id) {
+            Some(text) => text.clone(),
+            None => canned_answer(&request.question),
         }
     }
 
@@ -45,7 +103,223 @@ impl ReplayTeacher {
         sink: &mut dyn TeacherSink,
         cancel: &CancellationToken,
     ) -> Result<StreamEnd, TeacherError> {
-        let _ = (request, sink, cancel);
-        todo!()
+        let answer = self.answer(request);
+        let start = match &request.continue_from {
+            Some(prefix) => resume_point(&answer, prefix),
+            None => 0,
+        };
+        let rest = &answer[start..];
+        let mut sent = 0;
+        for (n, chunk) in chunks(rest, self.chunk_chars).enumerate() {
+            if cancel.is_cancelled() {
+                return Err(TeacherError::Cancelled);
+            }
+            if n > 0 {
+                if self.pause.is_zero() {
+                    if n % CHUNKS_PER_YIELD == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                } else {
+                    tokio::select! {
+                        () = cancel.cancelled() => return Err(TeacherError::Cancelled),
+                        () = tokio::time::sleep(self.pause) => {}
+                    }
+                }
+            }
+            sent += chunk.len();
+            if sink.on_event(TeacherEvent::Text(chunk.to_owned())) == ControlFlow::Break(()) {
+                return Ok(StreamEnd::Stopped);
+            }
+        }
+        debug_assert_eq!(sent, rest.len());
+        Ok(StreamEnd::Finished {
+            reason: Some("stop".to_owned()),
+        })
+    }
+}
+
+/// `text` in pieces of `n` characters.
+fn chunks(text: &str, n: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.char_indices().nth(n).map_or(rest.len(), |(i, _)| i);
+        let (head, tail) = rest.split_at(end);
+        rest = tail;
+        Some(head)
+    })
+}
+
+/// Where to resume `recording` for a turn that has `prefix` so far: after the recording's
+/// `k`-th executable block (k = executable blocks closed in `prefix`) and the result recorded
+/// right after it.
+fn resume_point(recording: &str, prefix: &str) -> usize {
+    let executed = Transcript::parse(prefix, CountMode::Mixed)
+        .segments
+        .iter()
+        .filter(|s| s.closed && s.fence.as_ref().is_some_and(|f| f.executable))
+        .count();
+    if executed == 0 {
+        return 0;
+    }
+    let recorded = Transcript::parse(recording, CountMode::Mixed);
+    let mut seen = 0;
+    let mut segments = recorded.segments.iter().enumerate();
+    while let Some((i, segment)) = segments.next() {
+        if !(segment.closed && segment.fence.as_ref().is_some_and(|f| f.executable)) {
+            continue;
+        }
+        seen += 1;
+        if seen < executed {
+            continue;
+        }
+        let mut at = segment.span.end;
+        // Skip blank answer text and the recorded result that follow the block.
+        for next in &recorded.segments[i + 1..] {
+            match next.kind {
+                SegmentKind::Answer if next.blank => at = next.span.end,
+                kind if kind.is_exec_output() => {
+                    at = next.span.end;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        return at;
+    }
+    recording.len()
+}
+
+/// The answer for a sample with no recording: valid, rule-abiding, and plainly a placeholder.
+fn canned_answer(question: &str) -> String {
+    if question.chars().any(is_cjk) {
+        "【离线回放】这道题没有录制好的回答，下面是一段占位示例，不是模型的真实回答。\n\n\
+         <think>没有录音，说明怎样接入真实老师即可。</think>\n\n\
+         要得到真实回答，请设置 SILICONFLOW_API_KEY，或在 moss.toml 的 [teacher] 中选择其他 provider，然后重新运行这道题。"
+            .to_owned()
+    } else {
+        "[Offline replay] There is no recorded answer for this question; this is a placeholder, not a model's answer.\n\n\
+         <think>No recording; explain how to connect a real teacher.</think>\n\n\
+         To get a real answer, set SILICONFLOW_API_KEY, or choose another provider under [teacher] in moss.toml, and run this question again."
+            .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::ModelParams;
+    use crate::transcript::{Outcome, RuleContext, evaluate};
+
+    fn request(sample: &str, question: &str, prefix: Option<&str>) -> TeacherRequest {
+        TeacherRequest {
+            sample_id: sample.to_owned(),
+            system: String::new(),
+            question: question.to_owned(),
+            params: ModelParams::default(),
+            continue_from: prefix.map(str::to_owned),
+        }
+    }
+
+    async fn collect(teacher: &ReplayTeacher, req: &TeacherRequest) -> (String, StreamEnd) {
+        let mut text = String::new();
+        let mut pieces = 0;
+        let end = teacher
+            .stream(
+                req,
+                &mut |e| {
+                    if let TeacherEvent::Text(t) = e {
+                        pieces += 1;
+                        text.push_str(&t);
+                    }
+                    ControlFlow::Continue(())
+                },
+                &CancellationToken::new(),
+            )
+            .await
+            .expect("replay never fails");
+        assert!(pieces > 1 || text.chars().count() <= teacher.chunk_chars);
+        (text, end)
+    }
+
+    #[tokio::test]
+    async fn streams_the_recording_of_the_sample_in_small_chunks() {
+        let teacher = ReplayTeacher::builtin();
+        assert!(teacher.has_recording("q11"));
+        let req = request("q11", "天空为什么是蓝色的？", None);
+        let (text, end) = collect(&teacher, &req).await;
+        assert!(text.starts_with("天空呈蓝色"), "{text}");
+        assert_eq!(text, teacher.answer(&req));
+        assert_eq!(
+            end,
+            StreamEnd::Finished {
+                reason: Some("stop".into())
+            }
+        );
+        assert!(teacher.info().replayed);
+    }
+
+    #[tokio::test]
+    async fn a_sample_without_recording_gets_a_labelled_placeholder_that_passes_the_rules() {
+        let teacher = ReplayTeacher::builtin();
+        for (question, label) in [("随便问一个问题", "【离线回放】"), ("Any question", "[Offline replay]")] {
+            let (text, _) = collect(&teacher, &request("nope", question, None)).await;
+            assert!(text.starts_with(label), "{text}");
+            let transcript = Transcript::parse(&text, CountMode::Mixed);
+            for r in evaluate(&transcript, RuleContext::Live { model_results: 0 }) {
+                assert_ne!(r.outcome, Outcome::Fail, "{r:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn continuation_resumes_after_the_executed_block_and_its_recorded_result() {
+        let recording = "Answer.\n\n<think>run it</think>\n\n```python RUN\nprint(1)\n```\n\n<execute_result>\n1\n</execute_result>\n\nIt printed one.\n";
+        let teacher = ReplayTeacher::from_jsonl(
+            &serde_json::json!({"sample": "s", "text": recording}).to_string(),
+        );
+        let prefix = "Answer.\n\n<think>run it</think>\n\n```python RUN\nprint(1)\n```\n<execute_result>\n1\n</execute_result>\n";
+        let (text, _) = collect(&teacher, &request("s", "q", Some(prefix))).await;
+        assert_eq!(text, "\n\nIt printed one.\n");
+    }
+
+    #[tokio::test]
+    async fn a_sink_break_stops_and_cancel_cancels() {
+        let teacher = ReplayTeacher::builtin();
+        let req = request("q11", "q", None);
+        let mut got = 0;
+        let end = teacher
+            .stream(
+                &req,
+                &mut |_| {
+                    got += 1;
+                    if got == 3 {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+                &CancellationToken::new(),
+            )
+            .await
+            .expect("stops");
+        assert_eq!((end, got), (StreamEnd::Stopped, 3));
+
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let err = teacher
+            .stream(&req, &mut |_| ControlFlow::Continue(()), &cancel)
+            .await
+            .expect_err("cancelled");
+        assert_eq!(err, TeacherError::Cancelled);
+    }
+
+    #[test]
+    fn chunks_split_on_char_boundaries() {
+        let parts: Vec<&str> = chunks("中文ab c", 2).collect();
+        assert_eq!(parts, ["中文", "ab", " c"]);
+        assert_eq!(chunks("", 3).count(), 0);
     }
 }

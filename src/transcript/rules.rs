@@ -102,12 +102,13 @@ impl fmt::Display for Outcome {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleResult {
     pub id: RuleId,
     pub outcome: Outcome,
     pub message: String,
     /// The segment the message is about (0-based index; messages print it 1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<usize>,
 }
 

@@ -1,0 +1,281 @@
+//! Jobs and runs: one sample answered by one teacher under one prompt version.
+//!
+//! [`Pipeline::run`] is the one code path from a [`Job`] to a [`Run`] record, used by
+//! `moss generate` and by the workbench alike.
+
+mod fill;
+mod pipeline;
+mod rate;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use fill::{ExecutableBlock, executable_blocks, splice_results};
+pub use pipeline::{NoObserver, Pipeline, RunEvent, RunObserver};
+pub use rate::RateLimiter;
+
+use crate::exec::{ExecMode, ExecOutcome};
+use crate::prompt::ModelParams;
+use crate::teacher::{TeacherInfo, Usage};
+use crate::transcript::{Outcome, RuleResult, SegmentKind, Transcript};
+
+/// Hex digits kept of a SHA-256 for prompt and settings ids.
+const ID_HEX: usize = 16;
+
+/// A teacher prompt as sent: its id is the SHA-256 (prefix) of the whole file text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PromptVersion {
+    pub id: String,
+    /// The whole file, front matter included (what the id hashes and the store keeps).
+    pub text: String,
+    /// The system prompt sent to the teacher: the file without its front matter.
+    pub system: String,
+    pub params: ModelParams,
+}
+
+impl PromptVersion {
+    #[must_use]
+    pub fn new(text: String, system: String, params: ModelParams) -> Self {
+        Self {
+            id: prompt_id(&text),
+            text,
+            system,
+            params,
+        }
+    }
+}
+
+/// The id of a prompt text.
+#[must_use]
+pub fn prompt_id(text: &str) -> String {
+    short_hash(text.as_bytes())
+}
+
+fn short_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(ID_HEX);
+    for byte in digest.iter().take(ID_HEX / 2) {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// What to run: one sample under one prompt version.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub sample_id: String,
+    pub question: String,
+    pub prompt: Arc<PromptVersion>,
+}
+
+/// The settings that, with the prompt id, decide whether two runs are comparable (resume skips
+/// a sample that already has a complete run with the same prompt id and settings id).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub provider: String,
+    pub model: String,
+    pub params: ModelParams,
+    pub exec: ExecMode,
+}
+
+impl RunSettings {
+    /// A stable id for these settings.
+    #[must_use]
+    pub fn id(&self) -> String {
+        short_hash(
+            serde_json::to_string(self)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// The teacher finished its turn and every requested execution ran.
+    Complete,
+    /// Text arrived but the turn did not finish (dropped, timed out, cancelled, no `[DONE]`):
+    /// the partial text is kept and must not be used as data.
+    Incomplete,
+    /// Nothing usable arrived.
+    Failed,
+}
+
+impl RunStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::Incomplete => "incomplete",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Counts of a transcript's segments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentSummary {
+    pub answers: usize,
+    pub thinks: usize,
+    pub code_blocks: usize,
+    pub executable_blocks: usize,
+    pub results: usize,
+    pub errors: usize,
+    pub answer_words: usize,
+    pub think_words: usize,
+}
+
+impl SegmentSummary {
+    #[must_use]
+    pub fn of(transcript: &Transcript) -> Self {
+        let mut s = Self::default();
+        for segment in &transcript.segments {
+            match segment.kind {
+                SegmentKind::Answer if segment.blank => {}
+                SegmentKind::Answer => {
+                    s.answers += 1;
+                    s.answer_words += segment.words;
+                }
+                SegmentKind::Think => {
+                    s.thinks += 1;
+                    s.think_words += segment.words;
+                }
+                SegmentKind::Code => {
+                    s.code_blocks += 1;
+                    if segment.fence.as_ref().is_some_and(|f| f.executable) {
+                        s.executable_blocks += 1;
+                    }
+                }
+                SegmentKind::ExecResult => s.results += 1,
+                SegmentKind::ExecError => s.errors += 1,
+            }
+        }
+        s
+    }
+}
+
+/// One execution of an executable block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// Which executable block (0-based, in transcript order).
+    pub block: usize,
+    pub outcome: ExecOutcome,
+}
+
+/// Time to first token, total time and speed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Milliseconds since the Unix epoch when the run started.
+    pub started_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_ms: Option<u64>,
+    pub total_ms: u64,
+    /// Time spent running code, included in `total_ms`.
+    pub exec_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_sec: Option<f64>,
+}
+
+/// The record of one run, as stored in `.moss/runs.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub run_id: String,
+    pub sample_id: String,
+    pub question: String,
+    pub prompt_id: String,
+    pub settings_id: String,
+    pub teacher: TeacherInfo,
+    pub params: ModelParams,
+    /// The execution mode in effect (`continue` falls back to `fill` without continuation).
+    pub exec: ExecMode,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// The final transcript: the teacher's text with the system's execution results.
+    pub transcript: String,
+    pub segments: SegmentSummary,
+    pub rules: Vec<RuleResult>,
+    /// Hidden reasoning from reasoning models, never part of the transcript.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executions: Vec<Execution>,
+    pub timings: Timings,
+}
+
+impl Run {
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.status == RunStatus::Complete
+    }
+
+    /// Whether no enabled rule failed.
+    #[must_use]
+    pub fn rules_passed(&self) -> bool {
+        self.rules.iter().all(|r| r.outcome != Outcome::Fail)
+    }
+}
+
+/// A fresh run id: time-ordered and unique enough across processes.
+#[must_use]
+pub fn new_run_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{ms:x}-{:08x}", fastrand::u32(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_ids_are_stable_sha256_prefixes() {
+        // sha256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+        assert_eq!(prompt_id("abc"), "ba7816bf8f01cfea");
+        assert_ne!(prompt_id("abc "), prompt_id("abc"));
+    }
+
+    #[test]
+    fn settings_ids_change_with_every_setting() {
+        let base = RunSettings {
+            provider: "p".into(),
+            model: "m".into(),
+            params: ModelParams::default(),
+            exec: ExecMode::Off,
+        };
+        let mut other = base.clone();
+        assert_eq!(base.id(), other.id());
+        other.exec = ExecMode::Fill;
+        assert_ne!(base.id(), other.id());
+        let mut other = base.clone();
+        other.params.temperature = 0.2;
+        assert_ne!(base.id(), other.id());
+        let mut other = base.clone();
+        other.model = "n".into();
+        assert_ne!(base.id(), other.id());
+    }
+
+    #[test]
+    fn summary_counts_segments_and_words() {
+        let t = Transcript::parse(
+            "答案。\n<think>想</think>\n好的\n```python RUN\nprint(1)\n```\n<execute_result>\n1\n</execute_result>\n```bash\nls\n```\n",
+            crate::transcript::CountMode::Mixed,
+        );
+        let s = SegmentSummary::of(&t);
+        assert_eq!(
+            (s.thinks, s.code_blocks, s.executable_blocks, s.results, s.errors),
+            (1, 2, 1, 1, 0)
+        );
+        assert_eq!((s.answer_words, s.think_words), (4, 1));
+    }
+}

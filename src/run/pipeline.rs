@@ -1,0 +1,434 @@
+//! The pipeline from a job to a run record: stream the teacher, parse as text arrives, run code
+//! blocks as the execution mode says, judge the result.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use super::fill::{attached_results, executable_blocks, is_closed_executable, push_result, splice_results};
+use super::{
+    Execution, Job, PromptVersion, RateLimiter, Run, RunSettings, RunStatus, SegmentSummary,
+    Timings, new_run_id,
+};
+use crate::exec::{ExecConfig, ExecMode, ExecOutcome, ExecStatus, Sandbox};
+use crate::teacher::{StreamEnd, Teacher, TeacherError, TeacherEvent, TeacherRequest, Usage};
+use crate::transcript::{
+    Anomaly, Fence, RuleContext, Rules, SegmentKind, SegmentSink, StreamParser, Transcript,
+};
+
+/// What a run reports while it works (the workbench draws these; `generate` ignores them).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunEvent {
+    /// Text appended to the transcript: the teacher's, or (`system`) an execution result.
+    Text { text: String, system: bool },
+    /// Hidden reasoning from a reasoning model.
+    Reasoning(String),
+    /// The whole transcript after results were put in place (fill mode).
+    Rewritten(String),
+    ExecStarted { block: usize, code: String },
+    ExecFinished { block: usize, outcome: ExecOutcome },
+    Usage(Usage),
+    /// The teacher is asked to continue after a result.
+    Continuing,
+}
+
+/// Receives a run's events.
+pub trait RunObserver: Send {
+    fn on_event(&mut self, event: RunEvent);
+}
+
+impl<F: FnMut(RunEvent) + Send> RunObserver for F {
+    fn on_event(&mut self, event: RunEvent) {
+        self(event);
+    }
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl RunObserver for NoObserver {
+    fn on_event(&mut self, _event: RunEvent) {}
+}
+
+/// A teacher, an executor and rules: everything needed to turn jobs into runs.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    teacher: Teacher,
+    mode: ExecMode,
+    sandbox: Sandbox,
+    rules: Arc<Rules>,
+    limiter: Option<Arc<RateLimiter>>,
+}
+
+impl Pipeline {
+    /// `exec.mode` is the user's consent: `off` never runs code. `continue` becomes `fill` for
+    /// a teacher that cannot continue a turn.
+    #[must_use]
+    pub fn new(teacher: Teacher, exec: ExecConfig, rules: Arc<Rules>) -> Self {
+        let mode = match exec.mode {
+            ExecMode::Continue if !teacher.can_continue() => ExecMode::Fill,
+            mode => mode,
+        };
+        Self {
+            teacher,
+            mode,
+            sandbox: Sandbox::new(exec),
+            rules,
+            limiter: None,
+        }
+    }
+
+    /// Every request (continuations included) waits for a slot of `limiter`.
+    #[must_use]
+    pub fn with_rate_limit(mut self, limiter: Option<Arc<RateLimiter>>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    #[must_use]
+    pub fn teacher(&self) -> &Teacher {
+        &self.teacher
+    }
+
+    /// The execution mode in effect.
+    #[must_use]
+    pub fn exec_mode(&self) -> ExecMode {
+        self.mode
+    }
+
+    #[must_use]
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The settings runs of `prompt` are made with.
+    #[must_use]
+    pub fn settings(&self, prompt: &PromptVersion) -> RunSettings {
+        let info = self.teacher.info();
+        RunSettings {
+            provider: info.provider,
+            model: info.model,
+            params: prompt.params,
+            exec: self.mode,
+        }
+    }
+
+    /// Runs `job` to its end. Never fails: a failure is a run with status `failed` or
+    /// `incomplete` and its error.
+    pub async fn run(
+        &self,
+        job: &Job,
+        observer: &mut dyn RunObserver,
+        cancel: &CancellationToken,
+    ) -> Run {
+        let started = Instant::now();
+        let started_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut live = Live::new(self.rules.config().count_mode, self.mode == ExecMode::Continue);
+        let mut executions = Vec::new();
+        let mut exec_time = Duration::ZERO;
+        let mut system_results = 0;
+        let mut continue_from = None;
+        let outcome: Result<Option<String>, String> = loop {
+            let request = TeacherRequest {
+                sample_id: job.sample_id.clone(),
+                system: job.prompt.system.clone(),
+                question: job.question.clone(),
+                params: job.prompt.params,
+                continue_from: continue_from.take(),
+            };
+            if let Some(limiter) = &self.limiter {
+                tokio::select! {
+                    () = cancel.cancelled() => break Err(TeacherError::Cancelled.to_string()),
+                    () = limiter.acquire() => {}
+                }
+            }
+            let streamed = {
+                let mut sink = |event| live.on_teacher_event(event, started, observer);
+                self.teacher.stream(&request, &mut sink, cancel).await
+            };
+            match streamed {
+                Ok(StreamEnd::Finished { reason }) => break Ok(reason),
+                Ok(StreamEnd::Stopped) => {
+                    // An executable block closed: run it and ask for the rest of the turn.
+                    let code = live.take_closed_block();
+                    let block = executions.len();
+                    let result = self.execute(block, &code, observer, cancel).await;
+                    exec_time += result.duration;
+                    let cancelled = result.status == ExecStatus::Cancelled;
+                    live.append_system(&result.to_block(), observer);
+                    system_results += 1;
+                    executions.push(Execution {
+                        block,
+                        outcome: result,
+                    });
+                    if cancelled {
+                        break Err(TeacherError::Cancelled.to_string());
+                    }
+                    observer.on_event(RunEvent::Continuing);
+                    continue_from = Some(live.text.clone());
+                }
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+
+        let mut text = std::mem::take(&mut live.text);
+        let total_results = count_results(&text, self.rules.config().count_mode);
+        let model_results = if self.teacher.info().replayed {
+            // Results right after a block are the recorded system's; only others are invented.
+            total_results.saturating_sub(attached_results(&text))
+        } else {
+            total_results.saturating_sub(system_results)
+        };
+
+        let (mut status, mut error, finish_reason) = match outcome {
+            Ok(Some(reason)) if reason == "length" => (
+                RunStatus::Incomplete,
+                Some("the answer was cut off at max_tokens (finish reason: length)".to_owned()),
+                Some(reason),
+            ),
+            Ok(reason) => (RunStatus::Complete, None, reason),
+            Err(e) if text.is_empty() && live.reasoning.is_empty() => (RunStatus::Failed, Some(e), None),
+            Err(e) => (RunStatus::Incomplete, Some(e), None),
+        };
+
+        if status == RunStatus::Complete && self.mode != ExecMode::Off {
+            // Fill every block the stream did not stop at (in fill mode, all of them).
+            let blocks = executable_blocks(&text);
+            let pending = blocks.get(executions.len()..).unwrap_or_default();
+            let mut results = Vec::with_capacity(pending.len());
+            for block in pending {
+                let index = executions.len();
+                let result = self.execute(index, &block.code, observer, cancel).await;
+                exec_time += result.duration;
+                let cancelled = result.status == ExecStatus::Cancelled;
+                results.push(result.to_block());
+                executions.push(Execution {
+                    block: index,
+                    outcome: result,
+                });
+                if cancelled {
+                    status = RunStatus::Incomplete;
+                    error = Some(TeacherError::Cancelled.to_string());
+                    break;
+                }
+            }
+            if !results.is_empty() {
+                text = splice_results(&text, pending, &results);
+                observer.on_event(RunEvent::Rewritten(text.clone()));
+            }
+        }
+
+        let transcript = Transcript::parse(&text, self.rules.config().count_mode);
+        let rules = self
+            .rules
+            .evaluate(&transcript, RuleContext::Live { model_results });
+        let total = started.elapsed();
+        let first_token = live.first_token;
+        let tokens_per_sec = live.usage.and_then(|u| {
+            let streaming = total
+                .saturating_sub(exec_time)
+                .saturating_sub(first_token.unwrap_or_default());
+            (u.completion_tokens > 0 && !streaming.is_zero())
+                .then(|| u.completion_tokens as f64 / streaming.as_secs_f64())
+        });
+        let settings = self.settings(&job.prompt);
+        Run {
+            run_id: new_run_id(),
+            sample_id: job.sample_id.clone(),
+            question: job.question.clone(),
+            prompt_id: job.prompt.id.clone(),
+            settings_id: settings.id(),
+            teacher: self.teacher.info(),
+            params: job.prompt.params,
+            exec: self.mode,
+            status,
+            error,
+            finish_reason,
+            segments: SegmentSummary::of(&transcript),
+            transcript: text,
+            rules,
+            reasoning: (!live.reasoning.is_empty()).then_some(live.reasoning),
+            usage: live.usage,
+            executions,
+            timings: Timings {
+                started_at_ms,
+                first_token_ms: first_token.map(millis),
+                total_ms: millis(total),
+                exec_ms: millis(exec_time),
+                tokens_per_sec,
+            },
+        }
+    }
+
+    async fn execute(
+        &self,
+        block: usize,
+        code: &str,
+        observer: &mut dyn RunObserver,
+        cancel: &CancellationToken,
+    ) -> ExecOutcome {
+        observer.on_event(RunEvent::ExecStarted {
+            block,
+            code: code.to_owned(),
+        });
+        let outcome = self.sandbox.run(code, cancel).await;
+        observer.on_event(RunEvent::ExecFinished {
+            block,
+            outcome: outcome.clone(),
+        });
+        outcome
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn count_results(text: &str, mode: crate::transcript::CountMode) -> usize {
+    Transcript::parse(text, mode)
+        .segments
+        .iter()
+        .filter(|s| s.kind.is_exec_output())
+        .count()
+}
+
+/// The transcript as it streams in.
+struct Live {
+    text: String,
+    reasoning: String,
+    usage: Option<Usage>,
+    first_token: Option<Duration>,
+    parser: StreamParser,
+    watch: Watch,
+    /// Stop the stream when an executable block closes.
+    stop_at_blocks: bool,
+}
+
+impl Live {
+    fn new(mode: crate::transcript::CountMode, stop_at_blocks: bool) -> Self {
+        Self {
+            text: String::new(),
+            reasoning: String::new(),
+            usage: None,
+            first_token: None,
+            parser: StreamParser::new(),
+            watch: Watch {
+                transcript: Transcript::new(mode),
+                closed_block_end: None,
+            },
+            stop_at_blocks,
+        }
+    }
+
+    fn on_teacher_event(
+        &mut self,
+        event: TeacherEvent,
+        started: Instant,
+        observer: &mut dyn RunObserver,
+    ) -> ControlFlow<()> {
+        match event {
+            TeacherEvent::Text(text) => {
+                self.first_token.get_or_insert_with(|| started.elapsed());
+                if !self.stop_at_blocks {
+                    self.text.push_str(&text);
+                    observer.on_event(RunEvent::Text { text, system: false });
+                    return ControlFlow::Continue(());
+                }
+                self.parser.feed(&text, &mut self.watch);
+                match self.watch.closed_block_end {
+                    Some(end) => {
+                        // Keep the text up to the block's end; what the model wrote past it
+                        // (an invented result, usually) is dropped.
+                        let keep = end.saturating_sub(self.text.len()).min(text.len());
+                        let kept = text.get(..keep).unwrap_or(&text);
+                        self.text.push_str(kept);
+                        observer.on_event(RunEvent::Text {
+                            text: kept.to_owned(),
+                            system: false,
+                        });
+                        ControlFlow::Break(())
+                    }
+                    None => {
+                        self.text.push_str(&text);
+                        observer.on_event(RunEvent::Text { text, system: false });
+                        ControlFlow::Continue(())
+                    }
+                }
+            }
+            TeacherEvent::Reasoning(text) => {
+                self.first_token.get_or_insert_with(|| started.elapsed());
+                self.reasoning.push_str(&text);
+                observer.on_event(RunEvent::Reasoning(text));
+                ControlFlow::Continue(())
+            }
+            TeacherEvent::Usage(usage) => {
+                self.usage.get_or_insert_with(Usage::default).add(&usage);
+                observer.on_event(RunEvent::Usage(usage));
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// The code of the block the stream stopped at.
+    fn take_closed_block(&mut self) -> String {
+        self.watch.closed_block_end = None;
+        executable_blocks(&self.text)
+            .pop()
+            .map(|b| b.code)
+            .unwrap_or_default()
+    }
+
+    /// Appends a system result after the block the text ends with, and re-reads the text so
+    /// the parser continues from exactly this text.
+    fn append_system(&mut self, block: &str, observer: &mut dyn RunObserver) {
+        let before = self.text.len();
+        push_result(&mut self.text, block);
+        self.text.push('\n');
+        observer.on_event(RunEvent::Text {
+            text: self.text[before..].to_owned(),
+            system: true,
+        });
+        self.parser.reset();
+        self.watch.transcript.clear();
+        self.parser.feed(&self.text, &mut self.watch);
+        self.watch.closed_block_end = None;
+    }
+}
+
+/// Folds parser output into a transcript and notes where the first executable block closes.
+struct Watch {
+    transcript: Transcript,
+    closed_block_end: Option<usize>,
+}
+
+impl SegmentSink for Watch {
+    fn started(&mut self, index: usize, kind: SegmentKind, fence: Option<Fence>, offset: usize) {
+        self.transcript.started(index, kind, fence, offset);
+    }
+
+    fn text(&mut self, index: usize, text: &str) {
+        SegmentSink::text(&mut self.transcript, index, text);
+    }
+
+    fn ended(&mut self, index: usize, offset: usize, closed: bool) {
+        self.transcript.ended(index, offset, closed);
+        if self.closed_block_end.is_none()
+            && self
+                .transcript
+                .segments
+                .get(index)
+                .is_some_and(is_closed_executable)
+        {
+            self.closed_block_end = Some(offset);
+        }
+    }
+
+    fn anomaly(&mut self, anomaly: Anomaly) {
+        self.transcript.anomaly(anomaly);
+    }
+}

@@ -1,0 +1,297 @@
+//! The workspace on disk: `.moss/` under the workspace directory.
+//!
+//! - `prompts/<id>.md`: every prompt version that produced a run (content-addressed);
+//! - `runs.jsonl`: one record per finished, incomplete or failed run, append-only.
+//!
+//! Appends are fsynced before they are reported. A torn last line (a crash mid-write) is
+//! detected and skipped on load with a warning, never fatal, and the next append starts on a
+//! fresh line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::run::{PromptVersion, Run};
+
+/// The workspace's folder name.
+pub const STORE_DIR: &str = ".moss";
+const PROMPTS_DIR: &str = "prompts";
+const RUNS_FILE: &str = "runs.jsonl";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not encode a run record: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// An opened `.moss/` folder.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+/// Runs read from disk, with what was skipped.
+#[derive(Debug, Default)]
+pub struct LoadedRuns {
+    pub runs: Vec<Run>,
+    /// `file:line: reason` for every line that could not be read.
+    pub warnings: Vec<String>,
+}
+
+impl Workspace {
+    /// Opens (creating if needed) `.moss/` in `dir`.
+    ///
+    /// # Errors
+    /// When the folders cannot be created.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let root = dir.join(STORE_DIR);
+        let prompts = root.join(PROMPTS_DIR);
+        std::fs::create_dir_all(&prompts).map_err(io(&prompts))?;
+        Ok(Self { root })
+    }
+
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    #[must_use]
+    pub fn runs_path(&self) -> PathBuf {
+        self.root.join(RUNS_FILE)
+    }
+
+    #[must_use]
+    pub fn prompt_path(&self, id: &str) -> PathBuf {
+        self.root.join(PROMPTS_DIR).join(format!("{id}.md"))
+    }
+
+    /// Keeps a snapshot of `prompt` (once per id), written to a temporary file and renamed.
+    ///
+    /// # Errors
+    /// When the snapshot cannot be written.
+    pub fn save_prompt(&self, prompt: &PromptVersion) -> Result<PathBuf, StoreError> {
+        let path = self.prompt_path(&prompt.id);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let dir = self.root.join(PROMPTS_DIR);
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
+        tmp.write_all(prompt.text.as_bytes()).map_err(io(&path))?;
+        tmp.as_file().sync_all().map_err(io(&path))?;
+        tmp.persist(&path).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: e.error,
+        })?;
+        Ok(path)
+    }
+
+    /// A prompt snapshot's text.
+    ///
+    /// # Errors
+    /// When there is no snapshot with this id.
+    pub fn load_prompt(&self, id: &str) -> Result<String, StoreError> {
+        let path = self.prompt_path(id);
+        std::fs::read_to_string(&path).map_err(io(&path))
+    }
+
+    /// Every run on disk, in the order written. Unreadable lines are skipped with a warning.
+    ///
+    /// # Errors
+    /// Only when the file exists and cannot be read.
+    pub fn load_runs(&self) -> Result<LoadedRuns, StoreError> {
+        let path = self.runs_path();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LoadedRuns::default()),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let mut loaded = LoadedRuns::default();
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        let mut number = 0;
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(io(&path))?;
+            if n == 0 {
+                break;
+            }
+            number += 1;
+            let torn = line.last() != Some(&b'\n');
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            if body.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Run>(body) {
+                Ok(run) => loaded.runs.push(run),
+                Err(_) if torn => loaded.warnings.push(format!(
+                    "{}:{number}: skipped a torn last line (a write was cut short)",
+                    path.display()
+                )),
+                Err(e) => loaded.warnings.push(format!(
+                    "{}:{number}: skipped an unreadable run record: {e}",
+                    path.display()
+                )),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Opens `runs.jsonl` for appending.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub fn run_log(&self) -> Result<RunLog, StoreError> {
+        RunLog::open(&self.runs_path())
+    }
+}
+
+/// The append end of `runs.jsonl`.
+#[derive(Debug)]
+pub struct RunLog {
+    path: PathBuf,
+    file: File,
+    buffer: Vec<u8>,
+}
+
+impl RunLog {
+    /// # Errors
+    /// When the file cannot be opened or repaired.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io(path))?;
+        // A torn last line must not swallow the next record: start it on a line of its own.
+        let len = file.metadata().map_err(io(path))?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::End(-1)).map_err(io(path))?;
+            file.read_exact(&mut last).map_err(io(path))?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(io(path))?;
+                file.sync_data().map_err(io(path))?;
+            }
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Appends one run and syncs it to disk.
+    ///
+    /// # Errors
+    /// When the record cannot be written or synced.
+    pub fn append(&mut self, run: &Run) -> Result<(), StoreError> {
+        self.append_all(std::slice::from_ref(run))
+    }
+
+    /// Appends runs with one write and one sync (group commit): all are on disk when it returns.
+    ///
+    /// # Errors
+    /// When the records cannot be written or synced.
+    pub fn append_all(&mut self, runs: &[Run]) -> Result<(), StoreError> {
+        self.buffer.clear();
+        for run in runs {
+            serde_json::to_writer(&mut self.buffer, run)?;
+            self.buffer.push(b'\n');
+        }
+        self.file.write_all(&self.buffer).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::ExecMode;
+    use crate::prompt::ModelParams;
+    use crate::run::{RunStatus, SegmentSummary, Timings};
+    use crate::teacher::TeacherInfo;
+
+    fn run(id: &str) -> Run {
+        Run {
+            run_id: id.to_owned(),
+            sample_id: "q01".to_owned(),
+            question: "问题".to_owned(),
+            prompt_id: "p".to_owned(),
+            settings_id: "s".to_owned(),
+            teacher: TeacherInfo {
+                provider: "replay".to_owned(),
+                model: "recorded".to_owned(),
+                replayed: true,
+            },
+            params: ModelParams::default(),
+            exec: ExecMode::Off,
+            status: RunStatus::Complete,
+            error: None,
+            finish_reason: Some("stop".to_owned()),
+            transcript: "答。<think>想</think>".to_owned(),
+            segments: SegmentSummary::default(),
+            rules: Vec::new(),
+            reasoning: None,
+            usage: None,
+            executions: Vec::new(),
+            timings: Timings::default(),
+        }
+    }
+
+    #[test]
+    fn runs_round_trip_and_a_torn_last_line_is_skipped_then_healed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = Workspace::open(dir.path()).expect("open");
+        let mut log = ws.run_log().expect("log");
+        log.append(&run("a")).expect("append");
+        log.append_all(&[run("b"), run("c")]).expect("append");
+        drop(log);
+        // A crash mid-write leaves half a record without its newline.
+        let mut f = OpenOptions::new().append(true).open(ws.runs_path()).expect("open");
+        f.write_all(br#"{"run_id":"d","sample"#).expect("tear");
+        drop(f);
+
+        let loaded = ws.load_runs().expect("load");
+        let ids: Vec<&str> = loaded.runs.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("runs.jsonl:4: skipped a torn last line"), "{:?}", loaded.warnings);
+        assert_eq!(loaded.runs[0], run("a"));
+
+        // The next append starts on its own line, so only the torn record is lost.
+        ws.run_log().expect("log").append(&run("e")).expect("append");
+        let loaded = ws.load_runs().expect("load");
+        let ids: Vec<&str> = loaded.runs.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c", "e"]);
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].contains("runs.jsonl:4: skipped an unreadable"), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn prompt_snapshots_are_content_addressed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = Workspace::open(dir.path()).expect("open");
+        let v1 = PromptVersion::new("+++\n+++\n提示 v1".into(), "提示 v1".into(), ModelParams::default());
+        let v2 = PromptVersion::new("提示 v2".into(), "提示 v2".into(), ModelParams::default());
+        let p1 = ws.save_prompt(&v1).expect("save");
+        assert_eq!(ws.save_prompt(&v1).expect("again"), p1);
+        let p2 = ws.save_prompt(&v2).expect("save");
+        assert_ne!(p1, p2);
+        assert!(p1.ends_with(format!("prompts/{}.md", v1.id)));
+        assert_eq!(ws.load_prompt(&v1.id).expect("load"), "+++\n+++\n提示 v1");
+        assert!(ws.load_runs().expect("no runs yet").runs.is_empty());
+    }
+}
