@@ -6,6 +6,8 @@ pub mod check;
 pub mod config;
 pub mod dataset;
 pub mod exec;
+pub mod export;
+pub mod generate;
 pub mod prompt;
 pub mod run;
 pub mod store;

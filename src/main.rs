@@ -3,13 +3,21 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use moss_thinking::check::{self, CheckOptions};
 use moss_thinking::config::Layers;
 use moss_thinking::dataset::Format;
+use moss_thinking::exec::ExecMode;
+use moss_thinking::generate::{self, GenerateOptions, ProgressMode};
+use moss_thinking::prompt::PromptFile;
+use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
+use moss_thinking::store::Workspace;
+use moss_thinking::teacher::provider::choose_teacher;
 use moss_thinking::transcript::rules::Rules;
+use tokio_util::sync::CancellationToken;
 
 /// A workbench for think-while-speaking distillation data.
 #[derive(Debug, Parser)]
@@ -28,6 +36,59 @@ enum Command {
     /// and the first failing examples. Exit status: 0 when checked, 1 with --strict and any rule
     /// failure, 2 on usage, IO or format errors.
     Check(CheckArgs),
+    /// Answer sample questions with the teacher and record every run.
+    ///
+    /// Streams each sample's answer from the teacher (or, with no API key, the offline replay
+    /// teacher), runs its python RUN blocks when --exec allows it, judges it with the rules and
+    /// appends the run to .moss/runs.jsonl. A rerun skips samples that already have a complete
+    /// run for the same prompt and settings. Exit status: 0 when every selected sample has a
+    /// complete run, 1 when some did not complete, 2 on usage, config or IO errors, 130 when
+    /// interrupted.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Sample questions: any format `check` reads (the question is the user turn).
+    #[arg(long, value_name = "FILE", default_value = "samples/questions.jsonl")]
+    samples: PathBuf,
+    /// Format of the samples file; detected when not given.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    format: Option<Format>,
+    /// The teacher system prompt (Markdown with optional +++ front matter).
+    #[arg(long, value_name = "FILE", default_value = "prompts/teacher.zh.md")]
+    prompt: PathBuf,
+    /// A provider from the config (siliconflow, deepseek, openai, openrouter, ollama, vllm,
+    /// llamacpp, custom, or your own), or `replay` for the offline teacher.
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+    /// The model, instead of the provider's default.
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
+    /// Runs in flight at once (default from [generate] concurrency, 8).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Requests per minute (default from [generate] rpm; 0 = no limit).
+    #[arg(long, value_name = "N")]
+    rpm: Option<u32>,
+    /// Only the first N samples of the file.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Run python RUN blocks: off, fill (after the answer) or continue (as they close, letting
+    /// the teacher continue after each result). Giving fill or continue consents to running
+    /// model-written code in the sandbox.
+    #[arg(long, value_name = "MODE", value_parser = parse_exec)]
+    exec: Option<ExecMode>,
+    /// Also write the complete runs of the selected samples as sharegpt JSONL.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The workspace folder holding .moss/ (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+}
+
+fn parse_exec(s: &str) -> Result<ExecMode, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +134,7 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .context("cannot print help"),
         Some(Command::Check(args)) => run_check(&args),
+        Some(Command::Generate(args)) => run_generate(&args),
     };
     match result {
         Ok(code) => code,
@@ -142,6 +204,115 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_RULES_FAILED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of `generate` when some selected sample has no complete run.
+const EXIT_NOT_ALL_COMPLETE: u8 = 1;
+/// Exit status when a run was interrupted (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace_dir = args.workspace.clone().unwrap_or(cwd);
+    let prompt_file = PromptFile::load(&args.prompt)?;
+    let prompt_text = std::fs::read_to_string(&args.prompt)
+        .with_context(|| format!("cannot read {}", args.prompt.display()))?;
+    let mut layers = Layers::discover(&workspace_dir)?;
+    if let Some(front) = prompt_file.front_matter.clone() {
+        layers.push(front);
+    }
+    let config = layers.resolve()?;
+    let rules = Arc::new(Rules::new(config.rules.clone())?);
+    let chosen = choose_teacher(
+        &config.teacher,
+        &config.providers,
+        args.provider.as_deref(),
+        args.model.as_deref(),
+        &|var| std::env::var(var).ok(),
+    )?;
+    let stderr = io::stderr();
+    if let Some(notice) = &chosen.notice {
+        writeln!(stderr.lock(), "moss: {notice}")?;
+    }
+    let mut exec = config.exec.clone();
+    if let Some(mode) = args.exec {
+        exec.mode = mode;
+    }
+    let requested = exec.mode;
+    let rpm = args.rpm.unwrap_or(config.generate.rpm);
+    let pipeline = Pipeline::new(chosen.teacher, exec, rules)
+        .with_rate_limit(RateLimiter::per_minute(rpm).map(Arc::new));
+    if requested == ExecMode::Continue && pipeline.exec_mode() == ExecMode::Fill {
+        writeln!(
+            stderr.lock(),
+            "moss: this teacher cannot continue a turn: running code after each answer (fill) instead"
+        )?;
+    }
+    let samples = generate::read_samples(&args.samples, args.format, &mut stderr.lock())?;
+    let workspace = Workspace::open(&workspace_dir)?;
+    let prompt = Arc::new(PromptVersion::new(
+        prompt_text,
+        prompt_file.body,
+        prompt_file.params,
+    ));
+    let info = pipeline.teacher().info();
+    writeln!(
+        stderr.lock(),
+        "moss: {} samples · teacher {}{} {} · prompt {} · exec {}",
+        samples.len(),
+        info.provider,
+        if info.replayed {
+            " (offline replay, recorded answers)"
+        } else {
+            ""
+        },
+        info.model,
+        prompt.id,
+        pipeline.exec_mode().as_str(),
+    )?;
+    let options = GenerateOptions {
+        concurrency: args
+            .concurrency
+            .unwrap_or(config.generate.concurrency)
+            .max(1),
+        limit: args.limit,
+        out: args.out.clone(),
+        progress: if io::stderr().is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Lines
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("moss: interrupted: stopping; finished runs are kept (Ctrl-C again to quit at once)");
+                on_signal.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        });
+        generate::generate(Arc::new(pipeline), prompt, &samples, &workspace, &options, cancel).await
+    })?;
+    let mut err = stderr.lock();
+    for warning in &report.warnings {
+        writeln!(err, "moss: {warning}")?;
+    }
+    report.write_summary(&mut err)?;
+    Ok(if report.interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if report.all_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NOT_ALL_COMPLETE)
+    })
 }
 
 /// The error and its causes, each said once: many errors already quote their cause.

@@ -305,7 +305,16 @@ mod tests {
         let names: Vec<&str> = providers.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["custom", "deepseek", "llamacpp", "ollama", "openai", "openrouter", "siliconflow", "vllm"]
+            [
+                "custom",
+                "deepseek",
+                "llamacpp",
+                "ollama",
+                "openai",
+                "openrouter",
+                "siliconflow",
+                "vllm"
+            ]
         );
         let sf = &providers["siliconflow"];
         assert_eq!(sf.model, "deepseek-ai/DeepSeek-V3");

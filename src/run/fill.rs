@@ -67,7 +67,8 @@ pub fn attached_results(text: &str) -> usize {
 /// in `results` are left as they are.
 #[must_use]
 pub fn splice_results(text: &str, blocks: &[ExecutableBlock], results: &[String]) -> String {
-    let mut out = String::with_capacity(text.len() + results.iter().map(String::len).sum::<usize>());
+    let mut out =
+        String::with_capacity(text.len() + results.iter().map(String::len).sum::<usize>());
     let mut at = 0;
     for (block, result) in blocks.iter().zip(results) {
         out.push_str(&text[at..block.span.end]);
@@ -122,7 +123,14 @@ mod tests {
     fn splicing_replaces_invented_results_and_inserts_missing_ones() {
         let text = "A\n```python RUN\nprint(2)\n```\n<execute_result>\nmade up\n</execute_result>\nB\n```python RUN\nprint(3)\n```";
         let blocks = executable_blocks(text);
-        let out = splice_results(text, &blocks, &[R.to_owned(), "<execute_error>\nboom\n</execute_error>".to_owned()]);
+        let out = splice_results(
+            text,
+            &blocks,
+            &[
+                R.to_owned(),
+                "<execute_error>\nboom\n</execute_error>".to_owned(),
+            ],
+        );
         assert_eq!(
             out,
             "A\n```python RUN\nprint(2)\n```\n\n<execute_result>\n2\n</execute_result>\n\nB\n```python RUN\nprint(3)\n```\n\n<execute_error>\nboom\n</execute_error>\n"

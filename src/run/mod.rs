@@ -85,11 +85,7 @@ impl RunSettings {
     /// A stable id for these settings.
     #[must_use]
     pub fn id(&self) -> String {
-        short_hash(
-            serde_json::to_string(self)
-                .unwrap_or_default()
-                .as_bytes(),
-        )
+        short_hash(serde_json::to_string(self).unwrap_or_default().as_bytes())
     }
 }
 
@@ -273,7 +269,13 @@ mod tests {
         );
         let s = SegmentSummary::of(&t);
         assert_eq!(
-            (s.thinks, s.code_blocks, s.executable_blocks, s.results, s.errors),
+            (
+                s.thinks,
+                s.code_blocks,
+                s.executable_blocks,
+                s.results,
+                s.errors
+            ),
             (1, 2, 1, 1, 0)
         );
         assert_eq!((s.answer_words, s.think_words), (4, 1));

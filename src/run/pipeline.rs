@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
-use super::fill::{attached_results, executable_blocks, is_closed_executable, push_result, splice_results};
+use super::fill::{
+    attached_results, executable_blocks, is_closed_executable, push_result, splice_results,
+};
 use super::{
     Execution, Job, PromptVersion, RateLimiter, Run, RunSettings, RunStatus, SegmentSummary,
     Timings, new_run_id,
@@ -22,13 +24,22 @@ use crate::transcript::{
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunEvent {
     /// Text appended to the transcript: the teacher's, or (`system`) an execution result.
-    Text { text: String, system: bool },
+    Text {
+        text: String,
+        system: bool,
+    },
     /// Hidden reasoning from a reasoning model.
     Reasoning(String),
     /// The whole transcript after results were put in place (fill mode).
     Rewritten(String),
-    ExecStarted { block: usize, code: String },
-    ExecFinished { block: usize, outcome: ExecOutcome },
+    ExecStarted {
+        block: usize,
+        code: String,
+    },
+    ExecFinished {
+        block: usize,
+        outcome: ExecOutcome,
+    },
     Usage(Usage),
     /// The teacher is asked to continue after a result.
     Continuing,
@@ -128,53 +139,16 @@ impl Pipeline {
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let mut live = Live::new(self.rules.config().count_mode, self.mode == ExecMode::Continue);
-        let mut executions = Vec::new();
-        let mut exec_time = Duration::ZERO;
-        let mut system_results = 0;
-        let mut continue_from = None;
-        let outcome: Result<Option<String>, String> = loop {
-            let request = TeacherRequest {
-                sample_id: job.sample_id.clone(),
-                system: job.prompt.system.clone(),
-                question: job.question.clone(),
-                params: job.prompt.params,
-                continue_from: continue_from.take(),
-            };
-            if let Some(limiter) = &self.limiter {
-                tokio::select! {
-                    () = cancel.cancelled() => break Err(TeacherError::Cancelled.to_string()),
-                    () = limiter.acquire() => {}
-                }
-            }
-            let streamed = {
-                let mut sink = |event| live.on_teacher_event(event, started, observer);
-                self.teacher.stream(&request, &mut sink, cancel).await
-            };
-            match streamed {
-                Ok(StreamEnd::Finished { reason }) => break Ok(reason),
-                Ok(StreamEnd::Stopped) => {
-                    // An executable block closed: run it and ask for the rest of the turn.
-                    let code = live.take_closed_block();
-                    let block = executions.len();
-                    let result = self.execute(block, &code, observer, cancel).await;
-                    exec_time += result.duration;
-                    let cancelled = result.status == ExecStatus::Cancelled;
-                    live.append_system(&result.to_block(), observer);
-                    system_results += 1;
-                    executions.push(Execution {
-                        block,
-                        outcome: result,
-                    });
-                    if cancelled {
-                        break Err(TeacherError::Cancelled.to_string());
-                    }
-                    observer.on_event(RunEvent::Continuing);
-                    continue_from = Some(live.text.clone());
-                }
-                Err(e) => break Err(e.to_string()),
-            }
-        };
+        let mut live = Live::new(
+            self.rules.config().count_mode,
+            self.mode == ExecMode::Continue,
+        );
+        let outcome = self
+            .converse(job, &mut live, started, observer, cancel)
+            .await;
+        let mut executions = std::mem::take(&mut live.executions);
+        let mut exec_time = live.exec_time;
+        let system_results = live.system_results;
 
         let mut text = std::mem::take(&mut live.text);
         let total_results = count_results(&text, self.rules.config().count_mode);
@@ -192,35 +166,20 @@ impl Pipeline {
                 Some(reason),
             ),
             Ok(reason) => (RunStatus::Complete, None, reason),
-            Err(e) if text.is_empty() && live.reasoning.is_empty() => (RunStatus::Failed, Some(e), None),
+            Err(e) if text.is_empty() && live.reasoning.is_empty() => {
+                (RunStatus::Failed, Some(e), None)
+            }
             Err(e) => (RunStatus::Incomplete, Some(e), None),
         };
 
-        if status == RunStatus::Complete && self.mode != ExecMode::Off {
-            // Fill every block the stream did not stop at (in fill mode, all of them).
-            let blocks = executable_blocks(&text);
-            let pending = blocks.get(executions.len()..).unwrap_or_default();
-            let mut results = Vec::with_capacity(pending.len());
-            for block in pending {
-                let index = executions.len();
-                let result = self.execute(index, &block.code, observer, cancel).await;
-                exec_time += result.duration;
-                let cancelled = result.status == ExecStatus::Cancelled;
-                results.push(result.to_block());
-                executions.push(Execution {
-                    block: index,
-                    outcome: result,
-                });
-                if cancelled {
-                    status = RunStatus::Incomplete;
-                    error = Some(TeacherError::Cancelled.to_string());
-                    break;
-                }
-            }
-            if !results.is_empty() {
-                text = splice_results(&text, pending, &results);
-                observer.on_event(RunEvent::Rewritten(text.clone()));
-            }
+        if status == RunStatus::Complete
+            && self.mode != ExecMode::Off
+            && !self
+                .fill(&mut text, &mut executions, &mut exec_time, observer, cancel)
+                .await
+        {
+            status = RunStatus::Incomplete;
+            error = Some(TeacherError::Cancelled.to_string());
         }
 
         let transcript = Transcript::parse(&text, self.rules.config().count_mode);
@@ -233,8 +192,10 @@ impl Pipeline {
             let streaming = total
                 .saturating_sub(exec_time)
                 .saturating_sub(first_token.unwrap_or_default());
+            #[allow(clippy::cast_precision_loss)] // token counts are far below 2^52
+            let tokens = u.completion_tokens as f64;
             (u.completion_tokens > 0 && !streaming.is_zero())
-                .then(|| u.completion_tokens as f64 / streaming.as_secs_f64())
+                .then(|| tokens / streaming.as_secs_f64())
         });
         let settings = self.settings(&job.prompt);
         Run {
@@ -263,6 +224,96 @@ impl Pipeline {
                 tokens_per_sec,
             },
         }
+    }
+
+    /// Streams the teacher's turn; in continue mode, runs each executable block as it closes
+    /// and asks the teacher to go on. `Ok` holds the finish reason.
+    async fn converse(
+        &self,
+        job: &Job,
+        live: &mut Live,
+        started: Instant,
+        observer: &mut dyn RunObserver,
+        cancel: &CancellationToken,
+    ) -> Result<Option<String>, String> {
+        let mut continue_from = None;
+        loop {
+            let request = TeacherRequest {
+                sample_id: job.sample_id.clone(),
+                system: job.prompt.system.clone(),
+                question: job.question.clone(),
+                params: job.prompt.params,
+                continue_from: continue_from.take(),
+            };
+            if let Some(limiter) = &self.limiter {
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(TeacherError::Cancelled.to_string()),
+                    () = limiter.acquire() => {}
+                }
+            }
+            let streamed = {
+                let mut sink = |event| live.on_teacher_event(event, started, observer);
+                self.teacher.stream(&request, &mut sink, cancel).await
+            };
+            match streamed {
+                Ok(StreamEnd::Finished { reason }) => return Ok(reason),
+                Ok(StreamEnd::Stopped) => {
+                    // An executable block closed: run it and ask for the rest of the turn.
+                    let code = live.take_closed_block();
+                    let block = live.executions.len();
+                    let result = self.execute(block, &code, observer, cancel).await;
+                    live.exec_time += result.duration;
+                    let cancelled = result.status == ExecStatus::Cancelled;
+                    live.append_system(&result.to_block(), observer);
+                    live.system_results += 1;
+                    live.executions.push(Execution {
+                        block,
+                        outcome: result,
+                    });
+                    if cancelled {
+                        return Err(TeacherError::Cancelled.to_string());
+                    }
+                    observer.on_event(RunEvent::Continuing);
+                    continue_from = Some(live.text.clone());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    /// Runs every executable block of `text` not yet run (fill mode: all of them) and puts
+    /// the results in place. Returns false when cancelled part-way.
+    async fn fill(
+        &self,
+        text: &mut String,
+        executions: &mut Vec<Execution>,
+        exec_time: &mut Duration,
+        observer: &mut dyn RunObserver,
+        cancel: &CancellationToken,
+    ) -> bool {
+        let blocks = executable_blocks(text);
+        let pending = blocks.get(executions.len()..).unwrap_or_default();
+        let mut results = Vec::with_capacity(pending.len());
+        let mut finished = true;
+        for block in pending {
+            let index = executions.len();
+            let result = self.execute(index, &block.code, observer, cancel).await;
+            *exec_time += result.duration;
+            finished = result.status != ExecStatus::Cancelled;
+            results.push(result.to_block());
+            executions.push(Execution {
+                block: index,
+                outcome: result,
+            });
+            if !finished {
+                break;
+            }
+        }
+        if !results.is_empty() {
+            *text = splice_results(text, pending, &results);
+            observer.on_event(RunEvent::Rewritten(text.clone()));
+        }
+        finished
     }
 
     async fn execute(
@@ -300,6 +351,10 @@ fn count_results(text: &str, mode: crate::transcript::CountMode) -> usize {
 /// The transcript as it streams in.
 struct Live {
     text: String,
+    executions: Vec<Execution>,
+    exec_time: Duration,
+    /// Results the system put in during the stream.
+    system_results: usize,
     reasoning: String,
     usage: Option<Usage>,
     first_token: Option<Duration>,
@@ -313,6 +368,9 @@ impl Live {
     fn new(mode: crate::transcript::CountMode, stop_at_blocks: bool) -> Self {
         Self {
             text: String::new(),
+            executions: Vec::new(),
+            exec_time: Duration::ZERO,
+            system_results: 0,
             reasoning: String::new(),
             usage: None,
             first_token: None,
@@ -336,7 +394,10 @@ impl Live {
                 self.first_token.get_or_insert_with(|| started.elapsed());
                 if !self.stop_at_blocks {
                     self.text.push_str(&text);
-                    observer.on_event(RunEvent::Text { text, system: false });
+                    observer.on_event(RunEvent::Text {
+                        text,
+                        system: false,
+                    });
                     return ControlFlow::Continue(());
                 }
                 self.parser.feed(&text, &mut self.watch);
@@ -355,7 +416,10 @@ impl Live {
                     }
                     None => {
                         self.text.push_str(&text);
-                        observer.on_event(RunEvent::Text { text, system: false });
+                        observer.on_event(RunEvent::Text {
+                            text,
+                            system: false,
+                        });
                         ControlFlow::Continue(())
                     }
                 }

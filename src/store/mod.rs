@@ -11,6 +11,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
+
 use crate::run::{PromptVersion, Run};
 
 /// The workspace's folder name.
@@ -111,41 +113,82 @@ impl Workspace {
     /// # Errors
     /// Only when the file exists and cannot be read.
     pub fn load_runs(&self) -> Result<LoadedRuns, StoreError> {
+        let mut runs = Vec::new();
+        let warnings = self.scan_runs(|_, run: Run| runs.push(run))?;
+        Ok(LoadedRuns { runs, warnings })
+    }
+
+    /// Reads every line of `runs.jsonl` as a `T` (a light view of [`Run`] reads faster) and
+    /// hands it to `visit` with the byte offset of its line. Returns a `file:line: reason`
+    /// warning for every line that could not be read; a torn last line is one of those.
+    ///
+    /// # Errors
+    /// Only when the file exists and cannot be read.
+    pub fn scan_runs<T: DeserializeOwned>(
+        &self,
+        mut visit: impl FnMut(u64, T),
+    ) -> Result<Vec<String>, StoreError> {
         let path = self.runs_path();
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LoadedRuns::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io(&path)(e)),
         };
-        let mut loaded = LoadedRuns::default();
-        let mut reader = BufReader::new(file);
+        let mut warnings = Vec::new();
+        let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut line = Vec::new();
         let mut number = 0;
+        let mut offset = 0;
         loop {
             line.clear();
             let n = reader.read_until(b'\n', &mut line).map_err(io(&path))?;
             if n == 0 {
                 break;
             }
+            let at = offset;
+            offset += n as u64;
             number += 1;
             let torn = line.last() != Some(&b'\n');
             let body = line.strip_suffix(b"\n").unwrap_or(&line);
             if body.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<Run>(body) {
-                Ok(run) => loaded.runs.push(run),
-                Err(_) if torn => loaded.warnings.push(format!(
+            match serde_json::from_slice::<T>(body) {
+                Ok(run) => visit(at, run),
+                Err(_) if torn => warnings.push(format!(
                     "{}:{number}: skipped a torn last line (a write was cut short)",
                     path.display()
                 )),
-                Err(e) => loaded.warnings.push(format!(
+                Err(e) => warnings.push(format!(
                     "{}:{number}: skipped an unreadable run record: {e}",
                     path.display()
                 )),
             }
         }
-        Ok(loaded)
+        Ok(warnings)
+    }
+
+    /// Reads the runs whose lines start at `offsets` (from [`Workspace::scan_runs`]), in that
+    /// order, handing each to `visit`.
+    ///
+    /// # Errors
+    /// When the file cannot be read or a line is no longer a run.
+    pub fn read_runs_at(
+        &self,
+        offsets: &[u64],
+        mut visit: impl FnMut(Run) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let path = self.runs_path();
+        let mut reader = BufReader::new(File::open(&path).map_err(io(&path))?);
+        let mut line = Vec::new();
+        for &offset in offsets {
+            reader.seek(SeekFrom::Start(offset)).map_err(io(&path))?;
+            line.clear();
+            reader.read_until(b'\n', &mut line).map_err(io(&path))?;
+            let run: Run = serde_json::from_slice(&line)?;
+            visit(run).map_err(io(&path))?;
+        }
+        Ok(())
     }
 
     /// Opens `runs.jsonl` for appending.
@@ -260,7 +303,10 @@ mod tests {
         log.append_all(&[run("b"), run("c")]).expect("append");
         drop(log);
         // A crash mid-write leaves half a record without its newline.
-        let mut f = OpenOptions::new().append(true).open(ws.runs_path()).expect("open");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(ws.runs_path())
+            .expect("open");
         f.write_all(br#"{"run_id":"d","sample"#).expect("tear");
         drop(f);
 
@@ -268,23 +314,38 @@ mod tests {
         let ids: Vec<&str> = loaded.runs.iter().map(|r| r.run_id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(loaded.warnings.len(), 1);
-        assert!(loaded.warnings[0].contains("runs.jsonl:4: skipped a torn last line"), "{:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].contains("runs.jsonl:4: skipped a torn last line"),
+            "{:?}",
+            loaded.warnings
+        );
         assert_eq!(loaded.runs[0], run("a"));
 
         // The next append starts on its own line, so only the torn record is lost.
-        ws.run_log().expect("log").append(&run("e")).expect("append");
+        ws.run_log()
+            .expect("log")
+            .append(&run("e"))
+            .expect("append");
         let loaded = ws.load_runs().expect("load");
         let ids: Vec<&str> = loaded.runs.iter().map(|r| r.run_id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c", "e"]);
         assert_eq!(loaded.warnings.len(), 1);
-        assert!(loaded.warnings[0].contains("runs.jsonl:4: skipped an unreadable"), "{:?}", loaded.warnings);
+        assert!(
+            loaded.warnings[0].contains("runs.jsonl:4: skipped an unreadable"),
+            "{:?}",
+            loaded.warnings
+        );
     }
 
     #[test]
     fn prompt_snapshots_are_content_addressed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ws = Workspace::open(dir.path()).expect("open");
-        let v1 = PromptVersion::new("+++\n+++\n提示 v1".into(), "提示 v1".into(), ModelParams::default());
+        let v1 = PromptVersion::new(
+            "+++\n+++\n提示 v1".into(),
+            "提示 v1".into(),
+            ModelParams::default(),
+        );
         let v2 = PromptVersion::new("提示 v2".into(), "提示 v2".into(), ModelParams::default());
         let p1 = ws.save_prompt(&v1).expect("save");
         assert_eq!(ws.save_prompt(&v1).expect("again"), p1);

@@ -39,9 +39,9 @@ impl ReasoningField {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ContinuationStyle {
-    /// A trailing assistant message with `"prefix": true` (DeepSeek, on its beta endpoint).
+    /// A trailing assistant message with `"prefix": true` (`DeepSeek`, on its beta endpoint).
     AssistantPrefix,
-    /// A top-level `"prefix"` string (SiliconFlow; not for reasoning models).
+    /// A top-level `"prefix"` string (`SiliconFlow`; not for reasoning models).
     PrefixField,
     /// `continue_final_message: true` and `add_generation_prompt: false` (vLLM).
     ContinueFinalMessage,
@@ -93,7 +93,7 @@ impl ProviderConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TeacherConfig {
-    /// A `[providers]` name or `replay`; unset means SiliconFlow when its key is set, else replay.
+    /// A `[providers]` name or `replay`; unset means `siliconflow` when its key is set, else replay.
     pub provider: Option<String>,
     /// Overrides the provider's default model.
     pub model: Option<String>,
@@ -195,7 +195,7 @@ pub struct ChosenTeacher {
 }
 
 /// Chooses the teacher: `provider` (the `--provider` flag, else `[teacher] provider`), or, when
-/// neither names one, SiliconFlow if its key is set and the offline replay teacher if not.
+/// neither names one, `siliconflow` if its key is set and the offline replay teacher if not.
 /// `env` reads environment variables (a parameter so tests need not touch the process's).
 ///
 /// # Errors

@@ -166,8 +166,7 @@ fn resume_point(recording: &str, prefix: &str) -> usize {
     }
     let recorded = Transcript::parse(recording, CountMode::Mixed);
     let mut seen = 0;
-    let mut segments = recorded.segments.iter().enumerate();
-    while let Some((i, segment)) = segments.next() {
+    for (i, segment) in recorded.segments.iter().enumerate() {
         if !(segment.closed && segment.fence.as_ref().is_some_and(|f| f.executable)) {
             continue;
         }
@@ -264,7 +263,10 @@ mod tests {
     #[tokio::test]
     async fn a_sample_without_recording_gets_a_labelled_placeholder_that_passes_the_rules() {
         let teacher = ReplayTeacher::builtin();
-        for (question, label) in [("随便问一个问题", "【离线回放】"), ("Any question", "[Offline replay]")] {
+        for (question, label) in [
+            ("随便问一个问题", "【离线回放】"),
+            ("Any question", "[Offline replay]"),
+        ] {
             let (text, _) = collect(&teacher, &request("nope", question, None)).await;
             assert!(text.starts_with(label), "{text}");
             let transcript = Transcript::parse(&text, CountMode::Mixed);
