@@ -256,17 +256,15 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         prompt_file.params,
     ));
     let info = pipeline.teacher().info();
+    let teacher = if info.replayed {
+        "offline replay of recorded answers (not a model)".to_owned()
+    } else {
+        format!("{} {}", info.provider, info.model)
+    };
     writeln!(
         stderr.lock(),
-        "moss: {} samples · teacher {}{} {} · prompt {} · exec {}",
+        "moss: {} samples · teacher: {teacher} · prompt {} · exec {}",
         samples.len(),
-        info.provider,
-        if info.replayed {
-            " (offline replay, recorded answers)"
-        } else {
-            ""
-        },
-        info.model,
         prompt.id,
         pipeline.exec_mode().as_str(),
     )?;

@@ -206,3 +206,227 @@ async fn a_cancelled_run_keeps_its_partial_text_as_incomplete() {
     assert_eq!(run.transcript.chars().count(), 10);
     assert!(recording("q11").starts_with(&run.transcript));
 }
+
+// ---- Against an OpenAI-style server on loopback ----------------------------------------------
+
+#[path = "support/openai_mock.rs"]
+mod openai_mock;
+
+use moss_thinking::teacher::provider::OpenAiSettings;
+use moss_thinking::teacher::{
+    ContinuationStyle, OpenAiTeacher, ReasoningField, RetryPolicy, Timeouts,
+};
+use openai_mock::{End, MockServer, Reply, Request, StreamReply};
+use std::time::Duration;
+
+fn openai_pipeline(server: &MockServer, style: ContinuationStyle, mode: ExecMode) -> Pipeline {
+    let teacher = OpenAiTeacher::new(OpenAiSettings {
+        provider: "mock".to_owned(),
+        base_url: server.base_url.clone(),
+        model: "mock-model".to_owned(),
+        api_key: None,
+        reasoning_field: ReasoningField::ReasoningContent,
+        continuation: style,
+        continuation_base_url: (style == ContinuationStyle::AssistantPrefix)
+            .then(|| server.url("/beta")),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(5),
+            first_token: Duration::from_secs(5),
+            idle: Duration::from_secs(5),
+        },
+        retry: RetryPolicy {
+            max_retries: 0,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        },
+    })
+    .expect("client");
+    let exec = ExecConfig {
+        mode,
+        timeout_secs: 10.0,
+        ..ExecConfig::default()
+    };
+    Pipeline::new(
+        Teacher::OpenAi(teacher),
+        exec,
+        Arc::new(Rules::new(RulesConfig::default()).expect("rules")),
+    )
+}
+
+/// The model's first turn: it writes a block, then invents a result and goes on.
+const FIRST_TURN: &str = "六乘七等于四十二，我用代码确认。\n\n<think>跑一下确认。</think>\n\n```python RUN\nprint(6 * 7)\n```\n<execute_result>\n99\n</execute_result>\n编造的结果是 99。";
+const REAL_RESULT: &str = "<execute_result>\n42\n</execute_result>\n";
+const CONTINUATION: &str = "\n结果是 42，和心算一致。";
+
+fn continuing_server() -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
+    |req: &Request| match req.prefix() {
+        None => StreamReply::text(FIRST_TURN, 3).into(),
+        Some(prefix) if prefix.ends_with(REAL_RESULT) => StreamReply::text(CONTINUATION, 3).into(),
+        Some(prefix) => Reply::error(400, &format!("unexpected prefix: {prefix:?}")),
+    }
+}
+
+#[tokio::test]
+async fn continue_mode_stops_at_the_block_runs_it_and_continues_in_every_style() {
+    for style in [
+        ContinuationStyle::AssistantPrefix,
+        ContinuationStyle::PrefixField,
+        ContinuationStyle::ContinueFinalMessage,
+        ContinuationStyle::TrailingAssistant,
+    ] {
+        let server = MockServer::start(continuing_server()).await;
+        let pipeline = openai_pipeline(&server, style, ExecMode::Continue);
+        assert_eq!(pipeline.exec_mode(), ExecMode::Continue);
+        let run = pipeline
+            .run(
+                &job("s"),
+                &mut moss_thinking::run::NoObserver,
+                &CancellationToken::new(),
+            )
+            .await;
+        assert_eq!(
+            run.status,
+            RunStatus::Complete,
+            "{style:?}: {:?}",
+            run.error
+        );
+        assert_eq!(
+            run.transcript,
+            format!(
+                "六乘七等于四十二，我用代码确认。\n\n<think>跑一下确认。</think>\n\n```python RUN\nprint(6 * 7)\n```\n\n{REAL_RESULT}{CONTINUATION}"
+            ),
+            "{style:?}"
+        );
+        // The invented result never entered the transcript.
+        assert_eq!(
+            outcome(&run, RuleId::NoModelResults),
+            Outcome::Pass,
+            "{style:?}"
+        );
+        assert!(run.rules_passed(), "{style:?}: {:?}", run.rules);
+        let requests = server.requests();
+        assert_eq!(requests.len(), 2, "{style:?}");
+        assert_eq!(requests[0].path, "/v1/chat/completions");
+        let expected_path = if style == ContinuationStyle::AssistantPrefix {
+            "/beta/chat/completions"
+        } else {
+            "/v1/chat/completions"
+        };
+        assert_eq!(requests[1].path, expected_path, "{style:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_continuation_fill_replaces_the_invented_result_and_the_rule_flags_it() {
+    let server = MockServer::start(continuing_server()).await;
+    let pipeline = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Continue);
+    assert_eq!(pipeline.exec_mode(), ExecMode::Fill);
+    let run = pipeline
+        .run(
+            &job("s"),
+            &mut moss_thinking::run::NoObserver,
+            &CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
+    assert_eq!(run.exec, ExecMode::Fill);
+    assert_eq!(server.request_count(), 1);
+    assert!(
+        run.transcript
+            .contains(&format!("```\n\n{REAL_RESULT}\n编造的结果是 99。")),
+        "{}",
+        run.transcript
+    );
+    assert!(!run.transcript.contains("<execute_result>\n99\n"));
+    assert_eq!(outcome(&run, RuleId::NoModelResults), Outcome::Fail);
+}
+
+#[tokio::test]
+async fn reasoning_usage_and_timings_are_recorded_apart_from_the_transcript() {
+    let server = MockServer::start(|_: &Request| {
+        StreamReply::new(vec![
+            openai_mock::reasoning("先想一想"),
+            openai_mock::reasoning("，再回答。"),
+            openai_mock::content("答案。\n<think>想</think>\n好的，就是这样。"),
+            openai_mock::finish("stop"),
+            openai_mock::usage_with_reasoning(12, 30, 8),
+        ])
+        .with_gap(Duration::from_millis(2))
+        .into()
+    })
+    .await;
+    let run = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Off)
+        .run(
+            &job("s"),
+            &mut moss_thinking::run::NoObserver,
+            &CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Complete);
+    assert_eq!(run.reasoning.as_deref(), Some("先想一想，再回答。"));
+    assert_eq!(
+        run.transcript,
+        "答案。\n<think>想</think>\n好的，就是这样。"
+    );
+    let usage = run.usage.expect("usage");
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.reasoning_tokens
+        ),
+        (12, 30, Some(8))
+    );
+    assert!(run.timings.first_token_ms.is_some());
+    assert!(run.timings.tokens_per_sec.is_some_and(|t| t > 0.0));
+    assert_eq!(run.teacher.model, "mock-model");
+    assert!(!run.teacher.replayed);
+}
+
+#[tokio::test]
+async fn cut_off_streams_are_incomplete_and_errors_before_text_are_failures() {
+    let cases: Vec<(Reply, RunStatus, &str, &str)> = vec![
+        (
+            StreamReply::new(vec![
+                openai_mock::content("半截"),
+                openai_mock::finish("length"),
+            ])
+            .into(),
+            RunStatus::Incomplete,
+            "半截",
+            "max_tokens",
+        ),
+        (
+            StreamReply::new(vec![openai_mock::content("断在")])
+                .with_end(End::Drop)
+                .into(),
+            RunStatus::Incomplete,
+            "断在",
+            "broke mid-stream",
+        ),
+        (
+            Reply::error(500, "the model is overloaded"),
+            RunStatus::Failed,
+            "",
+            "HTTP 500: the model is overloaded",
+        ),
+    ];
+    for (reply, status, text, error) in cases {
+        let server = MockServer::start(openai_mock::always(reply)).await;
+        let run = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Fill)
+            .run(
+                &job("s"),
+                &mut moss_thinking::run::NoObserver,
+                &CancellationToken::new(),
+            )
+            .await;
+        assert_eq!(run.status, status, "{error}");
+        assert_eq!(run.transcript, text);
+        assert!(
+            run.error.as_deref().is_some_and(|e| e.contains(error)),
+            "{:?}",
+            run.error
+        );
+        assert!(run.executions.is_empty());
+    }
+}

@@ -275,3 +275,110 @@ pub fn choose_teacher(
         notice: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Layers;
+
+    fn presets() -> BTreeMap<String, ProviderConfig> {
+        Layers::default().resolve().expect("defaults").providers
+    }
+
+    fn choose(provider: Option<&str>, env: &[(&str, &str)]) -> Result<ChosenTeacher, TeacherError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        choose_teacher(
+            &TeacherConfig::default(),
+            &presets(),
+            provider,
+            None,
+            &move |var| env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone()),
+        )
+    }
+
+    #[test]
+    fn with_no_key_and_no_choice_the_offline_replay_teacher_is_used_and_said_so() {
+        let chosen = choose(None, &[]).expect("replay");
+        assert!(chosen.teacher.info().replayed);
+        assert_eq!(
+            chosen.notice.as_deref(),
+            Some(
+                "SILICONFLOW_API_KEY is not set: using the offline replay teacher (recorded answers, not a model)"
+            )
+        );
+        let chosen = choose(Some("replay"), &[]).expect("replay");
+        assert!(chosen.teacher.info().replayed && chosen.notice.is_none());
+    }
+
+    #[test]
+    fn the_default_teacher_is_siliconflow_deepseek_v3_when_its_key_is_set() {
+        let chosen = choose(None, &[("SILICONFLOW_API_KEY", "sk-1")]).expect("siliconflow");
+        assert_eq!(
+            chosen.teacher.info(),
+            crate::teacher::TeacherInfo {
+                provider: "siliconflow".into(),
+                model: "deepseek-ai/DeepSeek-V3".into(),
+                replayed: false
+            }
+        );
+        assert!(chosen.teacher.can_continue());
+    }
+
+    #[test]
+    fn a_named_provider_without_its_key_is_an_error_naming_the_variable() {
+        let err = choose(Some("deepseek"), &[("SILICONFLOW_API_KEY", "sk-1")]).expect_err("no key");
+        assert_eq!(
+            err.to_string(),
+            "provider deepseek needs an API key: set the environment variable DEEPSEEK_API_KEY"
+        );
+        // A blank key is no key.
+        assert!(choose(Some("deepseek"), &[("DEEPSEEK_API_KEY", "  ")]).is_err());
+        // Local servers need none.
+        assert!(choose(Some("ollama"), &[]).is_ok());
+        let err = choose(Some("nope"), &[]).expect_err("unknown");
+        assert_eq!(err.to_string(), "unknown provider \"nope\"");
+        let err = choose(Some("custom"), &[("MOSS_API_KEY", "k")]).expect_err("no base url");
+        assert!(err.to_string().contains("no base-url"), "{err}");
+    }
+
+    #[test]
+    fn prefix_field_continuation_is_off_for_reasoning_models() {
+        let sf = &presets()["siliconflow"];
+        assert_eq!(
+            sf.continuation_for("deepseek-ai/DeepSeek-V3"),
+            ContinuationStyle::PrefixField
+        );
+        assert_eq!(
+            sf.continuation_for("deepseek-ai/DeepSeek-R1"),
+            ContinuationStyle::None
+        );
+        assert_eq!(sf.continuation_for("Qwen/QwQ-32B"), ContinuationStyle::None);
+        let ds = &presets()["deepseek"];
+        assert_eq!(ds.continuation, ContinuationStyle::AssistantPrefix);
+        assert_eq!(
+            ds.continuation_base_url.as_deref(),
+            Some("https://api.deepseek.com/beta")
+        );
+        assert_eq!(
+            presets()["vllm"].continuation,
+            ContinuationStyle::ContinueFinalMessage
+        );
+        for name in ["ollama", "llamacpp"] {
+            assert_eq!(
+                presets()[name].continuation,
+                ContinuationStyle::TrailingAssistant
+            );
+        }
+    }
+
+    #[test]
+    fn keys_never_print() {
+        let key = ApiKey::new("sk-secret-123".into());
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+        let chosen = choose(None, &[("SILICONFLOW_API_KEY", "sk-secret-123")]).expect("chosen");
+        assert!(!format!("{:?}", chosen.teacher).contains("sk-secret-123"));
+    }
+}

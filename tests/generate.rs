@@ -1,0 +1,441 @@
+//! `moss generate` end to end: the real binary against the replay teacher and against an
+//! OpenAI-style server on loopback.
+
+#[path = "support/openai_mock.rs"]
+mod openai_mock;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use openai_mock::{MockServer, Reply, Request, StreamReply};
+use serde_json::Value;
+
+const KEY: &str = "sk-moss-test-4f1c9e0b7a";
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A workspace: a temporary folder with a `moss.toml` naming the mock provider.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(moss_toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("moss.toml"), moss_toml).expect("moss.toml");
+        Self { dir }
+    }
+
+    fn with_mock(server: &MockServer) -> Self {
+        Self::new(&format!(
+            "[teacher]\nmax-retries = 0\nreplay-pause-ms = 0\n\n[providers.mock]\nbase-url = \"{}\"\napi-key-env = \"MOSS_MOCK_KEY\"\nmodel = \"mock-model\"\ncontinuation = \"none\"\n",
+            server.base_url
+        ))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn samples(&self, n: usize) -> PathBuf {
+        let path = self.path("samples.jsonl");
+        let lines: Vec<String> = (0..n)
+            .map(|i| {
+                serde_json::json!({"id": format!("s{i:02}"), "question": format!("问题 {i}")})
+                    .to_string()
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("samples");
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_moss"));
+        cmd.current_dir(self.dir.path())
+            .arg("generate")
+            .args([
+                "--prompt",
+                repo("prompts/teacher.zh.md").to_str().expect("utf-8"),
+            ])
+            .args(args)
+            .env("MOSS_CONFIG", "")
+            .env("MOSS_MOCK_KEY", KEY)
+            .env_remove("SILICONFLOW_API_KEY")
+            .env_remove("DEEPSEEK_API_KEY")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("moss runs")
+    }
+
+    /// Every line of `.moss/runs.jsonl`.
+    fn runs(&self) -> Vec<Value> {
+        read_jsonl(&self.path(".moss/runs.jsonl"))
+    }
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// What the mock teacher answers to `question`.
+fn answer_to(question: &str) -> String {
+    format!(
+        "{question}的回答很简单。\n\n<think>先答后想，字数要少。</think>\n\n这就是完整的回答，谢谢提问。"
+    )
+}
+
+fn complete_ids(runs: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = runs
+        .iter()
+        .filter(|r| r["status"] == "complete")
+        .map(|r| r["sample_id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn offline_generate_replays_recordings_resumes_and_writes_sharegpt() {
+    let ws = Workspace::new("[teacher]\nreplay-pause-ms = 0\n");
+    let samples = repo("samples/questions.jsonl");
+    let args = [
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--limit",
+        "6",
+        "--out",
+        "out.jsonl",
+    ];
+    let out = ws.run(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("SILICONFLOW_API_KEY is not set: using the offline replay teacher"),
+        "{err}"
+    );
+    assert!(
+        err.contains("6 run now (6 complete, 0 incomplete, 0 failed)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wrote 6 records to out.jsonl (sharegpt)"),
+        "{err}"
+    );
+    let runs = ws.runs();
+    assert_eq!(runs.len(), 6);
+    assert!(
+        runs.iter()
+            .all(|r| r["teacher"]["replayed"] == true && r["status"] == "complete")
+    );
+    let prompt_id = runs[0]["prompt_id"].as_str().expect("prompt id");
+    assert!(ws.path(&format!(".moss/prompts/{prompt_id}.md")).is_file());
+
+    let exported = read_jsonl(&ws.path("out.jsonl"));
+    assert_eq!(exported.len(), 6);
+    // In sample order, each with its question and the run's transcript, marked as replayed.
+    let questions: Vec<Value> = read_jsonl(&samples).into_iter().take(6).collect();
+    for (record, sample) in exported.iter().zip(&questions) {
+        assert_eq!(record["conversations"][0]["from"], "human");
+        assert_eq!(record["conversations"][0]["value"], sample["question"]);
+        assert_eq!(record["conversations"][1]["from"], "gpt");
+        assert_eq!(record["replayed"], true);
+        let run = runs
+            .iter()
+            .find(|r| r["sample_id"] == sample["id"])
+            .expect("run of the sample");
+        assert_eq!(record["conversations"][1]["value"], run["transcript"]);
+    }
+
+    // A rerun has nothing left to do.
+    let out = ws.run(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("6 already complete, 0 run now"), "{err}");
+    assert_eq!(ws.runs().len(), 6);
+    assert_eq!(read_jsonl(&ws.path("out.jsonl")).len(), 6);
+}
+
+#[test]
+fn fill_mode_from_the_command_line_puts_real_results_in() {
+    let ws = Workspace::new("[teacher]\nreplay-pause-ms = 0\n");
+    let samples = ws.path("one.jsonl");
+    std::fs::write(&samples, "{\"id\":\"q02\",\"question\":\"复利\"}\n").expect("write");
+    let out = ws.run(&[
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--exec",
+        "fill",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let runs = ws.runs();
+    assert_eq!(runs[0]["exec"], "fill");
+    let executions = runs[0]["executions"].as_array().expect("executions");
+    assert_eq!(executions.len(), 1);
+    assert_eq!(executions[0]["outcome"]["status"]["kind"], "success");
+    assert_eq!(executions[0]["outcome"]["protections"]["env_cleared"], true);
+    assert!(
+        runs[0]["transcript"]
+            .as_str()
+            .expect("text")
+            .contains("差额: 774.61")
+    );
+}
+
+#[test]
+fn an_interrupted_batch_resumes_losing_and_duplicating_nothing() {
+    // Each answer takes ~0.3 s to stream, so an interrupt lands mid-batch.
+    let server = MockServer::start_background(|req: &Request| {
+        let answer = answer_to(req.question().unwrap_or_default());
+        StreamReply::text(&answer, 3)
+            .with_gap(Duration::from_millis(12))
+            .into()
+    });
+    let ws = Workspace::with_mock(&server);
+    let samples = ws.samples(12);
+    let samples_arg = samples.to_str().expect("utf-8");
+    let args = [
+        "--samples",
+        samples_arg,
+        "--provider",
+        "mock",
+        "--concurrency",
+        "3",
+    ];
+    let child = ws
+        .command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while complete_ids(&ws.runs()).len() < 3 {
+        assert!(Instant::now() < deadline, "no runs were recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("interrupt");
+    let out = child.wait_with_output().expect("exits");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+
+    let first = ws.runs();
+    let done_before = complete_ids(&first);
+    assert!((3..12).contains(&done_before.len()), "{done_before:?}");
+    for run in first.iter().filter(|r| r["status"] == "complete") {
+        assert_eq!(
+            run["transcript"].as_str(),
+            Some(answer_to(run["question"].as_str().expect("q")).as_str())
+        );
+    }
+    // Anything cut short is kept, marked incomplete, never passed off as complete.
+    for run in first.iter().filter(|r| r["status"] != "complete") {
+        assert_eq!(run["status"], "incomplete", "{run}");
+        assert_eq!(run["error"], "cancelled");
+    }
+    let requests_before = server.request_count();
+
+    let out = ws.run(&[&args[..], &["--out", "out.jsonl"]].concat());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("{} already complete", done_before.len())),
+        "{err}"
+    );
+    // Only the samples without a complete run were asked again, once each.
+    let asked_again: Vec<String> = server.requests()[requests_before..]
+        .iter()
+        .map(|r| r.question().expect("question").to_owned())
+        .collect();
+    assert_eq!(asked_again.len(), 12 - done_before.len(), "{asked_again:?}");
+
+    let all = complete_ids(&ws.runs());
+    let expected: Vec<String> = (0..12).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(all, expected, "one complete run per sample, no duplicates");
+    let exported = read_jsonl(&ws.path("out.jsonl"));
+    assert_eq!(exported.len(), 12);
+    for (i, record) in exported.iter().enumerate() {
+        let question = format!("问题 {i}");
+        assert_eq!(record["conversations"][0]["value"], question.as_str());
+        assert_eq!(
+            record["conversations"][1]["value"],
+            answer_to(&question).as_str()
+        );
+        assert!(record.get("replayed").is_none());
+    }
+}
+
+#[test]
+fn failures_are_reported_with_reasons_and_never_become_data() {
+    let server = MockServer::start_background(|req: &Request| {
+        let question = req.question().unwrap_or_default();
+        if question.ends_with('1') {
+            Reply::error(401, "Invalid token for this account")
+        } else if question.ends_with('2') {
+            // Cut off before the end: partial text, no [DONE], no finish reason.
+            StreamReply::new(vec![openai_mock::content("只说了一半")])
+                .with_end(openai_mock::End::Close)
+                .into()
+        } else {
+            Reply::text(&answer_to(question))
+        }
+    });
+    let ws = Workspace::with_mock(&server);
+    let samples = ws.samples(4);
+    let out = ws.run(&[
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "mock",
+        "--out",
+        "out.jsonl",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("2 complete, 1 incomplete, 1 failed"), "{err}");
+    assert!(err.contains("s01"), "{err}");
+    assert!(
+        err.contains("HTTP 401: Invalid token for this account"),
+        "{err}"
+    );
+    assert!(
+        err.contains("s02") && err.contains("without [DONE] or a finish reason"),
+        "{err}"
+    );
+
+    let runs = ws.runs();
+    let s02 = runs
+        .iter()
+        .find(|r| r["sample_id"] == "s02")
+        .expect("s02 recorded");
+    assert_eq!(s02["status"], "incomplete");
+    assert_eq!(s02["transcript"], "只说了一半");
+    let s01 = runs
+        .iter()
+        .find(|r| r["sample_id"] == "s01")
+        .expect("s01 recorded");
+    assert_eq!(s01["status"], "failed");
+    assert_eq!(s01["transcript"], "");
+
+    let exported = read_jsonl(&ws.path("out.jsonl"));
+    let questions: Vec<&str> = exported
+        .iter()
+        .map(|r| r["conversations"][0]["value"].as_str().expect("q"))
+        .collect();
+    assert_eq!(questions, ["问题 0", "问题 3"]);
+
+    // The key went to the server, and nowhere else.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some(&format!("Bearer {KEY}")))
+    );
+    for text in [
+        err,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        std::fs::read_to_string(ws.path(".moss/runs.jsonl")).expect("runs"),
+        std::fs::read_to_string(ws.path("out.jsonl")).expect("out"),
+    ] {
+        assert!(!text.contains(KEY));
+    }
+}
+
+#[test]
+fn requests_per_minute_space_the_requests() {
+    let server = MockServer::start_background(|req: &Request| {
+        Reply::text(&answer_to(req.question().unwrap_or_default()))
+    });
+    let ws = Workspace::with_mock(&server);
+    let samples = ws.samples(4);
+    let out = ws.run(&[
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "mock",
+        "--concurrency",
+        "4",
+        "--rpm",
+        "300",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let times: Vec<Instant> = server.requests().iter().map(|r| r.received_at).collect();
+    assert_eq!(times.len(), 4);
+    for pair in times.windows(2) {
+        // 300 per minute is one every 200 ms (a little slack for the clock).
+        assert!(
+            pair[1].duration_since(pair[0]) >= Duration::from_millis(190),
+            "{:?}",
+            pair[1].duration_since(pair[0])
+        );
+    }
+}
+
+#[test]
+fn a_named_provider_without_its_key_is_a_clear_error() {
+    let ws = Workspace::new("");
+    let samples = ws.samples(1);
+    let out = ws.run(&[
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "deepseek",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "provider deepseek needs an API key: set the environment variable DEEPSEEK_API_KEY"
+        ),
+        "{err}"
+    );
+    assert!(!ws.path(".moss/runs.jsonl").exists());
+
+    let out = ws.run(&[
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown provider \"nope\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_sample_lines_are_reported_with_file_and_line_and_skipped() {
+    let ws = Workspace::new("[teacher]\nreplay-pause-ms = 0\n");
+    let samples = ws.path("mixed.jsonl");
+    std::fs::write(
+        &samples,
+        "{\"id\":\"a\",\"question\":\"一\"}\n{broken\n{\"id\":\"a\",\"question\":\"重复\"}\n{\"id\":\"b\",\"question\":\"二\"}\n",
+    )
+    .expect("write");
+    let out = ws.run(&["--samples", samples.to_str().expect("utf-8")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("mixed.jsonl:2: "), "{err}");
+    assert!(
+        err.contains("mixed.jsonl:3: sample id \"a\" repeats an earlier one; skipped"),
+        "{err}"
+    );
+    assert_eq!(complete_ids(&ws.runs()), ["a", "b"]);
+}
