@@ -219,6 +219,22 @@ use moss_thinking::teacher::{
 use openai_mock::{End, MockServer, Reply, Request, StreamReply};
 use std::time::Duration;
 
+/// Runs without watching the events.
+trait RunQuietly {
+    async fn run_quietly(&self, job: &Job) -> Run;
+}
+
+impl RunQuietly for Pipeline {
+    async fn run_quietly(&self, job: &Job) -> Run {
+        self.run(
+            job,
+            &mut moss_thinking::run::NoObserver,
+            &CancellationToken::new(),
+        )
+        .await
+    }
+}
+
 fn openai_pipeline(server: &MockServer, style: ContinuationStyle, mode: ExecMode) -> Pipeline {
     let teacher = OpenAiTeacher::new(OpenAiSettings {
         provider: "mock".to_owned(),
@@ -277,13 +293,7 @@ async fn continue_mode_stops_at_the_block_runs_it_and_continues_in_every_style()
         let server = MockServer::start(continuing_server()).await;
         let pipeline = openai_pipeline(&server, style, ExecMode::Continue);
         assert_eq!(pipeline.exec_mode(), ExecMode::Continue);
-        let run = pipeline
-            .run(
-                &job("s"),
-                &mut moss_thinking::run::NoObserver,
-                &CancellationToken::new(),
-            )
-            .await;
+        let run = pipeline.run_quietly(&job("s")).await;
         assert_eq!(
             run.status,
             RunStatus::Complete,
@@ -321,13 +331,7 @@ async fn without_continuation_fill_replaces_the_invented_result_and_the_rule_fla
     let server = MockServer::start(continuing_server()).await;
     let pipeline = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Continue);
     assert_eq!(pipeline.exec_mode(), ExecMode::Fill);
-    let run = pipeline
-        .run(
-            &job("s"),
-            &mut moss_thinking::run::NoObserver,
-            &CancellationToken::new(),
-        )
-        .await;
+    let run = pipeline.run_quietly(&job("s")).await;
     assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
     assert_eq!(run.exec, ExecMode::Fill);
     assert_eq!(server.request_count(), 1);
@@ -356,11 +360,7 @@ async fn reasoning_usage_and_timings_are_recorded_apart_from_the_transcript() {
     })
     .await;
     let run = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Off)
-        .run(
-            &job("s"),
-            &mut moss_thinking::run::NoObserver,
-            &CancellationToken::new(),
-        )
+        .run_quietly(&job("s"))
         .await;
     assert_eq!(run.status, RunStatus::Complete);
     assert_eq!(run.reasoning.as_deref(), Some("先想一想，再回答。"));
@@ -414,11 +414,7 @@ async fn cut_off_streams_are_incomplete_and_errors_before_text_are_failures() {
     for (reply, status, text, error) in cases {
         let server = MockServer::start(openai_mock::always(reply)).await;
         let run = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Fill)
-            .run(
-                &job("s"),
-                &mut moss_thinking::run::NoObserver,
-                &CancellationToken::new(),
-            )
+            .run_quietly(&job("s"))
             .await;
         assert_eq!(run.status, status, "{error}");
         assert_eq!(run.transcript, text);
