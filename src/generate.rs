@@ -530,13 +530,13 @@ impl RunWriter {
 
 /// Progress on stderr: a bar on a terminal, plain lines otherwise.
 struct Progress {
+    started: Instant,
     bar: Option<ProgressBar>,
     lines: Option<std::sync::Mutex<LineProgress>>,
 }
 
 struct LineProgress {
     total: usize,
-    started: Instant,
     last: Instant,
 }
 
@@ -548,12 +548,13 @@ impl Progress {
                 let bar =
                     ProgressBar::with_draw_target(Some(total_u64), ProgressDrawTarget::stderr());
                 if let Ok(style) = ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} · {msg} · {per_sec} · ETA {eta}",
+                    "{bar:30.cyan/blue} {pos}/{len} · {msg} · ETA {eta}",
                 ) {
                     bar.set_style(style);
                 }
                 bar.set_message("0 failed");
                 Self {
+                    started: Instant::now(),
                     bar: Some(bar),
                     lines: None,
                 }
@@ -561,15 +562,13 @@ impl Progress {
             ProgressMode::Lines => {
                 let now = Instant::now();
                 Self {
+                    started: now,
                     bar: None,
-                    lines: Some(std::sync::Mutex::new(LineProgress {
-                        total,
-                        started: now,
-                        last: now,
-                    })),
+                    lines: Some(std::sync::Mutex::new(LineProgress { total, last: now })),
                 }
             }
             ProgressMode::Quiet => Self {
+                started: Instant::now(),
                 bar: None,
                 lines: None,
             },
@@ -579,7 +578,9 @@ impl Progress {
     fn set(&self, done: usize, failed: usize) {
         if let Some(bar) = &self.bar {
             bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
-            bar.set_message(format!("{failed} failed"));
+            #[allow(clippy::cast_precision_loss)]
+            let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{failed} failed · {rate:.2} runs/s"));
         }
         if let Some(lines) = &self.lines {
             let mut p = lines
@@ -588,7 +589,7 @@ impl Progress {
             let now = Instant::now();
             if now.duration_since(p.last) >= PROGRESS_LINE_INTERVAL || done == p.total {
                 p.last = now;
-                let secs = now.duration_since(p.started).as_secs_f64().max(1e-9);
+                let secs = now.duration_since(self.started).as_secs_f64().max(1e-9);
                 #[allow(clippy::cast_precision_loss)]
                 let rate = done as f64 / secs;
                 #[allow(
