@@ -263,8 +263,13 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     };
     writeln!(
         stderr.lock(),
-        "moss: {} samples · teacher: {teacher} · prompt {} · exec {}",
-        samples.len(),
+        "moss: {} · teacher: {teacher} · prompt {} · exec {}",
+        match args.limit {
+            Some(limit) if limit < samples.len() => {
+                format!("the first {limit} of {} samples", samples.len())
+            }
+            _ => format!("{} samples", samples.len()),
+        },
         prompt.id,
         pipeline.exec_mode().as_str(),
     )?;
@@ -281,24 +286,7 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             ProgressMode::Lines
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let report = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("moss: interrupted: stopping; finished runs are kept (Ctrl-C again to quit at once)");
-                on_signal.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-            }
-        });
-        generate::generate(Arc::new(pipeline), prompt, &samples, &workspace, &options, cancel).await
-    })?;
+    let report = run_batch(pipeline, prompt, &samples, &workspace, &options)?;
     let mut err = stderr.lock();
     for warning in &report.warnings {
         writeln!(err, "moss: {warning}")?;
@@ -311,6 +299,37 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_NOT_ALL_COMPLETE)
     })
+}
+
+/// Runs a batch on a multi-threaded runtime; Ctrl-C cancels it (a second Ctrl-C quits at once).
+fn run_batch(
+    pipeline: Pipeline,
+    prompt: Arc<PromptVersion>,
+    samples: &[generate::Sample],
+    workspace: &Workspace,
+    options: &GenerateOptions,
+) -> anyhow::Result<generate::GenerateReport> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "moss: interrupted: stopping; finished runs are kept (Ctrl-C again to quit at once)"
+                );
+                on_signal.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        });
+        generate::generate(Arc::new(pipeline), prompt, samples, workspace, options, cancel).await
+    })?;
+    Ok(report)
 }
 
 /// The error and its causes, each said once: many errors already quote their cause.
