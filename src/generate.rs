@@ -6,11 +6,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -119,6 +121,7 @@ pub struct GenerateOptions {
 #[derive(Deserialize)]
 struct RunIndex {
     sample_id: String,
+    question: String,
     prompt_id: String,
     settings_id: String,
     status: RunStatus,
@@ -190,6 +193,14 @@ impl GenerateReport {
                 }
             }
             Ok(Ok(Finished::Cancelled)) => self.cancelled += 1,
+            Ok(Ok(Finished::Panicked(p))) => {
+                self.failed += 1;
+                self.failures.push(Failure {
+                    sample_id: p.sample_id,
+                    status: RunStatus::Failed,
+                    reason: format!("internal error (not recorded): {}", p.message),
+                });
+            }
             Ok(Err(e)) => return Err(e),
             Err(join) => {
                 self.failed += 1;
@@ -311,16 +322,21 @@ pub async fn generate(
         ..GenerateReport::default()
     };
 
+    // A sample is done when it has a complete run of this prompt and settings for this very
+    // question (an edited question under the same id is a new sample).
     let mut done = HashSet::new();
     report.warnings = workspace.scan_runs(|_, r: RunIndex| {
         if r.status == RunStatus::Complete
             && r.prompt_id == prompt.id
             && r.settings_id == settings_id
         {
-            done.insert(r.sample_id);
+            done.insert((r.sample_id, r.question));
         }
     })?;
-    let todo: Vec<&Sample> = selected.iter().filter(|s| !done.contains(&s.id)).collect();
+    let todo: Vec<&Sample> = selected
+        .iter()
+        .filter(|s| !done.contains(&(s.id.clone(), s.question.clone())))
+        .collect();
     report.resumed = selected.len() - todo.len();
 
     let progress = Progress::new(options.progress, todo.len());
@@ -342,7 +358,17 @@ pub async fn generate(
             let cancel = cancel.clone();
             let writer = writer.sender();
             tasks.spawn(async move {
-                let run = pipeline.run(&job, &mut NoObserver, &cancel).await;
+                let run = AssertUnwindSafe(pipeline.run(&job, &mut NoObserver, &cancel))
+                    .catch_unwind()
+                    .await
+                    .map_err(|panic| Panicked {
+                        sample_id: job.sample_id.clone(),
+                        message: panic_message(panic.as_ref()),
+                    });
+                let run = match run {
+                    Ok(run) => run,
+                    Err(panicked) => return Ok(Finished::Panicked(panicked)),
+                };
                 if cancel.is_cancelled() && run.status == RunStatus::Failed {
                     return Ok(Finished::Cancelled);
                 }
@@ -416,6 +442,7 @@ fn tally_dataset(
             && r.prompt_id == prompt_id
             && r.settings_id == settings_id
             && let Some(&i) = wanted.get(r.sample_id.as_str())
+            && selected[i].question == r.question
         {
             latest[i] = Some((offset, r.rules));
         }
@@ -475,6 +502,21 @@ fn export_runs(
 enum Finished {
     Recorded(Failure),
     Cancelled,
+    /// A bug: reported, never recorded as data.
+    Panicked(Panicked),
+}
+
+struct Panicked {
+    sample_id: String,
+    message: String,
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
 }
 
 type Ack = oneshot::Sender<Result<(), String>>;

@@ -214,9 +214,10 @@ const EXIT_INTERRUPTED: u8 = 130;
 fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let workspace_dir = args.workspace.clone().unwrap_or(cwd);
-    let prompt_file = PromptFile::load(&args.prompt)?;
+    // Read once: the id hashes exactly the text whose body is sent.
     let prompt_text = std::fs::read_to_string(&args.prompt)
         .with_context(|| format!("cannot read {}", args.prompt.display()))?;
+    let prompt_file = PromptFile::parse(&args.prompt, &prompt_text)?;
     let mut layers = Layers::discover(&workspace_dir)?;
     if let Some(front) = prompt_file.front_matter.clone() {
         layers.push(front);

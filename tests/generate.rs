@@ -54,13 +54,14 @@ impl Workspace {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_moss"));
-        cmd.current_dir(self.dir.path())
-            .arg("generate")
-            .args([
+        cmd.current_dir(self.dir.path()).arg("generate");
+        if !args.contains(&"--prompt") {
+            cmd.args([
                 "--prompt",
                 repo("prompts/teacher.zh.md").to_str().expect("utf-8"),
-            ])
-            .args(args)
+            ]);
+        }
+        cmd.args(args)
             .env("MOSS_CONFIG", "")
             .env("MOSS_MOCK_KEY", KEY)
             .env_remove("SILICONFLOW_API_KEY")
@@ -438,4 +439,50 @@ fn bad_sample_lines_are_reported_with_file_and_line_and_skipped() {
         "{err}"
     );
     assert_eq!(complete_ids(&ws.runs()), ["a", "b"]);
+}
+
+#[test]
+fn a_new_prompt_model_exec_mode_or_question_is_run_again() {
+    let server = MockServer::start_background(|req: &Request| {
+        Reply::text(&answer_to(req.question().unwrap_or_default()))
+    });
+    let ws = Workspace::with_mock(&server);
+    let samples = ws.samples(2);
+    let samples_arg = samples.to_str().expect("utf-8");
+    let base = ["--samples", samples_arg, "--provider", "mock"];
+    let run = |extra: &[&str]| {
+        let out = ws.run(&[&base[..], extra].concat());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stderr(&out)
+    };
+    run(&[]);
+    assert_eq!(server.request_count(), 2);
+    assert!(run(&[]).contains("2 already complete, 0 run now"));
+    assert_eq!(server.request_count(), 2);
+
+    // Each of these changes the settings: both samples run again.
+    run(&["--model", "other-model"]);
+    assert_eq!(server.request_count(), 4);
+    run(&["--exec", "fill"]);
+    assert_eq!(server.request_count(), 6);
+    let other_prompt = ws.path("other.md");
+    std::fs::write(&other_prompt, "Answer briefly.\n").expect("prompt");
+    run(&["--prompt", other_prompt.to_str().expect("utf-8")]);
+    assert_eq!(server.request_count(), 8);
+
+    // An edited question under the same id is a new sample.
+    std::fs::write(
+        &samples,
+        "{\"id\":\"s00\",\"question\":\"问题 0\"}\n{\"id\":\"s01\",\"question\":\"改过的问题\"}\n",
+    )
+    .expect("edit");
+    let err = run(&["--out", "out.jsonl"]);
+    assert!(err.contains("1 already complete, 1 run now"), "{err}");
+    assert_eq!(server.request_count(), 9);
+    let exported = read_jsonl(&ws.path("out.jsonl"));
+    assert_eq!(exported[1]["conversations"][0]["value"], "改过的问题");
+    assert_eq!(
+        exported[1]["conversations"][1]["value"],
+        answer_to("改过的问题").as_str()
+    );
 }

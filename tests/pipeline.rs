@@ -167,6 +167,28 @@ async fn continue_mode_runs_each_block_as_it_closes_and_resumes_the_turn() {
 }
 
 #[tokio::test]
+async fn code_that_cannot_run_makes_the_run_incomplete_not_an_error_block() {
+    for mode in [ExecMode::Fill, ExecMode::Continue] {
+        let exec = ExecConfig {
+            mode,
+            python: "no-such-python-for-moss".to_owned(),
+            ..ExecConfig::default()
+        };
+        let pipeline = Pipeline::new(
+            Teacher::Replay(ReplayTeacher::builtin()),
+            exec,
+            Arc::new(Rules::new(RulesConfig::default()).expect("rules")),
+        );
+        let run = pipeline.run_quietly(&job("q02")).await;
+        assert_eq!(run.status, RunStatus::Incomplete, "{mode:?}");
+        let error = run.error.as_deref().unwrap_or_default();
+        assert!(error.starts_with("could not run the code: "), "{error}");
+        assert!(!run.transcript.contains("<execute_error>"), "{mode:?}");
+        assert_eq!(run.executions.len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn code_that_reads_input_gets_eof_and_an_error_block() {
     let (run, _) = run_fill("q26").await;
     assert_eq!(run.executions.len(), 1);
@@ -405,6 +427,26 @@ async fn cut_off_streams_are_incomplete_and_errors_before_text_are_failures() {
             "broke mid-stream",
         ),
         (
+            StreamReply::new(vec![
+                openai_mock::content("被过滤"),
+                openai_mock::finish("content_filter"),
+            ])
+            .into(),
+            RunStatus::Incomplete,
+            "被过滤",
+            "finish reason: content_filter",
+        ),
+        (
+            StreamReply::new(vec![
+                openai_mock::reasoning("想了"),
+                openai_mock::finish("stop"),
+            ])
+            .into(),
+            RunStatus::Failed,
+            "",
+            "finished without writing an answer",
+        ),
+        (
             Reply::error(500, "the model is overloaded"),
             RunStatus::Failed,
             "",
@@ -425,4 +467,20 @@ async fn cut_off_streams_are_incomplete_and_errors_before_text_are_failures() {
         );
         assert!(run.executions.is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_run_executes_at_most_max_executions_blocks() {
+    let blocks: String = (0..moss_thinking::run::MAX_EXECUTIONS + 2)
+        .map(|i| format!("第{i}步。\n<think>跑</think>\n```python RUN\nprint({i})\n```\n"))
+        .collect();
+    let answer = format!("先答。\n{blocks}完。");
+    let server = MockServer::start(move |_: &Request| StreamReply::text(&answer, 50).into()).await;
+    let run = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Fill)
+        .run_quietly(&job("s"))
+        .await;
+    assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
+    assert_eq!(run.executions.len(), moss_thinking::run::MAX_EXECUTIONS);
+    assert_eq!(run.segments.results, moss_thinking::run::MAX_EXECUTIONS);
+    assert_eq!(outcome(&run, RuleId::RunHasResult), Outcome::Fail);
 }

@@ -159,27 +159,15 @@ impl Pipeline {
             total_results.saturating_sub(system_results)
         };
 
-        let (mut status, mut error, finish_reason) = match outcome {
-            Ok(Some(reason)) if reason == "length" => (
-                RunStatus::Incomplete,
-                Some("the answer was cut off at max_tokens (finish reason: length)".to_owned()),
-                Some(reason),
-            ),
-            Ok(reason) => (RunStatus::Complete, None, reason),
-            Err(e) if text.is_empty() && live.reasoning.is_empty() => {
-                (RunStatus::Failed, Some(e), None)
-            }
-            Err(e) => (RunStatus::Incomplete, Some(e), None),
-        };
-
-        if status == RunStatus::Complete
-            && self.mode != ExecMode::Off
-            && !self
+        let (mut status, mut error, finish_reason) = judge_end(outcome, &text, &live.reasoning);
+        if status == RunStatus::Complete && self.mode != ExecMode::Off {
+            let filled = self
                 .fill(&mut text, &mut executions, &mut exec_time, observer, cancel)
-                .await
-        {
-            status = RunStatus::Incomplete;
-            error = Some(TeacherError::Cancelled.to_string());
+                .await;
+            if let Err(e) = filled {
+                status = RunStatus::Incomplete;
+                error = Some(e);
+            }
         }
 
         let transcript = Transcript::parse(&text, self.rules.config().count_mode);
@@ -263,15 +251,21 @@ impl Pipeline {
                     let block = live.executions.len();
                     let result = self.execute(block, &code, observer, cancel).await;
                     live.exec_time += result.duration;
-                    let cancelled = result.status == ExecStatus::Cancelled;
-                    live.append_system(&result.to_block(), observer);
-                    live.system_results += 1;
+                    let failure = exec_failure(&result);
+                    if failure.is_none() {
+                        live.append_system(&result.to_block(), observer);
+                        live.system_results += 1;
+                    }
                     live.executions.push(Execution {
                         block,
                         outcome: result,
                     });
-                    if cancelled {
-                        return Err(TeacherError::Cancelled.to_string());
+                    if let Some(failure) = failure {
+                        return Err(failure);
+                    }
+                    if live.executions.len() >= MAX_EXECUTIONS {
+                        // Enough: later blocks stay without results.
+                        live.stop_at_blocks = false;
                     }
                     observer.on_event(RunEvent::Continuing);
                     continue_from = Some(live.text.clone());
@@ -281,8 +275,9 @@ impl Pipeline {
         }
     }
 
-    /// Runs every executable block of `text` not yet run (fill mode: all of them) and puts
-    /// the results in place. Returns false when cancelled part-way.
+    /// Runs every executable block of `text` not yet run (fill mode: all of them, up to
+    /// [`MAX_EXECUTIONS`]) and puts the results in place. When one cannot run or is cancelled,
+    /// the text is left as the teacher wrote it and the reason is returned.
     async fn fill(
         &self,
         text: &mut String,
@@ -290,30 +285,31 @@ impl Pipeline {
         exec_time: &mut Duration,
         observer: &mut dyn RunObserver,
         cancel: &CancellationToken,
-    ) -> bool {
+    ) -> Result<(), String> {
         let blocks = executable_blocks(text);
+        let room = MAX_EXECUTIONS.saturating_sub(executions.len());
         let pending = blocks.get(executions.len()..).unwrap_or_default();
+        let pending = &pending[..pending.len().min(room)];
         let mut results = Vec::with_capacity(pending.len());
-        let mut finished = true;
         for block in pending {
             let index = executions.len();
             let result = self.execute(index, &block.code, observer, cancel).await;
             *exec_time += result.duration;
-            finished = result.status != ExecStatus::Cancelled;
+            let failure = exec_failure(&result);
             results.push(result.to_block());
             executions.push(Execution {
                 block: index,
                 outcome: result,
             });
-            if !finished {
-                break;
+            if let Some(failure) = failure {
+                return Err(failure);
             }
         }
         if !results.is_empty() {
             *text = splice_results(text, pending, &results);
             observer.on_event(RunEvent::Rewritten(text.clone()));
         }
-        finished
+        Ok(())
     }
 
     async fn execute(
@@ -333,6 +329,56 @@ impl Pipeline {
             outcome: outcome.clone(),
         });
         outcome
+    }
+}
+
+/// Executions one run may make; blocks past this stay without results (and the
+/// `run-has-result` rule says so). Bounds the cost of a teacher that keeps writing code.
+pub const MAX_EXECUTIONS: usize = 16;
+
+/// Finish reasons that mean the teacher ended its turn by itself.
+const FINISHED_REASONS: [&str; 4] = ["stop", "eos", "end_turn", "stop_sequence"];
+
+/// Why an execution means the run cannot be complete: the sandbox could not run the code, or
+/// the run was cancelled. (Code that fails is a result like any other.)
+fn exec_failure(outcome: &ExecOutcome) -> Option<String> {
+    match &outcome.status {
+        ExecStatus::NotStarted { message } => Some(format!("could not run the code: {message}")),
+        ExecStatus::Cancelled => Some(TeacherError::Cancelled.to_string()),
+        _ => None,
+    }
+}
+
+/// Status, error and finish reason of a run from how its stream ended.
+fn judge_end(
+    outcome: Result<Option<String>, String>,
+    text: &str,
+    reasoning: &str,
+) -> (RunStatus, Option<String>, Option<String>) {
+    match outcome {
+        Ok(reason) if text.trim().is_empty() => (
+            RunStatus::Failed,
+            Some("the teacher finished without writing an answer".to_owned()),
+            reason,
+        ),
+        Ok(None) => (RunStatus::Complete, None, None),
+        Ok(Some(reason)) if FINISHED_REASONS.contains(&reason.as_str()) => {
+            (RunStatus::Complete, None, Some(reason))
+        }
+        Ok(Some(reason)) if reason == "length" => (
+            RunStatus::Incomplete,
+            Some("the answer was cut off at max_tokens (finish reason: length)".to_owned()),
+            Some(reason),
+        ),
+        Ok(Some(reason)) => (
+            RunStatus::Incomplete,
+            Some(format!(
+                "the teacher stopped early (finish reason: {reason})"
+            )),
+            Some(reason),
+        ),
+        Err(e) if text.is_empty() && reasoning.is_empty() => (RunStatus::Failed, Some(e), None),
+        Err(e) => (RunStatus::Incomplete, Some(e), None),
     }
 }
 
@@ -405,8 +451,12 @@ impl Live {
                     Some(end) => {
                         // Keep the text up to the block's end; what the model wrote past it
                         // (an invented result, usually) is dropped.
-                        let keep = end.saturating_sub(self.text.len()).min(text.len());
-                        let kept = text.get(..keep).unwrap_or(&text);
+                        let mut keep = end.saturating_sub(self.text.len()).min(text.len());
+                        // The end of a fence line is ASCII; stay on a char boundary regardless.
+                        while !text.is_char_boundary(keep) {
+                            keep -= 1;
+                        }
+                        let kept = &text[..keep];
                         self.text.push_str(kept);
                         observer.on_event(RunEvent::Text {
                             text: kept.to_owned(),

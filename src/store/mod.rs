@@ -254,8 +254,18 @@ impl RunLog {
             serde_json::to_writer(&mut self.buffer, run)?;
             self.buffer.push(b'\n');
         }
-        self.file.write_all(&self.buffer).map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))
+        let before = self.file.metadata().map_err(io(&self.path))?.len();
+        let written = self
+            .file
+            .write_all(&self.buffer)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Take back a partial write (a full disk, say), so the next record does not glue
+            // onto half of this batch and nothing unsynced is left looking committed.
+            let _ = self.file.set_len(before);
+            return Err(io(&self.path)(e));
+        }
+        Ok(())
     }
 }
 
@@ -335,6 +345,14 @@ mod tests {
             "{:?}",
             loaded.warnings
         );
+    }
+
+    #[test]
+    fn a_failed_append_is_an_error() {
+        // /dev/full fails every write with "no space left on device".
+        let mut log = RunLog::open(Path::new("/dev/full")).expect("opens");
+        let err = log.append(&run("a")).expect_err("disk full").to_string();
+        assert!(err.starts_with("/dev/full: "), "{err}");
     }
 
     #[test]

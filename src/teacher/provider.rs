@@ -194,6 +194,20 @@ pub struct ChosenTeacher {
     pub notice: Option<String>,
 }
 
+/// `url`, or when it is a path (`/beta`), that path on `base`'s scheme, host and port: an
+/// overridden base URL (a proxy, say) carries the continuation endpoint with it.
+fn resolve_against(base: &str, url: &str) -> String {
+    if !url.starts_with('/') {
+        return url.to_owned();
+    }
+    let origin_end = base.find("://").map_or(0, |i| i + 3);
+    let origin = match base[origin_end..].find('/') {
+        Some(slash) => &base[..origin_end + slash],
+        None => base,
+    };
+    format!("{origin}{url}")
+}
+
 /// Chooses the teacher: `provider` (the `--provider` flag, else `[teacher] provider`), or, when
 /// neither names one, `siliconflow` if its key is set and the offline replay teacher if not.
 /// `env` reads environment variables (a parameter so tests need not touch the process's).
@@ -266,7 +280,10 @@ pub fn choose_teacher(
         model,
         api_key: key,
         reasoning_field: preset.reasoning_field,
-        continuation_base_url: preset.continuation_base_url.clone(),
+        continuation_base_url: preset
+            .continuation_base_url
+            .as_deref()
+            .map(|url| resolve_against(&preset.base_url, url)),
         timeouts: config.timeouts(),
         retry: config.retry(),
     };
@@ -358,10 +375,7 @@ mod tests {
         assert_eq!(sf.continuation_for("Qwen/QwQ-32B"), ContinuationStyle::None);
         let ds = &presets()["deepseek"];
         assert_eq!(ds.continuation, ContinuationStyle::AssistantPrefix);
-        assert_eq!(
-            ds.continuation_base_url.as_deref(),
-            Some("https://api.deepseek.com/beta")
-        );
+        assert_eq!(ds.continuation_base_url.as_deref(), Some("/beta"));
         assert_eq!(
             presets()["vllm"].continuation,
             ContinuationStyle::ContinueFinalMessage
@@ -372,6 +386,22 @@ mod tests {
                 ContinuationStyle::TrailingAssistant
             );
         }
+    }
+
+    #[test]
+    fn a_continuation_path_follows_the_base_url() {
+        assert_eq!(
+            resolve_against("https://api.deepseek.com", "/beta"),
+            "https://api.deepseek.com/beta"
+        );
+        assert_eq!(
+            resolve_against("http://proxy:8080/deepseek/v1", "/beta"),
+            "http://proxy:8080/beta"
+        );
+        assert_eq!(
+            resolve_against("https://a.example/v1", "https://b.example/beta"),
+            "https://b.example/beta"
+        );
     }
 
     #[test]
