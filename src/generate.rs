@@ -322,21 +322,7 @@ pub async fn generate(
         ..GenerateReport::default()
     };
 
-    // A sample is done when it has a complete run of this prompt and settings for this very
-    // question (an edited question under the same id is a new sample).
-    let mut done = HashSet::new();
-    report.warnings = workspace.scan_runs(|_, r: RunIndex| {
-        if r.status == RunStatus::Complete
-            && r.prompt_id == prompt.id
-            && r.settings_id == settings_id
-        {
-            done.insert((r.sample_id, r.question));
-        }
-    })?;
-    let todo: Vec<&Sample> = selected
-        .iter()
-        .filter(|s| !done.contains(&(s.id.clone(), s.question.clone())))
-        .collect();
+    let todo = still_to_run(workspace, selected, &prompt.id, &settings_id, &mut report)?;
     report.resumed = selected.len() - todo.len();
 
     let progress = Progress::new(options.progress, todo.len());
@@ -418,6 +404,30 @@ pub async fn generate(
     )?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The selected samples without a complete run of this prompt and settings for this very
+/// question (an edited question under the same id is a new sample).
+fn still_to_run<'a>(
+    workspace: &Workspace,
+    selected: &'a [Sample],
+    prompt_id: &str,
+    settings_id: &str,
+    report: &mut GenerateReport,
+) -> Result<Vec<&'a Sample>, GenerateError> {
+    let mut done = HashSet::new();
+    report.warnings = workspace.scan_runs(|_, r: RunIndex| {
+        if r.status == RunStatus::Complete
+            && r.prompt_id == prompt_id
+            && r.settings_id == settings_id
+        {
+            done.insert((r.sample_id, r.question));
+        }
+    })?;
+    Ok(selected
+        .iter()
+        .filter(|s| !done.contains(&(s.id.clone(), s.question.clone())))
+        .collect())
 }
 
 /// The dataset as it now stands: the latest complete run of each selected sample, its rule

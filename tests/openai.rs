@@ -1056,6 +1056,123 @@ async fn a_provider_without_continuation_refuses() {
     assert!(t.request_body(&continuing(PREFIX)).is_err());
 }
 
+async fn refused_continuation(
+    reply: Reply,
+    style: ContinuationStyle,
+    request: &TeacherRequest,
+) -> (MockServer, Result<StreamEnd, TeacherError>) {
+    let server = MockServer::start(always(reply)).await;
+    let mut s = settings(&server.base_url);
+    s.continuation = style;
+    s.retry.max_retries = 1;
+    let (result, events) = run_with(&teacher(s), request).await;
+    assert!(events.is_empty());
+    (server, result)
+}
+
+#[tokio::test]
+async fn a_continuation_the_provider_rejects_is_refused_not_retried() {
+    // SiliconFlow rejects `prefix` for a reasoning model with a 400.
+    let message = "prefix is not supported for reasoning models";
+    let (server, result) = refused_continuation(
+        Reply::error(400, message),
+        ContinuationStyle::PrefixField,
+        &continuing(PREFIX),
+    )
+    .await;
+    let error = result.expect_err("refused");
+    assert_eq!(
+        error,
+        TeacherError::ContinuationRefused {
+            status: 400,
+            message: message.to_owned()
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        format!("the provider refused to continue the turn (HTTP 400: {message})")
+    );
+    assert!(!error.is_retryable());
+    assert_eq!(server.request_count(), 1, "a refusal is not retried");
+    assert_eq!(server.requests()[0].prefix(), Some(PREFIX));
+
+    for (status, style) in [
+        (404, ContinuationStyle::AssistantPrefix),
+        (422, ContinuationStyle::ContinueFinalMessage),
+        (413, ContinuationStyle::TrailingAssistant),
+    ] {
+        let (server, result) = refused_continuation(
+            Reply::error(status, "no such thing"),
+            style,
+            &continuing(PREFIX),
+        )
+        .await;
+        assert_eq!(
+            result,
+            Err(TeacherError::ContinuationRefused {
+                status,
+                message: "no such thing".to_owned()
+            }),
+            "{status}"
+        );
+        assert_eq!(server.request_count(), 1, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn only_client_errors_about_the_continuation_are_refusals() {
+    // The same 400 for a fresh request is a plain HTTP error.
+    let (_, result) = refused_continuation(
+        Reply::error(400, "bad request"),
+        ContinuationStyle::PrefixField,
+        &request(),
+    )
+    .await;
+    assert_eq!(
+        result,
+        Err(TeacherError::Http {
+            status: 400,
+            message: "bad request".to_owned()
+        })
+    );
+    // Key, permission, timeout, conflict, rate and server errors stay HTTP errors (retried
+    // where they were before: one retry here).
+    for (status, attempts) in [(401, 1), (403, 1), (408, 2), (409, 2), (429, 2), (500, 2)] {
+        let (server, result) = refused_continuation(
+            Reply::error(status, "not about the prefix"),
+            ContinuationStyle::PrefixField,
+            &continuing(PREFIX),
+        )
+        .await;
+        assert_eq!(
+            result,
+            Err(TeacherError::Http {
+                status,
+                message: "not about the prefix".to_owned()
+            }),
+            "{status}"
+        );
+        assert_eq!(server.request_count(), attempts, "{status}");
+    }
+    // A retried failure that ends in a refusal is a refusal.
+    let server = MockServer::start(sequence(vec![
+        Reply::error(503, "warming up"),
+        Reply::error(422, "continue_final_message is not supported"),
+    ]))
+    .await;
+    let mut s = settings(&server.base_url);
+    s.continuation = ContinuationStyle::ContinueFinalMessage;
+    let (result, _) = run_with(&teacher(s), &continuing(PREFIX)).await;
+    assert_eq!(
+        result,
+        Err(TeacherError::ContinuationRefused {
+            status: 422,
+            message: "continue_final_message is not supported".to_owned()
+        })
+    );
+    assert_eq!(server.request_count(), 2);
+}
+
 // --- secrets and sharing ----------------------------------------------------------------------
 
 #[tokio::test]
@@ -1137,6 +1254,106 @@ async fn the_api_key_never_appears_in_errors_or_debug_output() {
         format!("{:?}", t.clone()),
     ] {
         assert!(!shown.contains(KEY), "{shown}");
+    }
+}
+
+/// A 120-character key, none of whose 8-character windows occurs in ordinary text.
+fn long_key() -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut key = "sk-".to_owned();
+    key.extend((0..117).map(|i| char::from(DIGITS[(i * 17 + 5) % DIGITS.len()])));
+    key
+}
+
+/// Whether any 8 consecutive characters of `key` appear in `shown`.
+fn leaks(shown: &str, key: &str) -> Option<String> {
+    key.as_bytes()
+        .windows(8)
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .find(|w| shown.contains(w.as_str()))
+}
+
+#[tokio::test]
+async fn a_long_key_across_the_cut_of_a_quoted_message_is_removed() {
+    let key = long_key();
+    assert_eq!(key.len(), 120);
+    // Every reply quotes `Bearer <key>` so that the key starts before the point where the quoted
+    // text is cut (300 characters of an HTTP body or an error event, 200 of a malformed chunk)
+    // and ends after it. The filler has multi-byte characters, so cutting on a byte count would
+    // also show.
+    let server = MockServer::start(|req: &Request| {
+        let auth = req.authorization.clone().unwrap_or_default();
+        match req.question().unwrap_or("") {
+            "http" => Reply::status(400, format!("{}{auth} trailing", "é".repeat(250))),
+            "http-json" => Reply::error(400, &format!("{}{auth}", "é".repeat(250))),
+            "malformed" => StreamReply::new(vec![
+                content("ok"),
+                raw(&format!("data: {{{}{auth} tail\n\n", "ü".repeat(150))),
+            ])
+            .into(),
+            "error-event" => StreamReply::new(vec![raw(&format!(
+                "event: error\ndata: {}{auth} tail\n\n",
+                "ß".repeat(250)
+            ))])
+            .into(),
+            _ => Reply::status(200, format!("{{{}{auth} tail", "ø".repeat(150)))
+                .with_header("content-type", "application/json"),
+        }
+    })
+    .await;
+    let mut s = settings(&server.base_url);
+    s.api_key = Some(ApiKey::new(key.clone()));
+    s.retry.max_retries = 0;
+    let t = teacher(s.clone());
+    let mut refusing = s;
+    refusing.continuation = ContinuationStyle::PrefixField;
+    let refusing = teacher(refusing);
+    for (question, continuation) in [
+        ("http", false),
+        ("http", true),
+        ("http-json", false),
+        ("http-json", true),
+        ("malformed", false),
+        ("error-event", false),
+        ("whole", false),
+    ] {
+        let req = TeacherRequest {
+            question: question.to_owned(),
+            ..if continuation {
+                continuing(PREFIX)
+            } else {
+                request()
+            }
+        };
+        let t = if continuation { &refusing } else { &t };
+        let error = run_with(t, &req).await.0.expect_err(question);
+        let case = format!("{question} (continuation: {continuation})");
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert_eq!(leaks(&shown, &key), None, "{case}: {shown}");
+        }
+        match (question, continuation, &error) {
+            (
+                "http" | "http-json",
+                false,
+                TeacherError::Http {
+                    status: 400,
+                    message,
+                },
+            )
+            | (
+                "http" | "http-json",
+                true,
+                TeacherError::ContinuationRefused {
+                    status: 400,
+                    message,
+                },
+            )
+            | ("error-event", _, TeacherError::Provider { message })
+            | ("malformed" | "whole", _, TeacherError::Malformed { data: message, .. }) => {
+                assert!(message.contains("Bearer ***"), "{case}: {message}");
+            }
+            _ => panic!("{case}: unexpected {error:?}"),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The Job → Run pipeline with the offline replay teacher and real `python3`.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use moss_thinking::exec::{ExecConfig, ExecMode};
@@ -471,9 +472,14 @@ async fn cut_off_streams_are_incomplete_and_errors_before_text_are_failures() {
 
 #[tokio::test]
 async fn a_run_executes_at_most_max_executions_blocks() {
-    let blocks: String = (0..moss_thinking::run::MAX_EXECUTIONS + 2)
-        .map(|i| format!("第{i}步。\n<think>跑</think>\n```python RUN\nprint({i})\n```\n"))
-        .collect();
+    let mut blocks = String::new();
+    for i in 0..moss_thinking::run::MAX_EXECUTIONS + 2 {
+        write!(
+            blocks,
+            "第{i}步。\n<think>跑</think>\n```python RUN\nprint({i})\n```\n"
+        )
+        .expect("write to a String");
+    }
     let answer = format!("先答。\n{blocks}完。");
     let server = MockServer::start(move |_: &Request| StreamReply::text(&answer, 50).into()).await;
     let run = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Fill)
@@ -483,4 +489,35 @@ async fn a_run_executes_at_most_max_executions_blocks() {
     assert_eq!(run.executions.len(), moss_thinking::run::MAX_EXECUTIONS);
     assert_eq!(run.segments.results, moss_thinking::run::MAX_EXECUTIONS);
     assert_eq!(outcome(&run, RuleId::RunHasResult), Outcome::Fail);
+}
+
+#[tokio::test]
+async fn a_refused_continuation_starts_the_turn_over_in_fill_mode() {
+    let server = MockServer::start(|req: &Request| match req.prefix() {
+        None => StreamReply::text(FIRST_TURN, 3).into(),
+        Some(_) => Reply::error(400, "prefix is not supported for this model"),
+    })
+    .await;
+    let pipeline = openai_pipeline(&server, ContinuationStyle::PrefixField, ExecMode::Continue);
+    let mut events = Vec::new();
+    let run = pipeline
+        .run(
+            &job("s"),
+            &mut |e| events.push(e),
+            &CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
+    assert_eq!(run.exec, ExecMode::Fill);
+    // First turn, refused continuation, the turn again.
+    assert_eq!(server.request_count(), 3);
+    assert!(events.contains(&RunEvent::Rewritten(String::new())));
+    assert!(
+        run.transcript
+            .contains(&format!("```\n\n{REAL_RESULT}\n编造的结果是 99。")),
+        "{}",
+        run.transcript
+    );
+    // Only the fresh turn's execution is recorded.
+    assert_eq!(run.executions.len(), 1);
 }

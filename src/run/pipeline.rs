@@ -139,13 +139,22 @@ impl Pipeline {
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let mut live = Live::new(
-            self.rules.config().count_mode,
-            self.mode == ExecMode::Continue,
-        );
-        let outcome = self
+        let mut mode = self.mode;
+        let mut live = Live::new(self.rules.config().count_mode, mode == ExecMode::Continue);
+        let mut outcome = self
             .converse(job, &mut live, started, observer, cancel)
             .await;
+        if let Err(Turn::ContinuationRefused(_)) = &outcome {
+            // The provider will not continue this turn (a reasoning model, say): start over
+            // and run the blocks after the answer instead.
+            observer.on_event(RunEvent::Rewritten(String::new()));
+            mode = ExecMode::Fill;
+            live = Live::new(self.rules.config().count_mode, false);
+            outcome = self
+                .converse(job, &mut live, started, observer, cancel)
+                .await;
+        }
+        let outcome = outcome.map_err(Turn::into_message);
         let mut executions = std::mem::take(&mut live.executions);
         let mut exec_time = live.exec_time;
         let system_results = live.system_results;
@@ -194,7 +203,7 @@ impl Pipeline {
             settings_id: settings.id(),
             teacher: self.teacher.info(),
             params: job.prompt.params,
-            exec: self.mode,
+            exec: mode,
             status,
             error,
             finish_reason,
@@ -223,7 +232,7 @@ impl Pipeline {
         started: Instant,
         observer: &mut dyn RunObserver,
         cancel: &CancellationToken,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, Turn> {
         let mut continue_from = None;
         loop {
             let request = TeacherRequest {
@@ -235,7 +244,9 @@ impl Pipeline {
             };
             if let Some(limiter) = &self.limiter {
                 tokio::select! {
-                    () = cancel.cancelled() => return Err(TeacherError::Cancelled.to_string()),
+                    () = cancel.cancelled() => {
+                        return Err(Turn::Failed(TeacherError::Cancelled.to_string()));
+                    }
                     () = limiter.acquire() => {}
                 }
             }
@@ -261,7 +272,7 @@ impl Pipeline {
                         outcome: result,
                     });
                     if let Some(failure) = failure {
-                        return Err(failure);
+                        return Err(Turn::Failed(failure));
                     }
                     if live.executions.len() >= MAX_EXECUTIONS {
                         // Enough: later blocks stay without results.
@@ -270,7 +281,10 @@ impl Pipeline {
                     observer.on_event(RunEvent::Continuing);
                     continue_from = Some(live.text.clone());
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e @ TeacherError::ContinuationRefused { .. }) => {
+                    return Err(Turn::ContinuationRefused(e.to_string()));
+                }
+                Err(e) => return Err(Turn::Failed(e.to_string())),
             }
         }
     }
@@ -329,6 +343,21 @@ impl Pipeline {
             outcome: outcome.clone(),
         });
         outcome
+    }
+}
+
+/// Why a turn ended without finishing.
+enum Turn {
+    Failed(String),
+    /// The provider refused a continuation request: the run starts over in fill mode.
+    ContinuationRefused(String),
+}
+
+impl Turn {
+    fn into_message(self) -> String {
+        match self {
+            Self::Failed(m) | Self::ContinuationRefused(m) => m,
+        }
     }
 }
 

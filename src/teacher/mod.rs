@@ -114,6 +114,8 @@ pub enum TeacherError {
     Misconfigured { provider: String, message: String },
     #[error("HTTP {status}: {message}")]
     Http { status: u16, message: String },
+    #[error("the provider refused to continue the turn (HTTP {status}: {message})")]
+    ContinuationRefused { status: u16, message: String },
     #[error("the provider reported an error mid-stream: {message}")]
     Provider { message: String },
     #[error("could not connect: {0}")]

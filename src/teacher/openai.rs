@@ -7,9 +7,17 @@
 //! chunk, so it is sent once, not per chunk).
 //!
 //! Retries happen only before anything reached the sink: afterwards a retry would repeat text.
+//! They are made here, so they do not wait for the caller's rate limiter
+//! ([`crate::run::RateLimiter`]): one call to [`OpenAiTeacher::stream`] takes one slot however
+//! many attempts it makes.
+//!
 //! The idle timer is not reset per chunk (that would touch the timer wheel for every token):
 //! arriving bytes only record their time, and when the timer fires it is re-armed from the last
 //! arrival if that was recent enough.
+//!
+//! Error messages never hold the API key: text quoted from the provider has the key removed
+//! before it is shortened (shortened first, a key across the cut would leave a prefix that no
+//! longer matches), and every error is scrubbed once more before it is returned.
 
 mod events;
 mod retry;
@@ -172,8 +180,16 @@ impl OpenAiTeacher {
     /// Streams the answer to `request` into `sink`, retrying failures that happen before the
     /// first event.
     ///
+    /// The retries are made here, after the backoff or the server's `retry-after`, and do not
+    /// pass through the caller's rate limiter ([`crate::run::RateLimiter`]): a caller that
+    /// waits for a slot before calling this takes one slot for all the attempts it makes.
+    ///
     /// # Errors
-    /// See [`TeacherError`]; events delivered before an error stay delivered.
+    /// See [`TeacherError`]; events delivered before an error stay delivered. A continuation
+    /// request (`request.continue_from`) that the provider rejects with a client error (HTTP 4xx
+    /// other than 401, 403, 408, 409 and 429, e.g. a reasoning model that takes no `prefix`)
+    /// fails with [`TeacherError::ContinuationRefused`], so that the caller can fall back to
+    /// asking afresh.
     pub async fn stream(
         &self,
         request: &TeacherRequest,
@@ -185,6 +201,8 @@ impl OpenAiTeacher {
             .map_err(|e| self.misconfigured(format!("cannot encode: {e}")))?;
         let policy = self.inner.settings.retry;
         let mut attempt = 0;
+        // Retries do not pass through the caller's rate limiter (see above): only the backoff
+        // or the server's `retry-after` spaces the attempts.
         loop {
             let mut delivered = false;
             match self
@@ -205,7 +223,14 @@ impl OpenAiTeacher {
                     }
                     attempt += 1;
                 }
-                Err(failure) => return Err(self.redact(failure.error)),
+                Err(failure) => {
+                    let error = if request.continue_from.is_some() {
+                        continuation_refused(failure.error)
+                    } else {
+                        failure.error
+                    };
+                    return Err(self.redact(error));
+                }
             }
         }
     }
@@ -301,7 +326,7 @@ impl OpenAiTeacher {
         if !status.is_success() {
             let retry_after = retry::retry_after(response.headers());
             let body = read_error_body(response, cancel, inner.settings.timeouts.idle).await?;
-            let message = wire::http_error_message(&body)
+            let message = wire::http_error_message(&body, api_key(&inner.settings))
                 .or_else(|| status.canonical_reason().map(str::to_owned))
                 .unwrap_or_else(|| "no message".to_owned());
             return Err(Failure {
@@ -325,29 +350,24 @@ impl OpenAiTeacher {
     }
 
     /// Removes the API key from messages that quote the provider (some echo what they got).
+    /// Text that was shortened had the key removed before (see [`wire::excerpt`]); this catches
+    /// the rest, e.g. a key in a JSON error message, which is kept whole.
     fn redact(&self, error: TeacherError) -> TeacherError {
-        let Some(key) = self
-            .inner
-            .settings
-            .api_key
-            .as_ref()
-            .map(super::provider::ApiKey::expose)
-            .filter(|k| !k.is_empty())
-        else {
+        let Some(key) = api_key(&self.inner.settings) else {
             return error;
         };
-        let clean = |s: String| {
-            if s.contains(key) {
-                s.replace(key, "***")
-            } else {
-                s
-            }
-        };
+        let clean = |s: String| wire::redact(&s, Some(key)).into_owned();
         match error {
             TeacherError::Http { status, message } => TeacherError::Http {
                 status,
                 message: clean(message),
             },
+            TeacherError::ContinuationRefused { status, message } => {
+                TeacherError::ContinuationRefused {
+                    status,
+                    message: clean(message),
+                }
+            }
             TeacherError::Provider { message } => TeacherError::Provider {
                 message: clean(message),
             },
@@ -359,6 +379,34 @@ impl OpenAiTeacher {
             TeacherError::Dropped(m) => TeacherError::Dropped(clean(m)),
             other => other,
         }
+    }
+}
+
+/// The API key, when one is set.
+fn api_key(settings: &OpenAiSettings) -> Option<&str> {
+    settings
+        .api_key
+        .as_ref()
+        .map(super::provider::ApiKey::expose)
+        .filter(|k| !k.is_empty())
+}
+
+/// Whether an HTTP status answering a continuation request means the provider will not
+/// continue the turn this way: a client error that is not about the key, permissions, a
+/// timeout, a conflict or the rate (those would fail, or succeed, the same without
+/// continuing).
+fn refuses_continuation(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 401 | 403 | 408 | 409 | 429)
+}
+
+/// `error`, as [`TeacherError::ContinuationRefused`] when it is an HTTP error that refuses a
+/// continuation request.
+fn continuation_refused(error: TeacherError) -> TeacherError {
+    match error {
+        TeacherError::Http { status, message } if refuses_continuation(status) => {
+            TeacherError::ContinuationRefused { status, message }
+        }
+        other => other,
     }
 }
 
@@ -460,6 +508,37 @@ mod tests {
         );
         assert!(endpoint("ftp://x").is_err());
         assert!(endpoint("not a url").is_err());
+    }
+
+    #[test]
+    fn which_statuses_refuse_a_continuation() {
+        for status in [400, 404, 413, 415, 422] {
+            assert!(refuses_continuation(status), "{status}");
+        }
+        for status in [200, 302, 401, 403, 408, 409, 429, 500, 503] {
+            assert!(!refuses_continuation(status), "{status}");
+        }
+        let refused = continuation_refused(TeacherError::Http {
+            status: 400,
+            message: "prefix is not supported".to_owned(),
+        });
+        assert_eq!(
+            refused,
+            TeacherError::ContinuationRefused {
+                status: 400,
+                message: "prefix is not supported".to_owned()
+            }
+        );
+        assert!(!refused.is_retryable());
+        let limited = TeacherError::Http {
+            status: 429,
+            message: "slow down".to_owned(),
+        };
+        assert_eq!(continuation_refused(limited.clone()), limited);
+        assert_eq!(
+            continuation_refused(TeacherError::Incomplete),
+            TeacherError::Incomplete
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use reqwest::header::CONTENT_TYPE;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{DRAIN_WAIT, deadline, error_chain, far_future, wire};
+use super::{DRAIN_WAIT, api_key, deadline, error_chain, far_future, wire};
 use crate::teacher::provider::OpenAiSettings;
 use crate::teacher::{StreamEnd, TeacherError, TeacherEvent, TeacherSink, TimeoutKind, Usage};
 
@@ -88,7 +88,7 @@ async fn whole(
     };
     let text = String::from_utf8_lossy(&body);
     let malformed = |reason: String| TeacherError::Malformed {
-        data: wire::truncate(&text, 200),
+        data: wire::excerpt(&text, 200, api_key(settings)),
         reason,
     };
     let parsed =
@@ -162,7 +162,7 @@ async fn pump(
         let event = match item {
             Some(Ok(event)) => event,
             None => return finished_or(finish, TeacherError::Incomplete),
-            Some(Err(e)) => return stream_error(e, finish),
+            Some(Err(e)) => return stream_error(e, finish, api_key(settings)),
         };
         let data = event.data.trim();
         if data.is_empty() {
@@ -203,15 +203,16 @@ fn parse(
     error_event: bool,
     settings: &OpenAiSettings,
 ) -> Result<wire::Parsed, TeacherError> {
+    let key = api_key(settings);
     let as_error = || TeacherError::Provider {
-        message: wire::truncate(data, 300),
+        message: wire::excerpt(data, 300, key),
     };
     let parsed = match wire::parse_chunk(data, settings.reasoning_field) {
         Ok(parsed) => parsed,
         Err(_) if error_event => return Err(as_error()),
         Err(e) => {
             return Err(TeacherError::Malformed {
-                data: wire::truncate(data, 200),
+                data: wire::excerpt(data, 200, key),
                 reason: e.to_string(),
             });
         }
@@ -238,21 +239,22 @@ fn deliver_deltas(
     ControlFlow::Continue(())
 }
 
-/// A failure reading the event stream.
+/// A failure reading the event stream; quoted input is shortened after `key` is removed.
 fn stream_error(
     e: EventStreamError<reqwest::Error>,
     finish: Option<String>,
+    key: Option<&str>,
 ) -> Result<StreamEnd, TeacherError> {
     match e {
         EventStreamError::Transport(e) => {
             finished_or(finish, TeacherError::Dropped(error_chain(&e)))
         }
         EventStreamError::Utf8(e) => Err(TeacherError::Malformed {
-            data: wire::truncate(&String::from_utf8_lossy(e.as_bytes()), 200),
+            data: wire::excerpt(&String::from_utf8_lossy(e.as_bytes()), 200, key),
             reason: format!("invalid UTF-8: {}", e.utf8_error()),
         }),
         EventStreamError::Parser(e) => Err(TeacherError::Malformed {
-            data: wire::truncate(&e.input, 200),
+            data: wire::excerpt(&e.input, 200, key),
             reason: "not a server-sent event line".to_owned(),
         }),
     }

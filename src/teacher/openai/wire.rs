@@ -259,9 +259,10 @@ fn error_object_message(error: &serde_json::Value) -> String {
 }
 
 /// The provider's own message in an HTTP error body: `error.message`, `message`, `error` as a
-/// string, else the body text (shortened); `None` for an empty body.
-pub(super) fn http_error_message(body: &[u8]) -> Option<String> {
+/// string, else the body text (without `key`, then shortened); `None` for an empty body.
+pub(super) fn http_error_message(body: &[u8], key: Option<&str>) -> Option<String> {
     let text = String::from_utf8_lossy(body);
+    let text = redact(&text, key);
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -288,8 +289,23 @@ pub(super) fn http_error_message(body: &[u8]) -> Option<String> {
     Some(truncate(text, 300))
 }
 
-/// At most `max` characters of `s`, with an ellipsis when cut.
-pub(super) fn truncate(s: &str, max: usize) -> String {
+/// `s` with every occurrence of `key` replaced by `***` (borrowed when there is none).
+pub(super) fn redact<'a>(s: &'a str, key: Option<&str>) -> Cow<'a, str> {
+    match key {
+        Some(key) if !key.is_empty() && s.contains(key) => Cow::Owned(s.replace(key, "***")),
+        _ => Cow::Borrowed(s),
+    }
+}
+
+/// At most `max` characters of `s` without `key`, for an error message. The key is removed
+/// from the whole text first: cut first, a key straddling the cut would leave a prefix that
+/// no longer matches.
+pub(super) fn excerpt(s: &str, max: usize, key: Option<&str>) -> String {
+    truncate(&redact(s, key), max)
+}
+
+/// At most `max` characters of `s`, with an ellipsis when cut (on a character boundary).
+fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_owned(),
@@ -384,26 +400,46 @@ mod tests {
     #[test]
     fn http_messages() {
         assert_eq!(
-            http_error_message(br#"{"error":{"message":"Invalid key"}}"#).as_deref(),
+            http_error_message(br#"{"error":{"message":"Invalid key"}}"#, None).as_deref(),
             Some("Invalid key")
         );
         assert_eq!(
-            http_error_message(br#"{"object":"error","message":"m"}"#).as_deref(),
+            http_error_message(br#"{"object":"error","message":"m"}"#, None).as_deref(),
             Some("m")
         );
         assert_eq!(
-            http_error_message(br#"{"error":"s"}"#).as_deref(),
+            http_error_message(br#"{"error":"s"}"#, None).as_deref(),
             Some("s")
         );
         assert_eq!(
-            http_error_message(b"<html>oops</html>").as_deref(),
+            http_error_message(b"<html>oops</html>", None).as_deref(),
             Some("<html>oops</html>")
         );
-        assert_eq!(http_error_message(b"  "), None);
+        assert_eq!(http_error_message(b"  ", None), None);
         let long = "x".repeat(1000);
         assert_eq!(
-            http_error_message(long.as_bytes()).map(|m| m.chars().count()),
+            http_error_message(long.as_bytes(), None).map(|m| m.chars().count()),
             Some(301)
+        );
+    }
+
+    #[test]
+    fn the_key_is_removed_before_the_text_is_cut() {
+        let key = "sk-0123456789abcdefghijklmnopqrstuvwxyz";
+        // The key starts 10 characters before the cut.
+        let text = format!("{}{key} and more", "é".repeat(290));
+        let message = http_error_message(text.as_bytes(), Some(key)).expect("message");
+        assert_eq!(message, format!("{}*** and mo…", "é".repeat(290)));
+        assert_eq!(
+            excerpt(&text, 295, Some(key)),
+            format!("{}*** a…", "é".repeat(290))
+        );
+        assert_eq!(excerpt(&text, 295, None), truncate(&text, 295));
+        assert_eq!(redact("no secret", Some(key)), Cow::Borrowed("no secret"));
+        assert_eq!(redact("empty key", Some("")), "empty key");
+        assert_eq!(
+            redact(&format!("a {key} b {key}"), Some(key)),
+            "a *** b ***"
         );
     }
 
