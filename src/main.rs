@@ -324,6 +324,8 @@ fn run_batch(
                 );
                 on_signal.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    // Exiting skips destructors: stop the sandboxes and remove their folders.
+                    moss_thinking::exec::kill_running();
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
             }
