@@ -19,7 +19,11 @@ pub struct ExecutableBlock {
 /// The closed executable blocks of `text`, in order.
 #[must_use]
 pub fn executable_blocks(text: &str) -> Vec<ExecutableBlock> {
-    let transcript = Transcript::parse(text, CountMode::Mixed);
+    blocks_of(&Transcript::parse(text, CountMode::Mixed))
+}
+
+/// The closed executable blocks of a parsed transcript, in order.
+pub(crate) fn blocks_of(transcript: &Transcript) -> Vec<ExecutableBlock> {
     let segments = &transcript.segments;
     let mut blocks = Vec::new();
     for (i, segment) in segments.iter().enumerate() {
@@ -53,10 +57,10 @@ fn attached_result(after: &[Segment]) -> Option<Range<usize>> {
     None
 }
 
-/// Result/error blocks of `text` that directly follow an executable block.
+/// Result/error blocks of a transcript that directly follow an executable block.
 #[must_use]
-pub fn attached_results(text: &str) -> usize {
-    executable_blocks(text)
+pub(crate) fn attached_results(transcript: &Transcript) -> usize {
+    blocks_of(transcript)
         .iter()
         .filter(|b| b.result.is_some())
         .count()
@@ -116,7 +120,10 @@ mod tests {
             "<execute_result>\n9\n</execute_result>"
         );
         assert_eq!(blocks[1].result, None);
-        assert_eq!(attached_results(text), 1);
+        assert_eq!(
+            attached_results(&Transcript::parse(text, CountMode::Mixed)),
+            1
+        );
     }
 
     #[test]
@@ -137,7 +144,10 @@ mod tests {
         );
         assert!(!out.contains("made up"));
         // Splicing is stable: the spliced text has its results attached.
-        assert_eq!(attached_results(&out), 2);
+        assert_eq!(
+            attached_results(&Transcript::parse(&out, CountMode::Mixed)),
+            2
+        );
     }
 
     #[test]

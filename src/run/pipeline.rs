@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
 use super::fill::{
-    attached_results, executable_blocks, is_closed_executable, push_result, splice_results,
+    attached_results, blocks_of, executable_blocks, is_closed_executable, push_result,
+    splice_results,
 };
 use super::{
     Execution, Job, PromptVersion, RateLimiter, Run, RunSettings, RunStatus, SegmentSummary,
@@ -160,10 +161,16 @@ impl Pipeline {
         let system_results = live.system_results;
 
         let mut text = std::mem::take(&mut live.text);
-        let total_results = count_results(&text, self.rules.config().count_mode);
+        let count_mode = self.rules.config().count_mode;
+        let mut transcript = Transcript::parse(&text, count_mode);
+        let total_results = transcript
+            .segments
+            .iter()
+            .filter(|s| s.kind.is_exec_output())
+            .count();
         let model_results = if self.teacher.info().replayed {
             // Results right after a block are the recorded system's; only others are invented.
-            total_results.saturating_sub(attached_results(&text))
+            total_results.saturating_sub(attached_results(&transcript))
         } else {
             total_results.saturating_sub(system_results)
         };
@@ -171,15 +178,25 @@ impl Pipeline {
         let (mut status, mut error, finish_reason) = judge_end(outcome, &text, &live.reasoning);
         if status == RunStatus::Complete && self.mode != ExecMode::Off {
             let filled = self
-                .fill(&mut text, &mut executions, &mut exec_time, observer, cancel)
+                .fill(
+                    &mut text,
+                    &transcript,
+                    &mut executions,
+                    &mut exec_time,
+                    observer,
+                    cancel,
+                )
                 .await;
-            if let Err(e) = filled {
-                status = RunStatus::Incomplete;
-                error = Some(e);
+            match filled {
+                Ok(true) => transcript = Transcript::parse(&text, count_mode),
+                Ok(false) => {}
+                Err(e) => {
+                    status = RunStatus::Incomplete;
+                    error = Some(e);
+                }
             }
         }
 
-        let transcript = Transcript::parse(&text, self.rules.config().count_mode);
         let rules = self
             .rules
             .evaluate(&transcript, RuleContext::Live { model_results });
@@ -289,18 +306,20 @@ impl Pipeline {
         }
     }
 
-    /// Runs every executable block of `text` not yet run (fill mode: all of them, up to
-    /// [`MAX_EXECUTIONS`]) and puts the results in place. When one cannot run or is cancelled,
-    /// the text is left as the teacher wrote it and the reason is returned.
+    /// Runs every executable block of `text` (parsed as `transcript`) not yet run (fill mode:
+    /// all of them, up to [`MAX_EXECUTIONS`]) and puts the results in place; `Ok(true)` when
+    /// the text changed. When one cannot run or is cancelled, the text is left as the teacher
+    /// wrote it and the reason is returned.
     async fn fill(
         &self,
         text: &mut String,
+        transcript: &Transcript,
         executions: &mut Vec<Execution>,
         exec_time: &mut Duration,
         observer: &mut dyn RunObserver,
         cancel: &CancellationToken,
-    ) -> Result<(), String> {
-        let blocks = executable_blocks(text);
+    ) -> Result<bool, String> {
+        let blocks = blocks_of(transcript);
         let room = MAX_EXECUTIONS.saturating_sub(executions.len());
         let pending = blocks.get(executions.len()..).unwrap_or_default();
         let pending = &pending[..pending.len().min(room)];
@@ -319,11 +338,12 @@ impl Pipeline {
                 return Err(failure);
             }
         }
-        if !results.is_empty() {
-            *text = splice_results(text, pending, &results);
-            observer.on_event(RunEvent::Rewritten(text.clone()));
+        if results.is_empty() {
+            return Ok(false);
         }
-        Ok(())
+        *text = splice_results(text, pending, &results);
+        observer.on_event(RunEvent::Rewritten(text.clone()));
+        Ok(true)
     }
 
     async fn execute(
@@ -413,14 +433,6 @@ fn judge_end(
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn count_results(text: &str, mode: crate::transcript::CountMode) -> usize {
-    Transcript::parse(text, mode)
-        .segments
-        .iter()
-        .filter(|s| s.kind.is_exec_output())
-        .count()
 }
 
 /// The transcript as it streams in.
