@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod config;
+pub mod curate;
 pub mod dataset;
 pub mod exec;
 pub mod export;
@@ -14,6 +15,7 @@ pub mod store;
 pub mod teacher;
 pub mod theme;
 pub mod transcript;
+pub mod tui;
 
 /// Serializes a `Duration` as whole milliseconds.
 pub(crate) mod serde_duration_ms {

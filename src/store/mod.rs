@@ -15,6 +15,12 @@ use serde::de::DeserializeOwned;
 
 use crate::run::{PromptVersion, Run};
 
+mod decisions;
+mod session;
+
+pub use decisions::{Curation, Decision, DecisionLog, LoadedDecisions, Verdict, fold};
+pub use session::Session;
+
 /// The workspace's folder name.
 pub const STORE_DIR: &str = ".moss";
 const PROMPTS_DIR: &str = "prompts";

@@ -1,0 +1,1 @@
+//! Code highlighting with syntect. (Stub.)

@@ -1,0 +1,1 @@
+//! Logs go to a file in the data folder: stdout is the screen. (Stub.)

@@ -1,0 +1,16 @@
+//! The workbench: an interactive terminal app over the same Job → Run pipeline as `generate`.
+//!
+//! [`update::update`] is pure: it turns a [`update::Msg`] into state changes and
+//! [`update::Command`]s; the runner executes commands (runs, journal appends, exports) and feeds
+//! their results back as messages; views only draw the state.
+
+pub mod app;
+pub mod highlight;
+pub mod history;
+pub mod keymap;
+pub mod live;
+pub mod logging;
+pub mod style;
+pub mod terminal;
+pub mod update;
+pub mod view;
