@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use moss_thinking::exec::{ExecConfig, ExecMode};
 use moss_thinking::prompt::ModelParams;
-use moss_thinking::run::{Job, Pipeline, PromptVersion, Run, RunEvent, RunStatus};
+use moss_thinking::run::{
+    ExecConsent, Job, NoObserver, Pipeline, PromptVersion, Run, RunEvent, RunStatus,
+};
 use moss_thinking::teacher::{ReplayTeacher, Teacher};
 use moss_thinking::transcript::{Outcome, RuleId, Rules, RulesConfig};
 use tokio_util::sync::CancellationToken;
@@ -104,6 +106,61 @@ async fn without_consent_a_block_stays_unexecuted_and_run_has_result_says_so() {
     assert_eq!(outcome(&run, RuleId::RunHasResult), Outcome::Pass);
     assert_eq!(run.executions.len(), 1);
     assert!(run.transcript.contains("<execute_"), "{}", run.transcript);
+}
+
+/// A consent that answers `allow` and counts how often it was asked.
+#[derive(Debug)]
+struct Consent {
+    allow: bool,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl ExecConsent for Consent {
+    fn allow(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move { self.allow })
+    }
+}
+
+async fn run_with_consent(mode: ExecMode, sample: &str, allow: bool) -> (Run, usize) {
+    let consent = Arc::new(Consent {
+        allow,
+        asked: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let run = pipeline(mode)
+        .with_consent(Some(consent.clone()))
+        .run(&job(sample), &mut NoObserver, &CancellationToken::new())
+        .await;
+    (run, consent.asked.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn consent_is_asked_once_per_run_and_only_when_code_would_run() {
+    // q21 has two blocks: one question covers both.
+    for mode in [ExecMode::Fill, ExecMode::Continue] {
+        let (run, asked) = run_with_consent(mode, "q21", true).await;
+        assert_eq!(asked, 1, "{mode:?}");
+        assert_eq!(run.executions.len(), 2, "{mode:?}");
+        assert_eq!(run.exec, mode);
+    }
+    // No executable block, no question.
+    let (run, asked) = run_with_consent(ExecMode::Fill, "q11", true).await;
+    assert_eq!(asked, 0);
+    assert!(run.executions.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_consent_runs_nothing_and_the_record_says_exec_off() {
+    for mode in [ExecMode::Fill, ExecMode::Continue] {
+        let (run, asked) = run_with_consent(mode, "q21", false).await;
+        assert_eq!(asked, 1, "{mode:?}");
+        assert_eq!(run.status, RunStatus::Complete, "{mode:?}: {:?}", run.error);
+        assert!(run.executions.is_empty(), "{mode:?}");
+        assert_eq!(run.exec, ExecMode::Off, "{mode:?}");
+    }
+    // In fill mode the teacher's turn is kept exactly as it wrote it.
+    let (run, _) = run_with_consent(ExecMode::Fill, "q21", false).await;
+    assert_eq!(run.transcript, recording("q21"));
 }
 
 async fn run_fill(sample: &str) -> (Run, Vec<RunEvent>) {

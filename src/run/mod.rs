@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use fill::{ExecutableBlock, executable_blocks, splice_results};
-pub use pipeline::{MAX_EXECUTIONS, NoObserver, Pipeline, RunEvent, RunObserver};
+pub use pipeline::{ExecConsent, MAX_EXECUTIONS, NoObserver, Pipeline, RunEvent, RunObserver};
 pub use rate::RateLimiter;
 
 use crate::exec::{ExecMode, ExecOutcome};

@@ -1,7 +1,9 @@
 //! The pipeline from a job to a run record: stream the teacher, parse as text arrives, run code
 //! blocks as the execution mode says, judge the result.
 
+use std::future::Future;
 use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,6 +67,13 @@ impl RunObserver for NoObserver {
     fn on_event(&mut self, _event: RunEvent) {}
 }
 
+/// Asked before a run executes model-written code for the first time: the workbench asks
+/// the user once per workspace. Without one, the execution mode alone is the consent.
+pub trait ExecConsent: Send + Sync + std::fmt::Debug {
+    /// Whether code may run; may wait for the user's answer.
+    fn allow(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+}
+
 /// A teacher, an executor and rules: everything needed to turn jobs into runs.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
@@ -73,6 +82,7 @@ pub struct Pipeline {
     sandbox: Sandbox,
     rules: Arc<Rules>,
     limiter: Option<Arc<RateLimiter>>,
+    consent: Option<Arc<dyn ExecConsent>>,
 }
 
 impl Pipeline {
@@ -90,7 +100,32 @@ impl Pipeline {
             sandbox: Sandbox::new(exec),
             rules,
             limiter: None,
+            consent: None,
         }
+    }
+
+    /// Asks `consent` before the first execution of each run; a refusal runs that run as if
+    /// the mode were `off` (its record says so).
+    #[must_use]
+    pub fn with_consent(mut self, consent: Option<Arc<dyn ExecConsent>>) -> Self {
+        self.consent = consent;
+        self
+    }
+
+    /// Whether this run may execute code, asking the consent (once per run) if there is one.
+    async fn may_execute(&self, allowed: &mut Option<bool>, cancel: &CancellationToken) -> bool {
+        if let Some(answer) = *allowed {
+            return answer;
+        }
+        let answer = match &self.consent {
+            None => true,
+            Some(consent) => tokio::select! {
+                () = cancel.cancelled() => return false,
+                answer = consent.allow() => answer,
+            },
+        };
+        *allowed = Some(answer);
+        answer
     }
 
     /// Every request (continuations included) waits for a slot of `limiter`.
@@ -141,9 +176,10 @@ impl Pipeline {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let mut mode = self.mode;
+        let mut allowed = None;
         let mut live = Live::new(self.rules.config().count_mode, mode == ExecMode::Continue);
         let mut outcome = self
-            .converse(job, &mut live, started, observer, cancel)
+            .converse(job, &mut live, &mut allowed, started, observer, cancel)
             .await;
         if let Err(Turn::ContinuationRefused(_)) = &outcome {
             // The provider will not continue this turn (a reasoning model, say): start over
@@ -152,7 +188,7 @@ impl Pipeline {
             mode = ExecMode::Fill;
             live = Live::new(self.rules.config().count_mode, false);
             outcome = self
-                .converse(job, &mut live, started, observer, cancel)
+                .converse(job, &mut live, &mut allowed, started, observer, cancel)
                 .await;
         }
         let outcome = outcome.map_err(Turn::into_message);
@@ -176,7 +212,13 @@ impl Pipeline {
         };
 
         let (mut status, mut error, finish_reason) = judge_end(outcome, &text, &live.reasoning);
-        if status == RunStatus::Complete && self.mode != ExecMode::Off {
+        if status == RunStatus::Complete
+            && self.mode != ExecMode::Off
+            && blocks_of(&transcript).len() > executions.len()
+            && !self.may_execute(&mut allowed, cancel).await
+        {
+            mode = ExecMode::Off;
+        } else if status == RunStatus::Complete && self.mode != ExecMode::Off {
             let filled = self
                 .fill(
                     &mut text,
@@ -246,6 +288,7 @@ impl Pipeline {
         &self,
         job: &Job,
         live: &mut Live,
+        allowed: &mut Option<bool>,
         started: Instant,
         observer: &mut dyn RunObserver,
         cancel: &CancellationToken,
@@ -273,6 +316,11 @@ impl Pipeline {
             };
             match streamed {
                 Ok(StreamEnd::Finished { reason }) => return Ok(reason),
+                Ok(StreamEnd::Stopped) if !self.may_execute(allowed, cancel).await => {
+                    // Not allowed to run code: the turn goes on as if blocks were plain text.
+                    live.stop_at_blocks = false;
+                    continue_from = Some(live.text.clone());
+                }
                 Ok(StreamEnd::Stopped) => {
                     // An executable block closed: run it and ask for the rest of the turn.
                     let code = live.take_closed_block();
