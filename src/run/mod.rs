@@ -64,7 +64,7 @@ fn short_hash(bytes: &[u8]) -> String {
 }
 
 /// What to run: one sample under one prompt version.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Job {
     pub sample_id: String,
     pub question: String,

@@ -1,1 +1,526 @@
-//! Workbench state.
+//! Workbench state: everything the screen shows, nothing it does. [`super::update`] is the only
+//! code that changes it.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ratatui_textarea::TextArea;
+
+use super::history::HistoryView;
+use super::keymap::Keymap;
+use super::live::LiveView;
+use crate::curate::SystemChoice;
+use crate::exec::ExecMode;
+use crate::export::ExportFormat;
+use crate::generate::Sample;
+use crate::prompt::PromptFile;
+use crate::run::{PromptVersion, Run, RunStatus};
+use crate::store::{Curation, Decision, Session, Verdict};
+use crate::teacher::TeacherInfo;
+use crate::theme::Theme;
+use crate::transcript::Rules;
+
+/// Identifies a run started in this session until its record (and run id) exists.
+pub type RunKey = u64;
+
+/// Where a sample stands, as the samples pane shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SampleState {
+    NotRun,
+    Queued,
+    Running,
+    /// The latest run is complete and every rule passed.
+    Passed,
+    /// The latest run is complete and some rule failed.
+    RulesFailed,
+    /// The latest run did not complete (cut off, cancelled, failed).
+    Incomplete,
+    Accepted,
+    Rejected,
+    Edited,
+}
+
+impl SampleState {
+    pub const ALL: [SampleState; 9] = [
+        Self::NotRun,
+        Self::Queued,
+        Self::Running,
+        Self::Passed,
+        Self::RulesFailed,
+        Self::Incomplete,
+        Self::Accepted,
+        Self::Rejected,
+        Self::Edited,
+    ];
+
+    /// The word a filter uses for this state (`is:accepted`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRun => "new",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Passed => "passed",
+            Self::RulesFailed => "failed",
+            Self::Incomplete => "incomplete",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Edited => "edited",
+        }
+    }
+
+    /// The one-column mark in the samples list.
+    #[must_use]
+    pub fn mark(self) -> &'static str {
+        match self {
+            Self::NotRun => "·",
+            Self::Queued => "◌",
+            Self::Running => "▶",
+            Self::Passed => "✓",
+            Self::RulesFailed => "✗",
+            Self::Incomplete => "!",
+            Self::Accepted => "A",
+            Self::Rejected => "R",
+            Self::Edited => "E",
+        }
+    }
+}
+
+/// The three panes of the main screen, in Tab order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pane {
+    #[default]
+    Samples,
+    Live,
+    Rules,
+}
+
+impl Pane {
+    #[must_use]
+    pub fn next(self) -> Self {
+        match self {
+            Self::Samples => Self::Live,
+            Self::Live => Self::Rules,
+            Self::Rules => Self::Samples,
+        }
+    }
+
+    #[must_use]
+    pub fn prev(self) -> Self {
+        match self {
+            Self::Samples => Self::Rules,
+            Self::Live => Self::Samples,
+            Self::Rules => Self::Live,
+        }
+    }
+}
+
+/// A run in flight.
+#[derive(Debug)]
+pub struct ActiveRun {
+    pub sample: usize,
+    pub live: LiveView,
+    /// Time to first token, once text arrived.
+    pub first_token: Option<Duration>,
+    /// Time since the run started, as of its latest event.
+    pub elapsed: Duration,
+    /// The block being executed, if any.
+    pub executing: Option<usize>,
+    /// Cancel was asked for.
+    pub cancelling: bool,
+}
+
+/// A finished run on screen, with the text the curator sees (edited where edited).
+#[derive(Debug)]
+pub struct ShownRun {
+    pub run: usize,
+    pub live: LiveView,
+    pub edited: bool,
+}
+
+/// Runs waiting for a slot ("replay all").
+#[derive(Clone, Debug, Default)]
+pub struct Queue {
+    pub pending: VecDeque<usize>,
+    /// Runs of this batch in flight.
+    pub keys: HashSet<RunKey>,
+    /// Runs this batch asked for, and how many of them finished.
+    pub total: usize,
+    pub done: usize,
+}
+
+/// The teacher prompt: the saved version runs use, and the editor's text.
+#[derive(Debug)]
+pub struct PromptState {
+    pub path: PathBuf,
+    pub version: Arc<PromptVersion>,
+    pub editor: TextArea<'static>,
+    /// The editor differs from the saved file.
+    pub dirty: bool,
+    /// Known prompt texts by id (snapshots in the workspace and the current file).
+    pub texts: BTreeMap<String, Arc<str>>,
+}
+
+impl PromptState {
+    /// The editor's text.
+    #[must_use]
+    pub fn editor_text(&self) -> String {
+        self.editor.lines().join("\n")
+    }
+}
+
+/// The export dialog's fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportDialog {
+    pub format: ExportFormat,
+    pub system: SystemChoice,
+    pub with_meta: bool,
+    pub path: String,
+    pub field: ExportField,
+    /// An export is being written.
+    pub busy: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportField {
+    Format,
+    System,
+    Meta,
+    Path,
+}
+
+impl ExportField {
+    pub const ALL: [ExportField; 4] = [Self::Format, Self::System, Self::Meta, Self::Path];
+}
+
+/// The output editor: a run's text being edited before acceptance.
+#[derive(Debug)]
+pub struct OutputEditor {
+    pub run: usize,
+    pub area: TextArea<'static>,
+}
+
+/// What sits over the main screen, topmost last. Each consumes the keys it understands.
+#[derive(Debug)]
+pub enum Layer {
+    Help { scroll: u16 },
+    Filter,
+    Export(ExportDialog),
+    ConfirmQuit,
+    Consent,
+    PromptEditor,
+    History(HistoryView),
+    EditOutput(OutputEditor),
+}
+
+/// A one-line message in the status bar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// Totals for the status bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Runs finished in this session.
+    pub runs: usize,
+    pub tokens: u64,
+    pub last_first_token: Option<Duration>,
+    pub last_tokens_per_sec: Option<f64>,
+}
+
+/// Fixed for the session: who answers, how code runs, how things look.
+#[derive(Debug)]
+pub struct Settings {
+    pub teacher: TeacherInfo,
+    pub exec: ExecMode,
+    pub concurrency: usize,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub rules: Arc<Rules>,
+    pub workspace: PathBuf,
+    pub log_path: Option<PathBuf>,
+}
+
+/// What the workbench starts from (read by the binary before the screen opens).
+#[derive(Debug)]
+pub struct Init {
+    pub samples: Vec<Sample>,
+    pub runs: Vec<Run>,
+    pub decisions: Vec<Decision>,
+    pub session: Session,
+    pub prompt_path: PathBuf,
+    pub prompt: PromptFile,
+    /// The prompt file's whole text (what its id hashes).
+    pub prompt_text: String,
+    /// Snapshot texts of earlier prompt versions, by id.
+    pub prompt_texts: Vec<(String, String)>,
+    pub settings: Settings,
+    /// Warnings from loading, shown once.
+    pub warnings: Vec<String>,
+}
+
+/// The whole workbench state.
+#[derive(Debug)]
+pub struct App {
+    pub samples: Vec<Sample>,
+    /// Every run record known, in the order written.
+    pub runs: Vec<Run>,
+    /// The latest run of each sample: index into `runs`.
+    pub latest: HashMap<String, usize>,
+    pub curation: HashMap<String, Curation>,
+    pub active: BTreeMap<RunKey, ActiveRun>,
+    pub queue: Queue,
+    /// The selected sample (index into `samples`).
+    pub selected: usize,
+    pub filter: String,
+    /// Indexes of the samples the filter lets through, in order.
+    pub visible: Vec<usize>,
+    pub focus: Pane,
+    pub layers: Vec<Layer>,
+    /// The selected sample's finished run, when it has one and none is in flight.
+    pub shown: Option<ShownRun>,
+    pub prompt: PromptState,
+    pub notice: Option<Notice>,
+    pub stats: Stats,
+    pub settings: Settings,
+    /// The workspace's answer on running code; `None` until asked.
+    pub consent: Option<bool>,
+    /// Decisions sent to disk and not yet confirmed.
+    pub saving: usize,
+    /// The session (selection) changed since it was last saved.
+    pub session_dirty: bool,
+    pub quit: bool,
+    pub(super) next_key: RunKey,
+}
+
+impl App {
+    #[must_use]
+    pub fn new(init: Init) -> Self {
+        let Init {
+            samples,
+            runs,
+            decisions,
+            session,
+            prompt_path,
+            prompt,
+            prompt_text,
+            prompt_texts,
+            settings,
+            warnings,
+        } = init;
+        let version = Arc::new(PromptVersion::new(
+            prompt_text.clone(),
+            prompt.body,
+            prompt.params,
+        ));
+        let mut texts: BTreeMap<String, Arc<str>> = prompt_texts
+            .into_iter()
+            .map(|(id, text)| (id, Arc::from(text)))
+            .collect();
+        texts.insert(version.id.clone(), Arc::from(prompt_text.as_str()));
+        let editor = TextArea::new(prompt_text.lines().map(str::to_owned).collect());
+        let selected = session
+            .selected
+            .as_ref()
+            .and_then(|id| samples.iter().position(|s| &s.id == id))
+            .unwrap_or(0);
+        let mut app = Self {
+            visible: (0..samples.len()).collect(),
+            samples,
+            runs: Vec::new(),
+            latest: HashMap::new(),
+            curation: crate::store::fold(&decisions),
+            active: BTreeMap::new(),
+            queue: Queue::default(),
+            selected,
+            filter: String::new(),
+            focus: Pane::Samples,
+            layers: Vec::new(),
+            shown: None,
+            prompt: PromptState {
+                path: prompt_path,
+                version,
+                editor,
+                dirty: false,
+                texts,
+            },
+            notice: None,
+            stats: Stats::default(),
+            settings,
+            consent: session.exec_consent,
+            saving: 0,
+            session_dirty: false,
+            quit: false,
+            next_key: 1,
+        };
+        for run in runs {
+            app.add_run(run);
+        }
+        if let Some(first) = warnings.first() {
+            let more = match warnings.len() {
+                1 => String::new(),
+                n => format!(" (and {} more; see the log)", n - 1),
+            };
+            app.notice = Some(Notice {
+                text: format!("{first}{more}"),
+                error: true,
+            });
+        }
+        app.show_selected();
+        app
+    }
+
+    /// Records a finished run as its sample's latest.
+    pub(super) fn add_run(&mut self, run: Run) {
+        self.latest.insert(run.sample_id.clone(), self.runs.len());
+        self.runs.push(run);
+    }
+
+    /// The selected sample, if there is one.
+    #[must_use]
+    pub fn selected_sample(&self) -> Option<&Sample> {
+        self.samples.get(self.selected)
+    }
+
+    /// The latest finished run of sample `index`.
+    #[must_use]
+    pub fn latest_run(&self, index: usize) -> Option<&Run> {
+        let sample = self.samples.get(index)?;
+        self.latest.get(&sample.id).and_then(|&i| self.runs.get(i))
+    }
+
+    /// The run in flight for sample `index`.
+    #[must_use]
+    pub fn active_for(&self, index: usize) -> Option<(RunKey, &ActiveRun)> {
+        self.active
+            .iter()
+            .find(|(_, a)| a.sample == index)
+            .map(|(k, a)| (*k, a))
+    }
+
+    /// Where sample `index` stands.
+    #[must_use]
+    pub fn state(&self, index: usize) -> SampleState {
+        if self.active_for(index).is_some() {
+            return SampleState::Running;
+        }
+        if self.queue.pending.contains(&index) {
+            return SampleState::Queued;
+        }
+        let Some(run) = self.latest_run(index) else {
+            return SampleState::NotRun;
+        };
+        match self.curation.get(&run.run_id).and_then(|c| c.verdict) {
+            Some(Verdict::Accepted) => return SampleState::Accepted,
+            Some(Verdict::Rejected) => return SampleState::Rejected,
+            Some(Verdict::Edited) => return SampleState::Edited,
+            None => {}
+        }
+        match run.status {
+            RunStatus::Complete if run.rules_passed() => SampleState::Passed,
+            RunStatus::Complete => SampleState::RulesFailed,
+            RunStatus::Incomplete | RunStatus::Failed => SampleState::Incomplete,
+        }
+    }
+
+    /// How many samples are in each state.
+    #[must_use]
+    pub fn state_counts(&self) -> HashMap<SampleState, usize> {
+        let mut counts = HashMap::new();
+        for i in 0..self.samples.len() {
+            *counts.entry(self.state(i)).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The top layer, if any.
+    #[must_use]
+    pub fn top(&self) -> Option<&Layer> {
+        self.layers.last()
+    }
+
+    /// Whether runs are in flight or waiting.
+    #[must_use]
+    pub fn busy(&self) -> bool {
+        !self.active.is_empty() || !self.queue.pending.is_empty()
+    }
+
+    /// Rebuilds `shown` for the selected sample (its finished run, edited text where edited).
+    pub(super) fn show_selected(&mut self) {
+        let Some(&run) = self
+            .selected_sample()
+            .and_then(|s| self.latest.get(&s.id))
+        else {
+            self.shown = None;
+            return;
+        };
+        self.shown = Some(self.view_of(run));
+    }
+
+    pub(super) fn view_of(&self, index: usize) -> ShownRun {
+        let run = &self.runs[index];
+        let rules = Arc::clone(&self.settings.rules);
+        match self.curation.get(&run.run_id).and_then(|c| c.edited.as_ref().map(|t| (t, c))) {
+            Some((text, curation)) => ShownRun {
+                run: index,
+                live: LiveView::finished(
+                    text,
+                    run.reasoning.as_deref(),
+                    curation.edited_rules.clone(),
+                    rules,
+                ),
+                edited: true,
+            },
+            None => ShownRun {
+                run: index,
+                live: LiveView::of_run(run, rules),
+                edited: false,
+            },
+        }
+    }
+
+    /// The session as it should be saved.
+    #[must_use]
+    pub fn session(&self) -> Session {
+        Session {
+            selected: self.selected_sample().map(|s| s.id.clone()),
+            exec_consent: self.consent,
+        }
+    }
+
+    /// The texts the prompt history diffs, by id.
+    #[must_use]
+    pub fn prompt_texts(&self) -> Vec<(String, Arc<str>)> {
+        self.prompt
+            .texts
+            .iter()
+            .map(|(id, t)| (id.clone(), Arc::clone(t)))
+            .collect()
+    }
+
+    /// Applies the filter: text matches id or question (any case); `is:STATE` matches states.
+    pub(super) fn refilter(&mut self) {
+        let words: Vec<String> = self
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let visible: Vec<usize> = (0..self.samples.len())
+            .filter(|&i| {
+                let sample = &self.samples[i];
+                words.iter().all(|w| match w.strip_prefix("is:") {
+                    Some(state) => self.state(i).as_str().starts_with(state),
+                    None => {
+                        sample.id.to_lowercase().contains(w.as_str())
+                            || sample.question.to_lowercase().contains(w.as_str())
+                    }
+                })
+            })
+            .collect();
+        self.visible = visible;
+    }
+}

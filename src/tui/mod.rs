@@ -10,6 +10,7 @@ pub mod history;
 pub mod keymap;
 pub mod live;
 pub mod logging;
+pub mod runner;
 pub mod style;
 pub mod terminal;
 pub mod update;

@@ -1,1 +1,212 @@
-//! Screens.
+//! Screens: draw the state, never change what it means (views may only move scroll offsets and
+//! fill render caches).
+
+mod dialogs;
+mod panes;
+mod samples;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::app::{App, Layer, Pane};
+use super::keymap::{Action, Scope};
+use super::style::style;
+use crate::theme::Role;
+
+/// Narrowest and widest the samples pane gets.
+const SAMPLES_MIN: u16 = 18;
+const SAMPLES_MAX: u16 = 40;
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+    let [main, status] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(frame.area());
+    let full = app.layers.iter().rposition(|l| {
+        matches!(
+            l,
+            Layer::PromptEditor | Layer::History(_) | Layer::EditOutput(_)
+        )
+    });
+    match full {
+        Some(i) => dialogs::full_screen(frame, main, app, i),
+        None => main_screen(frame, main, app),
+    }
+    status_bar(frame, status, app);
+    if let Some(top) = app.layers.last() {
+        match top {
+            Layer::Help { scroll } => dialogs::help(frame, main, app, *scroll),
+            Layer::Export(dialog) => dialogs::export(frame, main, app, dialog),
+            Layer::ConfirmQuit => dialogs::confirm_quit(frame, main, app),
+            Layer::Consent => dialogs::consent(frame, main, app),
+            Layer::Filter | Layer::PromptEditor | Layer::History(_) | Layer::EditOutput(_) => {}
+        }
+    }
+}
+
+fn main_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
+    let width = (area.width * 3 / 10).clamp(SAMPLES_MIN, SAMPLES_MAX);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(width), Constraint::Min(1)]).areas(area);
+    samples::draw(frame, left, app);
+    let rules = u16::try_from(app.settings.rules.enabled().count())
+        .unwrap_or(u16::MAX)
+        .saturating_add(2)
+        .min(right.height / 3)
+        .max(3);
+    let [live, rules_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(rules)]).areas(right);
+    panes::live(frame, live, app);
+    panes::rules(frame, rules_area, app);
+}
+
+/// A bordered block whose border shows focus.
+pub(super) fn pane_block<'a>(app: &App, pane: Pane, title: Line<'a>) -> Block<'a> {
+    let theme = &app.settings.theme;
+    let focused = app.focus == pane && app.layers.is_empty();
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(style(
+            theme,
+            if focused {
+                Role::BorderFocused
+            } else {
+                Role::Border
+            },
+        ))
+        .title(title)
+}
+
+fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let bar = style(theme, Role::StatusBar);
+    let [info, hints] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let teacher = &app.settings.teacher;
+    let mut spans = Vec::new();
+    if teacher.replayed {
+        spans.push(Span::styled(" REPLAY ", style(theme, Role::ReplayBadge)));
+        spans.push(Span::raw(" offline recordings, not a model"));
+    } else {
+        spans.push(Span::styled(
+            format!(" {} ", teacher.provider),
+            style(theme, Role::Title),
+        ));
+        spans.push(Span::raw(format!(" {}", teacher.model)));
+    }
+    let stats = &app.stats;
+    let mut parts = Vec::new();
+    // The selected run in flight shows its own first-token time.
+    let live_ttft = app
+        .active_for(app.selected)
+        .and_then(|(_, a)| a.first_token);
+    if let Some(ttft) = live_ttft.or(stats.last_first_token) {
+        parts.push(format!("ttft {:.2}s", ttft.as_secs_f64()));
+    }
+    if let Some(tps) = stats.last_tokens_per_sec {
+        parts.push(format!("{tps:.1} tok/s"));
+    }
+    parts.push(format!("{} tok", stats.tokens));
+    parts.push(format!("runs {}", stats.runs));
+    if !app.active.is_empty() {
+        parts.push(format!("running {}", app.active.len()));
+    }
+    if app.queue.total > 0 && app.queue.done < app.queue.total {
+        parts.push(format!("queue {}/{}", app.queue.done, app.queue.total));
+    }
+    parts.push(format!("exec {}", exec_label(app)));
+    if app.prompt.dirty {
+        parts.push("prompt ● unsaved".to_owned());
+    }
+    if app.saving > 0 {
+        parts.push("saving…".to_owned());
+    }
+    spans.push(Span::raw(format!(" · {}", parts.join(" · "))));
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), info);
+
+    let line = match &app.notice {
+        Some(notice) => Line::from(Span::styled(
+            notice.text.clone(),
+            if notice.error {
+                style(theme, Role::Error)
+            } else {
+                Style::default()
+            },
+        )),
+        None => hint_line(app),
+    };
+    frame.render_widget(Paragraph::new(line), hints);
+}
+
+fn exec_label(app: &App) -> String {
+    let mode = app.settings.exec.as_str();
+    match (app.settings.exec, app.consent) {
+        (crate::exec::ExecMode::Off, _) => mode.to_owned(),
+        (_, Some(true)) => mode.to_owned(),
+        (_, Some(false)) => format!("{mode} (not allowed here)"),
+        (_, None) => format!("{mode} (asks first)"),
+    }
+}
+
+/// Key hints for what the user is looking at.
+fn hint_line(app: &App) -> Line<'static> {
+    let theme = &app.settings.theme;
+    let (scope, actions): (Scope, &[Action]) = match app.layers.last() {
+        Some(Layer::PromptEditor | Layer::EditOutput(_)) => {
+            (Scope::Editor, &[Action::Save, Action::Close])
+        }
+        Some(Layer::History(_)) => (
+            Scope::History,
+            &[Action::Down, Action::MarkDiff, Action::PageDown, Action::Close],
+        ),
+        _ => (
+            Scope::Main,
+            &[
+                Action::RunSelected,
+                Action::Accept,
+                Action::Reject,
+                Action::Edit,
+                Action::Regenerate,
+                Action::RunAll,
+                Action::Export,
+                Action::PromptEditor,
+                Action::Help,
+                Action::Quit,
+            ],
+        ),
+    };
+    let mut spans = Vec::new();
+    for &action in actions {
+        let Some(key) = app.settings.keymap.keys(scope, action).into_iter().next() else {
+            continue;
+        };
+        if !spans.is_empty() {
+            spans.push(Span::raw(" · "));
+        }
+        spans.push(Span::styled(key, style(theme, Role::KeyHint)));
+        spans.push(Span::raw(format!(" {}", short_name(action))));
+    }
+    Line::from(spans)
+}
+
+fn short_name(action: Action) -> &'static str {
+    match action {
+        Action::RunSelected => "run",
+        Action::Accept => "accept",
+        Action::Reject => "reject",
+        Action::Edit => "edit",
+        Action::Regenerate => "again",
+        Action::RunAll => "run all",
+        Action::Export => "export",
+        Action::PromptEditor => "prompt",
+        Action::Help => "help",
+        Action::Quit => "quit",
+        Action::Save => "save",
+        Action::Close => "close",
+        Action::Down => "select",
+        Action::MarkDiff => "mark base",
+        Action::PageDown => "scroll diff",
+        other => other.as_str(),
+    }
+}

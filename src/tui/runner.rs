@@ -1,0 +1,387 @@
+//! The event loop: reads the terminal and background results as [`Msg`]s, applies them with
+//! [`update`], executes the returned [`Command`]s, and redraws at most once per frame.
+//!
+//! Runs are tokio tasks that report through a channel; everything written to the workspace
+//! (runs, decisions, the session) goes through one journal thread, in order, and is fsynced
+//! before its message reaches the screen.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::app::{App, RunKey};
+use super::update::{Command, Msg, update};
+use super::view;
+use crate::run::{ExecConsent, Job, Pipeline, PromptVersion, Run};
+use crate::store::{Decision, DecisionLog, RunLog, Session, StoreError, Workspace};
+
+/// At most this many frames per second: a fast stream redraws per frame, not per token.
+const FRAME: Duration = Duration::from_millis(33);
+/// How often the session is saved when it changed, and running clocks move.
+const TICK: Duration = Duration::from_millis(500);
+/// How long quitting waits for cancelled runs to be written as incomplete.
+const QUIT_GRACE: Duration = Duration::from_secs(3);
+/// Messages applied before the screen gets a chance to redraw.
+const MAX_BATCH: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("the terminal failed: {0}")]
+    Terminal(#[from] io::Error),
+}
+
+/// Something the terminal does besides drawing: handing itself to an external editor.
+pub trait Screen {
+    type Backend: Backend;
+    fn terminal(&mut self) -> &mut Terminal<Self::Backend>;
+    /// Runs `$EDITOR` on `text` with the terminal handed over, and takes it back.
+    ///
+    /// # Errors
+    /// When the editor cannot run or fails.
+    fn edit_externally(&mut self, text: &str) -> io::Result<String>;
+}
+
+/// Runs the workbench until the user quits.
+///
+/// # Errors
+/// When the terminal cannot be read or drawn.
+pub async fn run<S: Screen>(
+    app: &mut App,
+    screen: &mut S,
+    pipeline: Pipeline,
+    workspace: Workspace,
+) -> Result<(), RunnerError>
+where
+    RunnerError: From<<S::Backend as Backend>::Error>,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let consent = Arc::new(WorkbenchConsent::new(app.consent, tx.clone()));
+    let consent_gate: Arc<dyn ExecConsent> = consent.clone();
+    let pipeline = Arc::new(pipeline.with_consent(Some(consent_gate)));
+    let journal = Journal::start(workspace.clone(), tx.clone());
+    let mut runner = Runner {
+        tx,
+        pipeline,
+        workspace,
+        journal,
+        cancels: HashMap::new(),
+        consent,
+    };
+    let mut events = Some(EventStream::new());
+    let mut tick = tokio::time::interval(TICK);
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut quit_deadline: Option<Instant> = None;
+    loop {
+        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            screen.terminal().draw(|frame| view::draw(frame, app))?;
+            last_draw = Some(Instant::now());
+            dirty = false;
+        }
+        if let Some(deadline) = quit_deadline
+            && (app.active.is_empty() || Instant::now() >= deadline)
+        {
+            break;
+        }
+        let redraw_at = last_draw.map_or_else(Instant::now, |t| t + FRAME);
+        let stream = events.get_or_insert_with(EventStream::new);
+        let msg = tokio::select! {
+            event = stream.next() => match event {
+                Some(Ok(event)) => match terminal_msg(event) {
+                    Some(msg) => msg,
+                    None => continue,
+                },
+                Some(Err(e)) => return Err(RunnerError::Terminal(e)),
+                None => break,
+            },
+            Some(msg) = rx.recv() => msg,
+            _ = tick.tick() => Msg::Tick,
+            () = tokio::time::sleep_until(redraw_at.into()), if dirty => continue,
+        };
+        let mut pending = vec![msg];
+        while pending.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(msg) => pending.push(msg),
+                Err(_) => break,
+            }
+        }
+        for msg in pending {
+            if let Msg::RunFinished { key, .. } = &msg {
+                runner.cancels.remove(key);
+            }
+            for command in update(app, msg) {
+                match command {
+                    Command::Quit => {
+                        quit_deadline.get_or_insert_with(|| Instant::now() + QUIT_GRACE);
+                    }
+                    Command::EditExternally { run, text } => {
+                        // The editor reads the keyboard: stop reading it until it is done.
+                        events = None;
+                        let result = screen.edit_externally(&text).map_err(|e| e.to_string());
+                        screen.terminal().clear()?;
+                        let _ = runner.tx.send(Msg::ExternallyEdited { run, result });
+                    }
+                    other => runner.execute(other),
+                }
+            }
+        }
+        dirty = true;
+    }
+    runner.journal.finish();
+    Ok(())
+}
+
+fn terminal_msg(event: Event) -> Option<Msg> {
+    match event {
+        Event::Key(key) => Some(Msg::Key(key)),
+        Event::Mouse(mouse) => Some(Msg::Mouse(mouse)),
+        Event::Paste(text) => Some(Msg::Paste(text)),
+        Event::Resize(..) => Some(Msg::Resize),
+        Event::FocusGained | Event::FocusLost => None,
+    }
+}
+
+struct Runner {
+    tx: mpsc::UnboundedSender<Msg>,
+    pipeline: Arc<Pipeline>,
+    workspace: Workspace,
+    journal: Journal,
+    cancels: HashMap<RunKey, CancellationToken>,
+    consent: Arc<WorkbenchConsent>,
+}
+
+impl Runner {
+    fn execute(&mut self, command: Command) {
+        match command {
+            Command::StartRun { key, job } => self.start(key, job),
+            Command::CancelRun(key) => {
+                if let Some(cancel) = self.cancels.get(&key) {
+                    cancel.cancel();
+                }
+            }
+            Command::AnswerConsent(answer) => self.consent.answer(answer),
+            Command::SaveDecision(mut decision) => {
+                decision.at_ms = now_ms();
+                self.journal.send(Entry::Decision(decision));
+            }
+            Command::SaveSession(session) => self.journal.send(Entry::Session(session)),
+            Command::SavePrompt { path, text } => {
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = crate::export::write_atomically(&path, |out| {
+                        out.write_all(text.as_bytes())
+                    })
+                    .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::PromptSaved { text, result });
+                });
+            }
+            Command::Export(options) => {
+                let tx = self.tx.clone();
+                let workspace = self.workspace.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = crate::curate::export_accepted(&workspace, &options)
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::Exported(result));
+                });
+            }
+            // Handled by the loop, which owns the terminal.
+            Command::Quit | Command::EditExternally { .. } => {}
+        }
+    }
+
+    fn start(&mut self, key: RunKey, job: Job) {
+        let cancel = CancellationToken::new();
+        self.cancels.insert(key, cancel.clone());
+        // The snapshot is written (in order, before the run) so every run's prompt id resolves.
+        self.journal.send(Entry::Prompt(Arc::clone(&job.prompt)));
+        let tx = self.tx.clone();
+        let pipeline = Arc::clone(&self.pipeline);
+        let journal = self.journal.sender();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let events = tx.clone();
+            let mut observer = move |event| {
+                let _ = events.send(Msg::Run {
+                    key,
+                    elapsed: started.elapsed(),
+                    event,
+                });
+            };
+            let run = pipeline.run(&job, &mut observer, &cancel).await;
+            if journal.send(Entry::Run { key, run: Box::new(run.clone()) }).is_err() {
+                let _ = tx.send(Msg::RunFinished {
+                    key,
+                    run: Box::new(run),
+                    stored: Err("the journal is closed".to_owned()),
+                });
+            }
+        });
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What the journal thread writes.
+enum Entry {
+    Prompt(Arc<PromptVersion>),
+    Run { key: RunKey, run: Box<Run> },
+    Decision(Decision),
+    Session(Session),
+}
+
+/// One thread that writes the workspace in the order things happened.
+struct Journal {
+    sender: Option<std::sync::mpsc::Sender<Entry>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Journal {
+    fn start(workspace: Workspace, tx: mpsc::UnboundedSender<Msg>) -> Self {
+        let (sender, receiver) = std::sync::mpsc::channel::<Entry>();
+        let thread = std::thread::Builder::new()
+            .name("moss-journal".to_owned())
+            .spawn(move || {
+                let mut runs: Option<RunLog> = None;
+                let mut decisions: Option<DecisionLog> = None;
+                for entry in receiver {
+                    let msg = match entry {
+                        Entry::Prompt(prompt) => match workspace.save_prompt(&prompt) {
+                            Ok(_) => continue,
+                            Err(e) => {
+                                tracing::warn!("prompt snapshot not saved: {e}");
+                                continue;
+                            }
+                        },
+                        Entry::Run { key, run } => {
+                            let stored = open(&mut runs, || workspace.run_log())
+                                .and_then(|log| log.append(&run))
+                                .map_err(|e| e.to_string());
+                            Msg::RunFinished { key, run, stored }
+                        }
+                        Entry::Decision(decision) => {
+                            match open(&mut decisions, || workspace.decision_log())
+                                .and_then(|log| log.append(&decision))
+                            {
+                                Ok(()) => Msg::DecisionSaved(decision),
+                                Err(e) => Msg::DecisionFailed {
+                                    decision,
+                                    error: e.to_string(),
+                                },
+                            }
+                        }
+                        Entry::Session(session) => Msg::SessionSaved(
+                            workspace.save_session(&session).map_err(|e| e.to_string()),
+                        ),
+                    };
+                    if tx.send(msg).is_err() {
+                        // The screen is gone; keep writing what was asked.
+                    }
+                }
+            })
+            .ok();
+        Self {
+            sender: Some(sender),
+            thread,
+        }
+    }
+
+    fn sender(&self) -> std::sync::mpsc::Sender<Entry> {
+        match &self.sender {
+            Some(s) => s.clone(),
+            // Only after `finish`; a send on this one fails and is reported by the caller.
+            None => std::sync::mpsc::channel().0,
+        }
+    }
+
+    fn send(&self, entry: Entry) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(entry);
+        }
+    }
+
+    /// Waits until everything sent has been written.
+    fn finish(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn open<'a, T>(
+    slot: &'a mut Option<T>,
+    make: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<&'a mut T, StoreError> {
+    let value = match slot.take() {
+        Some(value) => value,
+        None => make()?,
+    };
+    Ok(slot.insert(value))
+}
+
+/// The workspace's consent: asked once, then remembered; runs wait for the answer.
+#[derive(Debug)]
+struct WorkbenchConsent {
+    state: Mutex<ConsentState>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+#[derive(Debug, Default)]
+struct ConsentState {
+    answer: Option<bool>,
+    waiting: Vec<oneshot::Sender<bool>>,
+}
+
+impl WorkbenchConsent {
+    fn new(answer: Option<bool>, tx: mpsc::UnboundedSender<Msg>) -> Self {
+        Self {
+            state: Mutex::new(ConsentState {
+                answer,
+                waiting: Vec::new(),
+            }),
+            tx,
+        }
+    }
+
+    fn answer(&self, answer: bool) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.answer = Some(answer);
+        for waiter in state.waiting.drain(..) {
+            let _ = waiter.send(answer);
+        }
+    }
+}
+
+impl ExecConsent for WorkbenchConsent {
+    fn allow(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move {
+            let receiver = {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(answer) = state.answer {
+                    return answer;
+                }
+                let (sender, receiver) = oneshot::channel();
+                if state.waiting.is_empty() {
+                    let _ = self.tx.send(Msg::ConsentNeeded);
+                }
+                state.waiting.push(sender);
+                receiver
+            };
+            receiver.await.unwrap_or(false)
+        })
+    }
+}

@@ -1,0 +1,512 @@
+//! Main-screen actions and the results of runs, decisions and saves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Command, notify, notify_error};
+use crate::prompt::PromptFile;
+use crate::run::{Job, PromptVersion, Run, RunEvent};
+use crate::store::{Decision, Verdict};
+use crate::tui::app::{ActiveRun, App, Layer, Pane, RunKey, ShownRun};
+use crate::tui::history::HistoryView;
+use crate::tui::keymap::Action;
+use crate::tui::live::LiveView;
+
+/// Rows a page key moves in the live view.
+const PAGE_ROWS: isize = 20;
+/// Samples a page key moves in the list.
+const PAGE_SAMPLES: usize = 10;
+
+pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Command>) {
+    match action {
+        Action::Quit if app.busy() => app.layers.push(Layer::ConfirmQuit),
+        Action::Quit => quit(app, commands),
+        Action::Help => app.layers.push(Layer::Help { scroll: 0 }),
+        Action::NextPane => app.focus = app.focus.next(),
+        Action::PrevPane => app.focus = app.focus.prev(),
+        Action::Down => move_or_scroll(app, 1),
+        Action::Up => move_or_scroll(app, -1),
+        Action::PageDown => page(app, 1),
+        Action::PageUp => page(app, -1),
+        Action::Top => match app.focus {
+            Pane::Live => {
+                if let Some(live) = live_mut(app) {
+                    live.scroll_to_top();
+                }
+            }
+            _ => select_visible(app, 0),
+        },
+        Action::Bottom => match app.focus {
+            Pane::Live => {
+                if let Some(live) = live_mut(app) {
+                    live.scroll_to_bottom();
+                }
+            }
+            _ => select_visible(app, app.visible.len().saturating_sub(1)),
+        },
+        Action::NextSample => move_selection(app, 1),
+        Action::PrevSample => move_selection(app, -1),
+        Action::RunSelected => run_selected(app, commands),
+        Action::RunAll => run_all(app, commands),
+        Action::Cancel => cancel(app, commands),
+        Action::Regenerate => {
+            if let Some(i) = startable(app) {
+                start_run(app, i, commands);
+            }
+        }
+        Action::Accept => decide(app, Verdict::Accepted, commands),
+        Action::Reject => decide(app, Verdict::Rejected, commands),
+        Action::Edit => {
+            if let Some((run, text)) = editable(app) {
+                let mut area = ratatui_textarea::TextArea::new(
+                    text.split('\n').map(str::to_owned).collect(),
+                );
+                area.set_max_histories(256);
+                app.layers
+                    .push(Layer::EditOutput(crate::tui::app::OutputEditor { run, area }));
+            }
+        }
+        Action::EditExternal => {
+            if let Some((run, text)) = editable(app) {
+                commands.push(Command::EditExternally { run, text });
+            }
+        }
+        Action::Export => app
+            .layers
+            .push(Layer::Export(super::layers::export_dialog(app))),
+        Action::Filter => app.layers.push(Layer::Filter),
+        Action::ToggleReasoning => {
+            if let Some(live) = live_mut(app) {
+                live.toggle_reasoning();
+            }
+        }
+        Action::PromptEditor => app.layers.push(Layer::PromptEditor),
+        Action::PromptHistory => {
+            let text = app.prompt.editor_text();
+            let id = crate::run::prompt_id(&text);
+            let view = HistoryView::new(&app.runs, &app.prompt_texts(), (&id, Arc::from(text)));
+            app.layers.push(Layer::History(view));
+        }
+        Action::Save | Action::Close | Action::MarkDiff => {}
+    }
+}
+
+pub(super) fn quit(app: &mut App, commands: &mut Vec<Command>) {
+    for (&key, run) in &mut app.active {
+        run.cancelling = true;
+        commands.push(Command::CancelRun(key));
+    }
+    app.queue.pending.clear();
+    commands.push(Command::SaveSession(app.session()));
+    commands.push(Command::Quit);
+    app.quit = true;
+}
+
+/// The live view on screen: the selected sample's run in flight, else its finished run.
+pub(super) fn live_mut(app: &mut App) -> Option<&mut LiveView> {
+    let selected = app.selected;
+    if let Some(run) = app.active.values_mut().find(|a| a.sample == selected) {
+        return Some(&mut run.live);
+    }
+    app.shown.as_mut().map(|s| &mut s.live)
+}
+
+fn move_or_scroll(app: &mut App, step: isize) {
+    if app.focus == Pane::Live {
+        if let Some(live) = live_mut(app) {
+            live.scroll_by(step);
+        }
+    } else {
+        move_selection(app, step);
+    }
+}
+
+fn page(app: &mut App, direction: isize) {
+    if app.focus == Pane::Live {
+        if let Some(live) = live_mut(app) {
+            live.scroll_by(direction * PAGE_ROWS);
+        }
+        return;
+    }
+    let at = position_in_visible(app).unwrap_or(0);
+    let target = if direction > 0 {
+        at + PAGE_SAMPLES
+    } else {
+        at.saturating_sub(PAGE_SAMPLES)
+    };
+    select_visible(app, target.min(app.visible.len().saturating_sub(1)));
+}
+
+fn position_in_visible(app: &App) -> Option<usize> {
+    app.visible.iter().position(|&i| i == app.selected)
+}
+
+/// Moves the selection `step` rows within the visible samples.
+pub(super) fn move_selection(app: &mut App, step: isize) {
+    if app.visible.is_empty() {
+        return;
+    }
+    let target = match position_in_visible(app) {
+        Some(at) => at
+            .saturating_add_signed(step)
+            .min(app.visible.len().saturating_sub(1)),
+        None => 0,
+    };
+    select_visible(app, target);
+}
+
+pub(super) fn select_visible(app: &mut App, position: usize) {
+    let Some(&index) = app.visible.get(position) else {
+        return;
+    };
+    if index != app.selected {
+        app.selected = index;
+        app.session_dirty = true;
+        app.show_selected();
+    }
+}
+
+/// The selected sample when no run of it is in flight.
+fn startable(app: &mut App) -> Option<usize> {
+    let index = app.selected;
+    app.selected_sample()?;
+    if app.active_for(index).is_some() {
+        notify(app, "this sample is running (Esc cancels it)");
+        return None;
+    }
+    Some(index)
+}
+
+fn run_selected(app: &mut App, commands: &mut Vec<Command>) {
+    let Some(index) = startable(app) else {
+        return;
+    };
+    if app.latest_run(index).is_some() {
+        let key = key_hint(app, Action::Regenerate);
+        notify(app, format!("this sample has a run: {key} runs it again"));
+        return;
+    }
+    start_run(app, index, commands);
+}
+
+pub(super) fn key_hint(app: &App, action: Action) -> String {
+    app.settings
+        .keymap
+        .keys(crate::tui::keymap::Scope::Main, action)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| action.as_str().to_owned())
+}
+
+fn run_all(app: &mut App, commands: &mut Vec<Command>) {
+    let prompt = app.prompt.version.id.clone();
+    let mut queued = 0;
+    let mut skipped = 0;
+    for position in 0..app.visible.len() {
+        let index = app.visible[position];
+        if app.active_for(index).is_some() || app.queue.pending.contains(&index) {
+            continue;
+        }
+        let done = app
+            .latest_run(index)
+            .is_some_and(|r| r.is_complete() && r.prompt_id == prompt);
+        if done {
+            skipped += 1;
+            continue;
+        }
+        app.queue.pending.push_back(index);
+        queued += 1;
+    }
+    if app.queue.total == app.queue.done {
+        app.queue.total = 0;
+        app.queue.done = 0;
+    }
+    app.queue.total += queued;
+    let also = if skipped > 0 {
+        format!(" ({skipped} already have a complete run with this prompt)")
+    } else {
+        String::new()
+    };
+    notify(app, format!("queued {queued} runs{also}"));
+    fill_slots(app, commands);
+}
+
+/// Starts queued runs while slots are free.
+fn fill_slots(app: &mut App, commands: &mut Vec<Command>) {
+    while app.active.len() < app.settings.concurrency.max(1) {
+        let Some(index) = app.queue.pending.pop_front() else {
+            break;
+        };
+        let key = start_run(app, index, commands);
+        app.queue.keys.insert(key);
+    }
+}
+
+fn cancel(app: &mut App, commands: &mut Vec<Command>) {
+    let selected = app.selected;
+    if let Some((key, _)) = app.active_for(selected) {
+        if let Some(run) = app.active.get_mut(&key) {
+            run.cancelling = true;
+        }
+        commands.push(Command::CancelRun(key));
+        notify(app, "cancelling the run (what arrived is kept as incomplete)");
+    } else if !app.queue.pending.is_empty() {
+        let n = app.queue.pending.len();
+        app.queue.total = app.queue.total.saturating_sub(n);
+        app.queue.pending.clear();
+        notify(app, format!("{n} queued runs dropped; runs in flight go on"));
+    } else if !app.filter.is_empty() {
+        app.filter.clear();
+        app.refilter();
+    }
+}
+
+/// Starts a run of sample `index` with the saved prompt.
+pub(super) fn start_run(app: &mut App, index: usize, commands: &mut Vec<Command>) -> RunKey {
+    let key = app.next_key;
+    app.next_key += 1;
+    let sample = &app.samples[index];
+    let job = Job {
+        sample_id: sample.id.clone(),
+        question: sample.question.clone(),
+        prompt: Arc::clone(&app.prompt.version),
+    };
+    app.active.insert(
+        key,
+        ActiveRun {
+            sample: index,
+            live: LiveView::new(Arc::clone(&app.settings.rules)),
+            first_token: None,
+            elapsed: Duration::ZERO,
+            executing: None,
+            cancelling: false,
+        },
+    );
+    if index == app.selected {
+        app.shown = None;
+    }
+    if app.prompt.dirty {
+        notify(
+            app,
+            "runs use the saved prompt: the editor has unsaved changes (Ctrl-S saves)",
+        );
+    }
+    commands.push(Command::StartRun { key, job });
+    key
+}
+
+pub(super) fn run_event(app: &mut App, key: RunKey, elapsed: Duration, event: RunEvent) {
+    let Some(run) = app.active.get_mut(&key) else {
+        return;
+    };
+    run.elapsed = elapsed;
+    match event {
+        RunEvent::Text { text, .. } => {
+            if run.first_token.is_none() {
+                run.first_token = Some(elapsed);
+            }
+            run.live.push(&text);
+        }
+        RunEvent::Reasoning(text) => {
+            if run.first_token.is_none() {
+                run.first_token = Some(elapsed);
+            }
+            run.live.push_reasoning(&text);
+        }
+        RunEvent::Rewritten(text) => run.live.rewrite(&text),
+        RunEvent::ExecStarted { block, .. } => run.executing = Some(block),
+        RunEvent::ExecFinished { .. } => run.executing = None,
+        RunEvent::Usage(_) | RunEvent::Continuing => {}
+    }
+}
+
+pub(super) fn run_finished(
+    app: &mut App,
+    key: RunKey,
+    run: Run,
+    stored: Result<(), String>,
+    commands: &mut Vec<Command>,
+) {
+    let Some(mut active) = app.active.remove(&key) else {
+        return;
+    };
+    app.stats.runs += 1;
+    if let Some(usage) = run.usage {
+        app.stats.tokens += usage.completion_tokens;
+    }
+    if let Some(ms) = run.timings.first_token_ms {
+        app.stats.last_first_token = Some(Duration::from_millis(ms));
+    }
+    if run.timings.tokens_per_sec.is_some() {
+        app.stats.last_tokens_per_sec = run.timings.tokens_per_sec;
+    }
+    if let Err(e) = stored {
+        notify_error(
+            app,
+            format!("the run of {} could not be saved: {e}", run.sample_id),
+        );
+    } else if let Some(error) = &run.error {
+        notify_error(app, format!("{}: {} ({error})", run.sample_id, run.status.as_str()));
+    }
+    if app.queue.keys.remove(&key) {
+        app.queue.done += 1;
+        if app.queue.pending.is_empty() && app.queue.keys.is_empty() {
+            let total = app.queue.total;
+            notify(app, format!("all {total} queued runs finished"));
+        }
+    }
+    active.live.finish(run.rules.clone());
+    let sample = active.sample;
+    app.add_run(run);
+    if sample == app.selected {
+        app.shown = Some(ShownRun {
+            run: app.runs.len() - 1,
+            live: active.live,
+            edited: false,
+        });
+    }
+    app.refilter();
+    fill_slots(app, commands);
+}
+
+/// The selected sample's finished run and the text a curator works on, when it may be decided.
+fn decidable(app: &mut App) -> Option<usize> {
+    let index = app.selected;
+    if app.active_for(index).is_some() {
+        notify(app, "wait for the run to finish (or Esc to cancel it)");
+        return None;
+    }
+    let Some(&run) = app.selected_sample().and_then(|s| app.latest.get(&s.id)) else {
+        notify(app, "this sample has no run yet (Enter runs it)");
+        return None;
+    };
+    Some(run)
+}
+
+fn decide(app: &mut App, verdict: Verdict, commands: &mut Vec<Command>) {
+    let Some(index) = decidable(app) else {
+        return;
+    };
+    let run = &app.runs[index];
+    if verdict == Verdict::Accepted && !run.is_complete() {
+        let status = run.status.as_str();
+        notify_error(
+            app,
+            format!("a {status} run cannot be accepted: regenerate it (r)"),
+        );
+        return;
+    }
+    let decision = Decision {
+        run_id: run.run_id.clone(),
+        sample_id: run.sample_id.clone(),
+        verdict,
+        text: None,
+        rules: Vec::new(),
+        at_ms: 0,
+    };
+    app.saving += 1;
+    commands.push(Command::SaveDecision(decision));
+}
+
+/// The run to edit and its current text (edited text where edited).
+fn editable(app: &mut App) -> Option<(usize, String)> {
+    let index = decidable(app)?;
+    let run = &app.runs[index];
+    let text = app
+        .curation
+        .get(&run.run_id)
+        .and_then(|c| c.edited.clone())
+        .unwrap_or_else(|| run.transcript.clone());
+    Some((index, text))
+}
+
+/// Saves an edit of run `index` (re-judged by the rules) as a decision.
+pub(super) fn save_edit(app: &mut App, index: usize, text: String, commands: &mut Vec<Command>) {
+    let Some(run) = app.runs.get(index) else {
+        return;
+    };
+    let current = app
+        .curation
+        .get(&run.run_id)
+        .and_then(|c| c.edited.as_deref())
+        .unwrap_or(&run.transcript);
+    if current == text {
+        notify(app, "no change");
+        return;
+    }
+    let rules = crate::curate::recheck(&text, &app.settings.rules);
+    let decision = Decision {
+        run_id: run.run_id.clone(),
+        sample_id: run.sample_id.clone(),
+        verdict: Verdict::Edited,
+        text: Some(text),
+        rules,
+        at_ms: 0,
+    };
+    app.saving += 1;
+    commands.push(Command::SaveDecision(decision));
+}
+
+pub(super) fn decision_saved(app: &mut App, decision: Decision) {
+    app.saving = app.saving.saturating_sub(1);
+    let verdict = decision.verdict;
+    let sample = decision.sample_id.clone();
+    apply(
+        app.curation.entry(decision.run_id.clone()).or_default(),
+        decision,
+    );
+    if app.selected_sample().is_some_and(|s| s.id == sample) {
+        app.show_selected();
+    }
+    app.refilter();
+    let a = key_hint(app, Action::Accept);
+    notify(
+        app,
+        match verdict {
+            Verdict::Accepted => format!("{sample}: accepted"),
+            Verdict::Rejected => format!("{sample}: rejected"),
+            Verdict::Edited => format!("{sample}: edit saved and re-checked; {a} accepts it"),
+        },
+    );
+}
+
+pub(super) fn save_prompt(app: &mut App, commands: &mut Vec<Command>) {
+    let text = app.prompt.editor_text();
+    if let Err(e) = PromptFile::parse(&app.prompt.path, &text) {
+        notify_error(app, format!("not saved: {e}"));
+        return;
+    }
+    commands.push(Command::SavePrompt {
+        path: app.prompt.path.clone(),
+        text,
+    });
+}
+
+pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), String>) {
+    if let Err(e) = result {
+        notify_error(app, format!("the prompt was not saved: {e}"));
+        return;
+    }
+    match PromptFile::parse(&app.prompt.path, &text) {
+        Ok(file) => {
+            let version = PromptVersion::new(text.clone(), file.body, file.params);
+            let id = version.id.clone();
+            app.prompt
+                .texts
+                .insert(id.clone(), Arc::from(text.as_str()));
+            app.prompt.version = Arc::new(version);
+            app.prompt.dirty = app.prompt.editor_text() != text;
+            notify(app, format!("prompt saved: version {id}"));
+        }
+        Err(e) => notify_error(app, format!("saved, but the prompt does not parse: {e}")),
+    }
+}
+
+/// One decision folded into a run's curation, as `store::fold` does for a whole journal.
+fn apply(curation: &mut crate::store::Curation, decision: Decision) {
+    if decision.verdict == Verdict::Edited {
+        curation.edited = decision.text;
+        curation.edited_rules = decision.rules;
+    }
+    curation.verdict = Some(decision.verdict);
+}

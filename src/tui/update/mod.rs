@@ -1,0 +1,178 @@
+//! `update(&mut App, Msg) -> Vec<Command>`: every key, tick and background result goes through
+//! here. No IO: what must happen outside (start a run, append a decision, write an export) is
+//! returned as a [`Command`] for the runner, whose results come back as messages.
+
+mod actions;
+mod layers;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
+
+use super::app::{App, Layer, Notice, Pane, RunKey};
+use crate::curate::{ExportOptions, ExportReport};
+use crate::run::{Job, Run, RunEvent};
+use crate::store::{Decision, Session};
+
+/// Rows the mouse wheel scrolls.
+const WHEEL_ROWS: isize = 3;
+
+/// Everything that can happen to the workbench.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    /// The terminal was resized (the next frame re-wraps).
+    Resize,
+    /// Time passes: the session is saved when it changed.
+    Tick,
+    /// A run in flight reported something, `elapsed` after it started.
+    Run {
+        key: RunKey,
+        elapsed: Duration,
+        event: RunEvent,
+    },
+    /// A run ended and its record was written (or could not be: `stored` says why).
+    RunFinished {
+        key: RunKey,
+        run: Box<Run>,
+        stored: Result<(), String>,
+    },
+    /// A run wants to execute code and the workspace has no answer yet.
+    ConsentNeeded,
+    /// A decision is on disk (fsynced): now the screen may show it.
+    DecisionSaved(Decision),
+    DecisionFailed {
+        decision: Decision,
+        error: String,
+    },
+    PromptSaved {
+        text: String,
+        result: Result<(), String>,
+    },
+    Exported(Result<ExportReport, String>),
+    /// The external editor returned (`Ok` with the new text).
+    ExternallyEdited {
+        run: usize,
+        result: Result<String, String>,
+    },
+    SessionSaved(Result<(), String>),
+}
+
+/// Work for the runner.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    StartRun {
+        key: RunKey,
+        job: Job,
+    },
+    CancelRun(RunKey),
+    /// The user answered the consent question; waiting runs go on.
+    AnswerConsent(bool),
+    /// Append and fsync, then reply `DecisionSaved`.
+    SaveDecision(Decision),
+    SavePrompt {
+        path: PathBuf,
+        text: String,
+    },
+    SaveSession(Session),
+    Export(ExportOptions),
+    /// Hand the terminal to `$EDITOR` with this text.
+    EditExternally {
+        run: usize,
+        text: String,
+    },
+    Quit,
+}
+
+/// Applies `msg` to `app`.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
+    let mut commands = Vec::new();
+    match msg {
+        Msg::Key(key) if key.kind == KeyEventKind::Release => {}
+        Msg::Key(key) => layers::key(app, key, &mut commands),
+        Msg::Mouse(mouse) => self::mouse(app, mouse),
+        Msg::Paste(text) => layers::paste(app, &text),
+        Msg::Resize => {}
+        Msg::Tick => {
+            if app.session_dirty {
+                app.session_dirty = false;
+                commands.push(Command::SaveSession(app.session()));
+            }
+        }
+        Msg::Run {
+            key,
+            elapsed,
+            event,
+        } => actions::run_event(app, key, elapsed, event),
+        Msg::RunFinished { key, run, stored } => {
+            actions::run_finished(app, key, *run, stored, &mut commands);
+        }
+        Msg::ConsentNeeded => {
+            if app.consent.is_none() && !app.layers.iter().any(|l| matches!(l, Layer::Consent)) {
+                app.layers.push(Layer::Consent);
+            }
+        }
+        Msg::DecisionSaved(decision) => actions::decision_saved(app, decision),
+        Msg::DecisionFailed { decision, error } => {
+            app.saving = app.saving.saturating_sub(1);
+            notify_error(
+                app,
+                format!(
+                    "could not save the decision on {}: {error}",
+                    decision.sample_id
+                ),
+            );
+        }
+        Msg::PromptSaved { text, result } => actions::prompt_saved(app, text, result),
+        Msg::Exported(result) => layers::exported(app, result),
+        Msg::ExternallyEdited { run, result } => match result {
+            Ok(text) => actions::save_edit(app, run, text, &mut commands),
+            Err(e) => notify_error(app, format!("the editor failed: {e}")),
+        },
+        Msg::SessionSaved(Err(e)) => {
+            notify_error(app, format!("could not save the selection: {e}"));
+        }
+        Msg::SessionSaved(Ok(())) => {}
+    }
+    commands
+}
+
+fn mouse(app: &mut App, mouse: MouseEvent) {
+    let rows = match mouse.kind {
+        MouseEventKind::ScrollDown => WHEEL_ROWS,
+        MouseEventKind::ScrollUp => -WHEEL_ROWS,
+        _ => return,
+    };
+    match app.layers.last_mut() {
+        Some(Layer::History(history)) => history.scroll_by(rows),
+        Some(_) => {}
+        None => {
+            if let Some(live) = actions::live_mut(app) {
+                live.scroll_by(rows);
+            }
+            app.focus = Pane::Live;
+        }
+    }
+}
+
+pub(super) fn notify(app: &mut App, text: impl Into<String>) {
+    app.notice = Some(Notice {
+        text: text.into(),
+        error: false,
+    });
+}
+
+pub(super) fn notify_error(app: &mut App, text: impl Into<String>) {
+    let text = text.into();
+    tracing::warn!("{text}");
+    app.notice = Some(Notice { text, error: true });
+}
+
+/// The first key bound to `action` on the main screen, for hints.
+#[must_use]
+pub fn key_hint_for(app: &App, action: super::keymap::Action) -> String {
+    actions::key_hint(app, action)
+}

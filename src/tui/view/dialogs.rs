@@ -1,0 +1,273 @@
+//! Full-screen editors and views, and the dialogs drawn over the main screen.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::curate::SystemChoice;
+use crate::export::ExportFormat;
+use crate::theme::Role;
+use crate::tui::app::{App, ExportDialog, ExportField, Layer};
+use crate::tui::keymap::{Action, Scope};
+use crate::tui::style::style;
+
+/// The editors and the history take the whole area above the status bar.
+pub(super) fn full_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usize) {
+    let theme = app.settings.theme.clone();
+    let border = style(&theme, Role::BorderFocused);
+    match app.layers.get_mut(layer) {
+        Some(Layer::PromptEditor) => {
+            let prompt = &mut app.prompt;
+            let mut title = vec![
+                Span::styled(" Prompt ", style(&theme, Role::Title)),
+                Span::raw(format!("{} ", prompt.path.display())),
+            ];
+            if prompt.dirty {
+                title.push(Span::styled("● unsaved ", style(&theme, Role::Edited)));
+            }
+            title.push(Span::styled(
+                format!("version {} ", prompt.version.id),
+                style(&theme, Role::Muted),
+            ));
+            prompt.editor.set_block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(border)
+                    .title(Line::from(title)),
+            );
+            prompt
+                .editor
+                .set_cursor_line_style(ratatui::style::Style::default());
+            prompt
+                .editor
+                .set_style(style(&theme, Role::Answer));
+            frame.render_widget(&prompt.editor, area);
+        }
+        Some(Layer::EditOutput(editor)) => {
+            let sample = app
+                .runs
+                .get(editor.run)
+                .map(|r| r.sample_id.clone())
+                .unwrap_or_default();
+            editor.area.set_block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(border)
+                    .title(Line::from(vec![
+                        Span::styled(" Edit output ", style(&theme, Role::Title)),
+                        Span::raw(format!("{sample} ")),
+                        Span::styled(
+                            "saved text is re-checked by the rules ",
+                            style(&theme, Role::Muted),
+                        ),
+                    ])),
+            );
+            editor
+                .area
+                .set_cursor_line_style(ratatui::style::Style::default());
+            editor.area.set_style(style(&theme, Role::Answer));
+            frame.render_widget(&editor.area, area);
+        }
+        Some(Layer::History(history)) => {
+            let block = Block::default()
+                .borders(Borders::ALL)
+                .border_style(border)
+                .title(Span::styled(" Prompt history ", style(&theme, Role::Title)));
+            let inner = block.inner(area);
+            frame.render_widget(block, area);
+            history.render(inner, frame.buffer_mut(), &theme);
+        }
+        _ => {}
+    }
+}
+
+/// A box of `width`×`height` (at most the area) in the middle of `area`, cleared.
+fn popup(frame: &mut Frame<'_>, area: Rect, width: u16, height: u16) -> Rect {
+    let rect = area.centered(
+        Constraint::Length(width.min(area.width)),
+        Constraint::Length(height.min(area.height)),
+    );
+    frame.render_widget(Clear, rect);
+    rect
+}
+
+fn dialog_block<'a>(app: &App, title: &'a str) -> Block<'a> {
+    let theme = &app.settings.theme;
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(style(theme, Role::BorderFocused))
+        .title(Span::styled(title, style(theme, Role::Title)))
+}
+
+pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
+    let theme = &app.settings.theme;
+    let keymap = &app.settings.keymap;
+    let mut lines = Vec::new();
+    for (scope, heading) in [
+        (Scope::Main, "Main screen"),
+        (Scope::Editor, "Editors (prompt, output)"),
+        (Scope::History, "Prompt history"),
+    ] {
+        if !lines.is_empty() {
+            lines.push(Line::default());
+        }
+        lines.push(Line::from(Span::styled(heading, style(theme, Role::Title))));
+        for &action in Action::ALL {
+            let keys = keymap.keys(scope, action);
+            if keys.is_empty() {
+                continue;
+            }
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:>12}  ", keys.join(" ")), style(theme, Role::KeyHint)),
+                Span::raw(action.description()),
+            ]));
+        }
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        "Filter: text matches id or question; is:passed is:failed is:accepted is:rejected is:edited is:new",
+        style(theme, Role::Muted),
+    )));
+    if let Some(log) = &app.settings.log_path {
+        lines.push(Line::from(Span::styled(
+            format!("Log: {}", log.display()),
+            style(theme, Role::Muted),
+        )));
+    }
+    let rect = popup(frame, area, 78, u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(dialog_block(app, " Help · any key closes "))
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        rect,
+    );
+}
+
+pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &ExportDialog) {
+    let theme = &app.settings.theme;
+    let accepted = app
+        .runs
+        .iter()
+        .filter(|r| {
+            app.curation.get(&r.run_id).and_then(|c| c.verdict)
+                == Some(crate::store::Verdict::Accepted)
+        })
+        .count();
+    let option = |selected: bool, label: &str| {
+        if selected {
+            Span::styled(format!("[{label}]"), style(theme, Role::Selection))
+        } else {
+            Span::styled(format!(" {label} "), style(theme, Role::Muted))
+        }
+    };
+    let field = |f: ExportField, label: &'static str| {
+        let role = if dialog.field == f {
+            Role::KeyHint
+        } else {
+            Role::Answer
+        };
+        let marker = if dialog.field == f { "▸ " } else { "  " };
+        Span::styled(format!("{marker}{label:<15}"), style(theme, role))
+    };
+    let mut format_line = vec![field(ExportField::Format, "Format")];
+    for f in [
+        ExportFormat::Sharegpt,
+        ExportFormat::Messages,
+        ExportFormat::Alpaca,
+    ] {
+        format_line.push(option(dialog.format == f, f.as_str()));
+    }
+    let system_line = vec![
+        field(ExportField::System, "System prompt"),
+        option(dialog.system == SystemChoice::None, "none"),
+        option(dialog.system == SystemChoice::Teacher, "teacher"),
+    ];
+    let meta_line = vec![
+        field(ExportField::Meta, "Metadata"),
+        option(dialog.with_meta, if dialog.with_meta { "✓ with meta" } else { "without" }),
+    ];
+    let cursor = if dialog.field == ExportField::Path {
+        "▏"
+    } else {
+        ""
+    };
+    let path_line = vec![
+        field(ExportField::Path, "File"),
+        Span::raw(format!("{}{cursor}", dialog.path)),
+    ];
+    let lines = vec![
+        Line::from(Span::styled(
+            format!("{accepted} accepted outputs; incomplete runs are refused."),
+            style(theme, Role::Muted),
+        )),
+        Line::default(),
+        Line::from(format_line),
+        Line::from(system_line),
+        Line::from(meta_line),
+        Line::from(path_line),
+        Line::default(),
+        Line::from(Span::styled(
+            if dialog.busy {
+                "writing…"
+            } else {
+                "Tab field · ←→ change · Enter export · Esc cancel"
+            },
+            style(theme, Role::KeyHint),
+        )),
+    ];
+    let rect = popup(frame, area, 64, 10);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(dialog_block(app, " Export accepted outputs "))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+pub(super) fn confirm_quit(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let lines = vec![
+        Line::from(format!(
+            "{} runs in flight, {} queued.",
+            app.active.len(),
+            app.queue.pending.len()
+        )),
+        Line::from("Quit and cancel them? What arrived is kept as incomplete."),
+        Line::default(),
+        Line::from(Span::styled("y quit · n stay", style(theme, Role::KeyHint))),
+    ];
+    let rect = popup(frame, area, 62, 6);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(dialog_block(app, " Quit? "))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+pub(super) fn consent(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let lines = vec![
+        Line::from("A run wants to execute Python code the model wrote."),
+        Line::from(
+            "It runs in a sandbox: a fresh temporary folder, no stdin, time, memory and \
+             process limits, and no network where the OS allows it.",
+        ),
+        Line::default(),
+        Line::from("Allow code execution in this workspace? The answer is remembered."),
+        Line::default(),
+        Line::from(Span::styled(
+            "y allow · n never (blocks stay without results)",
+            style(theme, Role::KeyHint),
+        )),
+    ];
+    let rect = popup(frame, area, 66, 10);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(dialog_block(app, " Run model-written code? "))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}

@@ -1,0 +1,198 @@
+//! The live view and the rules pane of the selected sample.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::pane_block;
+use super::samples::{fit, one_line};
+use crate::theme::Role;
+use crate::transcript::{Outcome, RuleResult};
+use crate::tui::app::{App, Pane};
+use crate::tui::live::LiveView;
+use crate::tui::style::style;
+
+/// Rows the question may take above the transcript.
+const QUESTION_ROWS: u16 = 3;
+
+pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
+    let theme = app.settings.theme.clone();
+    let Some(sample) = app.selected_sample().cloned() else {
+        let block = pane_block(app, Pane::Live, Line::from(" Transcript "));
+        frame.render_widget(
+            Paragraph::new("No samples: give a file with --samples.").block(block),
+            area,
+        );
+        return;
+    };
+    let selected = app.selected;
+    let mut badges: Vec<Span<'static>> = vec![Span::styled(
+        format!(" {} ", sample.id),
+        style(&theme, Role::Title),
+    )];
+    let active_key = app.active_for(selected).map(|(k, _)| k);
+    if let Some(key) = active_key {
+        if let Some(run) = app.active.get(&key) {
+            let what = match (run.cancelling, run.executing) {
+                (true, _) => "cancelling".to_owned(),
+                (false, Some(block)) => format!("running code block {}", block + 1),
+                (false, None) if run.live.text().is_empty() => "waiting for the teacher".to_owned(),
+                (false, None) => "streaming".to_owned(),
+            };
+            badges.push(Span::styled(
+                format!("▶ {what} {:.1}s ", run.elapsed.as_secs_f64()),
+                style(&theme, Role::KeyHint),
+            ));
+        }
+    } else if let Some(shown) = &app.shown {
+        let run = &app.runs[shown.run];
+        let status = run.status.as_str();
+        let role = if run.is_complete() {
+            Role::Muted
+        } else {
+            Role::RuleFail
+        };
+        badges.push(Span::styled(format!("{status} "), style(&theme, role)));
+        if shown.edited {
+            badges.push(Span::styled("edited ", style(&theme, Role::Edited)));
+        }
+        if let Some(verdict) = app.curation.get(&run.run_id).and_then(|c| c.verdict) {
+            let (label, role) = match verdict {
+                crate::store::Verdict::Accepted => ("accepted ", Role::Accepted),
+                crate::store::Verdict::Rejected => ("rejected ", Role::Rejected),
+                crate::store::Verdict::Edited => ("", Role::Edited),
+            };
+            if !label.is_empty() {
+                badges.push(Span::styled(label, style(&theme, role)));
+            }
+        }
+        if let Some(error) = &run.error {
+            badges.push(Span::styled(
+                format!("{} ", fit(&one_line(error), 40)),
+                style(&theme, Role::Error),
+            ));
+        }
+    }
+    let block = pane_block(app, Pane::Live, Line::from(badges));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let question = Paragraph::new(Line::from(vec![
+        Span::styled("Q ", style(&theme, Role::KeyHint)),
+        Span::styled(sample.question.clone(), style(&theme, Role::Title)),
+    ]))
+    .wrap(Wrap { trim: false });
+    // Word wrapping may need a row more than the width alone says; the question is cut at
+    // QUESTION_ROWS anyway.
+    let columns = super::samples::display_width(&sample.question) + 2;
+    let width = usize::from(inner.width.max(1));
+    let rows = u16::try_from(if columns <= width {
+        1
+    } else {
+        columns.div_ceil(width) + 1
+    })
+        .unwrap_or(u16::MAX)
+        .clamp(1, QUESTION_ROWS);
+    let [q_area, rule, body] = Layout::vertical([
+        Constraint::Length(rows),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    frame.render_widget(question, q_area);
+    frame.render_widget(
+        Paragraph::new("─".repeat(usize::from(rule.width))).style(style(&theme, Role::Border)),
+        rule,
+    );
+    let view: Option<&mut LiveView> = match active_key {
+        Some(key) => app.active.get_mut(&key).map(|a| &mut a.live),
+        None => app.shown.as_mut().map(|s| &mut s.live),
+    };
+    match view {
+        Some(view) => view.render(body, frame.buffer_mut(), &theme),
+        None => {
+            let hint = super::super::update::key_hint_for(app, crate::tui::keymap::Action::RunSelected);
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    format!("Not run yet: {hint} runs it with the saved prompt."),
+                    style(&theme, Role::Muted),
+                )),
+                body,
+            );
+        }
+    }
+}
+
+pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
+    let theme = app.settings.theme.clone();
+    let selected = app.selected;
+    let active_key = app.active_for(selected).map(|(k, _)| k);
+    let results: Vec<RuleResult> = match active_key {
+        Some(key) => app
+            .active
+            .get_mut(&key)
+            .map(|a| a.live.rules().to_vec())
+            .unwrap_or_default(),
+        None => app
+            .shown
+            .as_mut()
+            .map(|s| s.live.rules().to_vec())
+            .unwrap_or_default(),
+    };
+    let failed = results.iter().filter(|r| r.outcome == Outcome::Fail).count();
+    let passed = results.iter().filter(|r| r.outcome == Outcome::Pass).count();
+    let title = if results.is_empty() {
+        Line::from(Span::styled(" Rules ", style(&theme, Role::Title)))
+    } else {
+        Line::from(vec![
+            Span::styled(" Rules ", style(&theme, Role::Title)),
+            Span::styled(format!("✓{passed} "), style(&theme, Role::RulePass)),
+            Span::styled(
+                format!("✗{failed} "),
+                style(&theme, if failed > 0 { Role::RuleFail } else { Role::Muted }),
+            ),
+        ])
+    };
+    let block = pane_block(app, Pane::Rules, title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let lines: Vec<Line<'static>> = if results.is_empty() {
+        app.settings
+            .rules
+            .enabled()
+            .map(|id| {
+                Line::from(Span::styled(
+                    format!("· {id}"),
+                    style(&theme, Role::Muted),
+                ))
+            })
+            .collect()
+    } else {
+        // Failures first: they are what the curator needs to see in a short pane.
+        let mut ordered: Vec<&RuleResult> = results.iter().collect();
+        ordered.sort_by_key(|r| match r.outcome {
+            Outcome::Fail => 0,
+            Outcome::Pass => 1,
+            Outcome::Skip => 2,
+        });
+        ordered
+            .into_iter()
+            .map(|r| {
+                let (mark, role) = match r.outcome {
+                    Outcome::Pass => ("✓", Role::RulePass),
+                    Outcome::Fail => ("✗", Role::RuleFail),
+                    Outcome::Skip => ("–", Role::RuleSkip),
+                };
+                let head = format!("{mark} {:<19}", r.id.as_str());
+                let rest = width.saturating_sub(super::samples::display_width(&head) + 1);
+                Line::from(vec![
+                    Span::styled(head, style(&theme, role)),
+                    Span::raw(" "),
+                    Span::styled(fit(&one_line(&r.message), rest), style(&theme, Role::Muted)),
+                ])
+            })
+            .collect()
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,159 @@
+//! The samples pane: each sample with its state, counts in the title, the filter at the foot.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph};
+use unicode_width::UnicodeWidthChar;
+
+use super::pane_block;
+use crate::theme::Role;
+use crate::tui::app::{App, Layer, Pane, SampleState};
+use crate::tui::style::style;
+
+pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let counts = app.state_counts();
+    let mut title = vec![Span::styled(
+        format!(" Samples {} ", app.samples.len()),
+        style(theme, Role::Title),
+    )];
+    for state in SampleState::ALL {
+        if state == SampleState::NotRun {
+            continue;
+        }
+        if let Some(n) = counts.get(&state).filter(|n| **n > 0) {
+            title.push(Span::styled(
+                format!("{}{n} ", state.mark()),
+                style(theme, role_of(state)),
+            ));
+        }
+    }
+    let block = pane_block(app, Pane::Samples, Line::from(title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let filtering = matches!(app.top(), Some(Layer::Filter)) || !app.filter.is_empty();
+    let list_height = inner.height.saturating_sub(u16::from(filtering));
+    let list_area = Rect {
+        height: list_height,
+        ..inner
+    };
+    let width = usize::from(inner.width);
+    let items: Vec<ListItem<'_>> = app
+        .visible
+        .iter()
+        .map(|&i| {
+            let sample = &app.samples[i];
+            let state = app.state(i);
+            let head = format!("{} {} ", state.mark(), sample.id);
+            let rest = width.saturating_sub(display_width(&head));
+            ListItem::new(Line::from(vec![
+                Span::styled(head, style(theme, role_of(state))),
+                Span::styled(
+                    fit(&one_line(&sample.question), rest),
+                    style(theme, Role::Answer),
+                ),
+            ]))
+        })
+        .collect();
+    let selected = app.visible.iter().position(|&i| i == app.selected);
+    let mut state = ListState::default().with_selected(selected);
+    // Keep the selection a few rows from the edges when the list scrolls.
+    if let Some(at) = selected {
+        let height = usize::from(list_height.max(1));
+        *state.offset_mut() = at.saturating_sub(height.saturating_sub(1));
+    }
+    frame.render_stateful_widget(
+        List::new(items).highlight_style(style(theme, Role::Selection)),
+        list_area,
+        &mut state,
+    );
+    if app.visible.is_empty() && list_height > 0 {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                "no sample matches the filter",
+                style(theme, Role::Muted),
+            )),
+            list_area,
+        );
+    }
+    if filtering {
+        let line = Rect {
+            y: inner.y + list_height,
+            height: 1,
+            ..inner
+        };
+        let cursor = if matches!(app.top(), Some(Layer::Filter)) {
+            "▏"
+        } else {
+            ""
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled("/", style(theme, Role::KeyHint)),
+                Span::raw(format!("{}{cursor}", app.filter)),
+                Span::styled(
+                    format!("  {}/{}", app.visible.len(), app.samples.len()),
+                    style(theme, Role::Muted),
+                ),
+            ])),
+            line,
+        );
+    }
+}
+
+pub(super) fn role_of(state: SampleState) -> Role {
+    match state {
+        SampleState::NotRun | SampleState::Queued => Role::Muted,
+        SampleState::Running => Role::KeyHint,
+        SampleState::Passed => Role::RulePass,
+        SampleState::RulesFailed | SampleState::Incomplete => Role::RuleFail,
+        SampleState::Accepted => Role::Accepted,
+        SampleState::Rejected => Role::Rejected,
+        SampleState::Edited => Role::Edited,
+    }
+}
+
+/// The first line of `text` with runs of whitespace as one space.
+pub(super) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(super) fn display_width(text: &str) -> usize {
+    text.chars().map(|c| c.width().unwrap_or(0)).sum()
+}
+
+/// `text` cut to `width` columns by display width, with `…` when cut; never splits a wide char.
+pub(super) fn fit(text: &str, width: usize) -> String {
+    if display_width(text) <= width {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_cuts_by_display_width_and_never_splits_a_wide_char() {
+        assert_eq!(fit("天空为什么是蓝色", 7), "天空为…");
+        assert_eq!(display_width(&fit("天空为什么是蓝色", 8)), 7);
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 0), "");
+    }
+}
