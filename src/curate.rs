@@ -1,11 +1,19 @@
 //! Curated export: accepted runs (their edited text where edited) out as SFT JSONL.
-//! (Stub: the types are final, the bodies are being written.)
+//!
+//! Which runs go out is decided by the decision journal alone: a run is exported when its latest
+//! decision accepts it, and a sample is exported once, from the run accepted last. A run that
+//! did not complete is never data, whatever a curator said about it.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use crate::export::ExportFormat;
-use crate::store::Workspace;
-use crate::transcript::{RuleResult, Rules};
+use serde_json::{Map, Value};
+
+use crate::export::{Example, ExportFormat, write_atomically, write_line};
+use crate::prompt::PromptFile;
+use crate::run::Run;
+use crate::store::{Curation, Decision, StoreError, Verdict, Workspace, fold};
+use crate::transcript::{RuleContext, RuleResult, Rules, Transcript};
 
 /// Which system prompt goes into each exported example.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,23 +54,463 @@ pub enum CurateError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
+    /// `--system teacher` needs the prompt a run was made with; exporting without it would
+    /// silently change what the examples teach.
+    #[error(
+        "{}: cannot read the teacher prompt that run {run_id} was made with: {source}",
+        path.display()
+    )]
+    PromptSnapshot {
+        path: PathBuf,
+        run_id: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Prompt(#[from] crate::config::ConfigError),
+    #[error("could not encode the metadata of run {run_id}: {source}")]
+    Meta {
+        run_id: String,
+        source: serde_json::Error,
+    },
+    /// Nothing to write; an existing file is left as it was. `warnings` are the unreadable
+    /// lines met on the way (one of them may have been an accept).
+    #[error("{}", nothing_to_export(store, refused))]
+    NothingAccepted {
+        store: PathBuf,
+        refused: Vec<String>,
+        warnings: Vec<String>,
+    },
+}
+
+fn nothing_to_export(store: &Path, refused: &[String]) -> String {
+    if refused.is_empty() {
+        format!(
+            "no accepted outputs in {}: accept outputs in the workbench first",
+            store.display()
+        )
+    } else {
+        format!(
+            "no exportable outputs in {}: every accepted output is from an incomplete or failed run ({}); accept complete runs in the workbench",
+            store.display(),
+            refused.join(", ")
+        )
+    }
+}
+
+/// The runs an export takes, from the runs on disk and the decision journal.
+#[derive(Debug, Default)]
+struct Selection<'a> {
+    /// One complete run per sample, in the order the samples first appear in `runs.jsonl`.
+    chosen: Vec<(&'a Run, Curation)>,
+    /// Accepted runs that did not complete, in the same order.
+    refused: Vec<&'a Run>,
+    /// The last accept of each accepted run that is not in `runs.jsonl`, in journal order.
+    unknown: Vec<&'a Decision>,
+}
+
+/// For each sample, the run whose accept is the latest among its currently accepted runs.
+fn select<'a>(runs: &'a [Run], decisions: &'a [Decision]) -> Selection<'a> {
+    let mut curations = fold(decisions);
+    let mut runs_by_id: HashMap<&str, &Run> = HashMap::with_capacity(runs.len());
+    let mut first_seen: HashMap<&str, usize> = HashMap::new();
+    for run in runs {
+        runs_by_id.entry(run.run_id.as_str()).or_insert(run);
+        let next = first_seen.len();
+        first_seen.entry(run.sample_id.as_str()).or_insert(next);
+    }
+    let mut last_accept: HashMap<&str, usize> = HashMap::new();
+    for (at, decision) in decisions.iter().enumerate() {
+        if decision.verdict == Verdict::Accepted {
+            last_accept.insert(decision.run_id.as_str(), at);
+        }
+    }
+    let mut unknown = Vec::new();
+    let mut latest: HashMap<&str, (usize, &Run)> = HashMap::new();
+    for (&run_id, &at) in &last_accept {
+        let accepted = curations
+            .get(run_id)
+            .is_some_and(|c| c.verdict == Some(Verdict::Accepted));
+        if !accepted {
+            continue;
+        }
+        let Some(&run) = runs_by_id.get(run_id) else {
+            unknown.push(at);
+            continue;
+        };
+        let slot = latest.entry(run.sample_id.as_str()).or_insert((at, run));
+        if at > slot.0 {
+            *slot = (at, run);
+        }
+    }
+    let mut winners: Vec<&Run> = latest.into_values().map(|(_, run)| run).collect();
+    winners.sort_by_key(|run| first_seen.get(run.sample_id.as_str()).copied());
+    unknown.sort_unstable();
+
+    let mut selection = Selection {
+        unknown: unknown.into_iter().map(|at| &decisions[at]).collect(),
+        ..Selection::default()
+    };
+    for run in winners {
+        if run.is_complete() {
+            let curation = curations.remove(&run.run_id).unwrap_or_default();
+            selection.chosen.push((run, curation));
+        } else {
+            selection.refused.push(run);
+        }
+    }
+    selection
 }
 
 /// Writes the accepted runs of `workspace` as `options` says, atomically.
 ///
 /// # Errors
-/// When the workspace cannot be read or the file cannot be written.
+/// When the workspace cannot be read, nothing is accepted, a teacher prompt asked for is
+/// missing, or the file cannot be written. The file is left untouched on every error.
 pub fn export_accepted(
     workspace: &Workspace,
     options: &ExportOptions,
 ) -> Result<ExportReport, CurateError> {
-    let _ = (workspace, options);
-    unimplemented!("stub")
+    let loaded_runs = workspace.load_runs()?;
+    let loaded_decisions = workspace.load_decisions()?;
+    let mut warnings = loaded_runs.warnings;
+    warnings.extend(loaded_decisions.warnings);
+    let selection = select(&loaded_runs.runs, &loaded_decisions.decisions);
+    let decisions_path = workspace.decisions_path();
+    for decision in &selection.unknown {
+        warnings.push(format!(
+            "{}: accepted run {} of sample {} is not in {}: left out",
+            decisions_path.display(),
+            decision.run_id,
+            decision.sample_id,
+            workspace.runs_path().display()
+        ));
+    }
+    let refused: Vec<String> = selection
+        .refused
+        .iter()
+        .map(|run| format!("{} (run {})", run.sample_id, run.run_id))
+        .collect();
+    if selection.chosen.is_empty() {
+        return Err(CurateError::NothingAccepted {
+            store: workspace.root().to_owned(),
+            refused,
+            warnings,
+        });
+    }
+
+    // Everything that can fail is done before the file is opened, so a failure writes nothing.
+    let systems = teacher_prompts(workspace, &options.system, &selection.chosen)?;
+    let metas = if options.with_meta {
+        selection
+            .chosen
+            .iter()
+            .map(|(run, curation)| meta(run, curation).map(Some))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![None; selection.chosen.len()]
+    };
+    let examples: Vec<Example<'_>> = selection
+        .chosen
+        .iter()
+        .zip(&metas)
+        .map(|((run, curation), meta)| Example {
+            system: match &options.system {
+                SystemChoice::None => None,
+                SystemChoice::Teacher => systems.get(run.prompt_id.as_str()).map(String::as_str),
+                SystemChoice::Text(text) => Some(text.as_str()),
+            },
+            question: &run.question,
+            answer: curation.edited.as_deref().unwrap_or(&run.transcript),
+            extra: meta.as_ref(),
+        })
+        .collect();
+    write_atomically(&options.out, |out| {
+        for example in &examples {
+            write_line(out, example, options.format)?;
+        }
+        Ok(())
+    })?;
+    Ok(ExportReport {
+        path: options.out.clone(),
+        written: examples.len(),
+        edited: selection
+            .chosen
+            .iter()
+            .filter(|(_, c)| c.edited.is_some())
+            .count(),
+        refused,
+        warnings,
+    })
+}
+
+/// The system prompt bodies (front matter stripped: the body is what was sent), by prompt id,
+/// of the chosen runs when the teacher prompt is asked for.
+fn teacher_prompts(
+    workspace: &Workspace,
+    system: &SystemChoice,
+    chosen: &[(&Run, Curation)],
+) -> Result<HashMap<String, String>, CurateError> {
+    let mut bodies = HashMap::new();
+    if *system != SystemChoice::Teacher {
+        return Ok(bodies);
+    }
+    for (run, _) in chosen {
+        if bodies.contains_key(&run.prompt_id) {
+            continue;
+        }
+        let text = workspace.load_prompt(&run.prompt_id).map_err(|e| match e {
+            StoreError::Io { path, source } => CurateError::PromptSnapshot {
+                path,
+                run_id: run.run_id.clone(),
+                source,
+            },
+            other @ StoreError::Encode(_) => other.into(),
+        })?;
+        let path = workspace.prompt_path(&run.prompt_id);
+        let body = PromptFile::parse(&path, &text)?.body;
+        bodies.insert(run.prompt_id.clone(), body);
+    }
+    Ok(bodies)
+}
+
+/// The `"meta"` field: where the example came from and the rules judged on the text exported.
+fn meta(run: &Run, curation: &Curation) -> Result<Map<String, Value>, CurateError> {
+    let rules = if curation.edited.is_some() {
+        &curation.edited_rules
+    } else {
+        &run.rules
+    };
+    let rules = serde_json::to_value(rules).map_err(|source| CurateError::Meta {
+        run_id: run.run_id.clone(),
+        source,
+    })?;
+    let mut meta = Map::new();
+    meta.insert("run_id".into(), run.run_id.clone().into());
+    meta.insert("sample_id".into(), run.sample_id.clone().into());
+    meta.insert("prompt_id".into(), run.prompt_id.clone().into());
+    meta.insert("provider".into(), run.teacher.provider.clone().into());
+    meta.insert("model".into(), run.teacher.model.clone().into());
+    meta.insert("edited".into(), curation.edited.is_some().into());
+    meta.insert("replayed".into(), run.teacher.replayed.into());
+    meta.insert("rules".into(), rules);
+    let mut extra = Map::new();
+    extra.insert("meta".into(), Value::Object(meta));
+    Ok(extra)
 }
 
 /// The rules judged on an edited transcript.
+///
+/// Judged as a dataset record: after an edit, whoever wrote the result tags is unknown.
 #[must_use]
 pub fn recheck(text: &str, rules: &Rules) -> Vec<RuleResult> {
-    let _ = (text, rules);
-    unimplemented!("stub")
+    let transcript = Transcript::parse(text, rules.config().count_mode);
+    rules.evaluate(&transcript, RuleContext::Dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::exec::ExecMode;
+    use crate::prompt::ModelParams;
+    use crate::run::{RunStatus, SegmentSummary, Timings};
+    use crate::teacher::TeacherInfo;
+    use crate::transcript::{Outcome, RuleId, RulesConfig};
+
+    fn run(id: &str, sample: &str, status: RunStatus) -> Run {
+        Run {
+            run_id: id.to_owned(),
+            sample_id: sample.to_owned(),
+            question: format!("{sample} 的问题"),
+            prompt_id: "p".to_owned(),
+            settings_id: "s".to_owned(),
+            teacher: TeacherInfo {
+                provider: "replay".to_owned(),
+                model: "recorded".to_owned(),
+                replayed: true,
+            },
+            params: ModelParams::default(),
+            exec: ExecMode::Off,
+            status,
+            error: None,
+            finish_reason: None,
+            transcript: format!("{id} 的回答"),
+            segments: SegmentSummary::default(),
+            rules: Vec::new(),
+            reasoning: None,
+            usage: None,
+            executions: Vec::new(),
+            timings: Timings::default(),
+        }
+    }
+
+    fn decision(run: &Run, verdict: Verdict, text: Option<&str>) -> Decision {
+        Decision {
+            run_id: run.run_id.clone(),
+            sample_id: run.sample_id.clone(),
+            verdict,
+            text: text.map(str::to_owned),
+            rules: Vec::new(),
+            at_ms: 0,
+        }
+    }
+
+    fn ids<'a>(runs: impl IntoIterator<Item = &'a Run>) -> Vec<&'a str> {
+        runs.into_iter().map(|r| r.run_id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_latest_accept_of_a_sample_wins_and_samples_keep_their_first_order() {
+        let runs = [
+            run("a1", "qa", RunStatus::Complete),
+            run("b1", "qb", RunStatus::Complete),
+            run("a2", "qa", RunStatus::Complete),
+            run("c1", "qc", RunStatus::Incomplete),
+            run("d1", "qd", RunStatus::Complete),
+        ];
+        let [a1, b1, a2, c1, d1] = &runs;
+        let ghost = run("gone", "qz", RunStatus::Complete);
+        let decisions = [
+            decision(a2, Verdict::Accepted, None),
+            decision(b1, Verdict::Edited, Some("改过")),
+            decision(a1, Verdict::Accepted, None),
+            decision(c1, Verdict::Accepted, None),
+            decision(&ghost, Verdict::Accepted, None),
+            decision(b1, Verdict::Accepted, None),
+            decision(d1, Verdict::Accepted, None),
+            decision(d1, Verdict::Rejected, None),
+        ];
+        let selection = select(&runs, &decisions);
+        // qb's first run comes before a2, so qb follows qa whichever qa run is chosen.
+        assert_eq!(ids(selection.chosen.iter().map(|(r, _)| *r)), ["a1", "b1"]);
+        assert_eq!(selection.chosen[1].1.edited.as_deref(), Some("改过"));
+        assert_eq!(ids(selection.refused), ["c1"]);
+        assert_eq!(
+            selection
+                .unknown
+                .iter()
+                .map(|d| d.run_id.as_str())
+                .collect::<Vec<_>>(),
+            ["gone"]
+        );
+    }
+
+    #[test]
+    fn recheck_judges_an_edit_as_dataset_text() {
+        let rules = Rules::new(RulesConfig::default()).expect("default rules");
+        let outcome = |results: &[RuleResult], id| {
+            results
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| r.outcome)
+                .expect("rule judged")
+        };
+        let good = recheck(
+            "天空是蓝色的，因为散射。\n<think>再补一句原因</think>\n短波长的光散射更强。",
+            &rules,
+        );
+        assert_eq!(outcome(&good, RuleId::ThinkBudget), Outcome::Pass);
+        assert_eq!(outcome(&good, RuleId::StartsWithAnswer), Outcome::Pass);
+        // Result tags in an edit may be anyone's: the live-only rule is not judged.
+        assert_eq!(outcome(&good, RuleId::NoModelResults), Outcome::Skip);
+
+        let over = recheck(
+            "好。\n<think>这一段思考远远超过了前面的回答字数</think>\n完",
+            &rules,
+        );
+        assert_eq!(outcome(&over, RuleId::ThinkBudget), Outcome::Fail);
+    }
+
+    /// A workspace's runs and journal: runs of four samples, decisions on them and on a run
+    /// that is not on disk (index `runs.len()`).
+    fn journal() -> impl Strategy<Value = (Vec<Run>, Vec<Decision>)> {
+        let runs = proptest::collection::vec((0..4usize, prop::bool::weighted(0.8)), 1..8);
+        runs.prop_flat_map(|runs| {
+            let n = runs.len();
+            let verdict = prop_oneof![
+                Just(Verdict::Accepted),
+                Just(Verdict::Rejected),
+                Just(Verdict::Edited),
+            ];
+            let decisions = proptest::collection::vec((0..=n, verdict, "[a-z改]{0,3}"), 0..16);
+            (Just(runs), decisions)
+        })
+        .prop_map(|(shape, picks)| {
+            let runs: Vec<Run> = shape
+                .iter()
+                .enumerate()
+                .map(|(i, &(sample, complete))| {
+                    let status = if complete {
+                        RunStatus::Complete
+                    } else {
+                        RunStatus::Failed
+                    };
+                    run(&format!("r{i}"), &format!("q{sample}"), status)
+                })
+                .collect();
+            let ghost = run("ghost", "q9", RunStatus::Complete);
+            let decisions = picks
+                .into_iter()
+                .map(|(i, verdict, text)| {
+                    let text = (verdict == Verdict::Edited).then_some(text.as_str());
+                    decision(runs.get(i).unwrap_or(&ghost), verdict, text)
+                })
+                .collect();
+            (runs, decisions)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_sample_with_an_accepted_run_goes_out_once_from_its_latest_accept(
+            (runs, decisions) in journal()
+        ) {
+            let curations = fold(&decisions);
+            let accepted = |id: &str| {
+                curations.get(id).is_some_and(|c| c.verdict == Some(Verdict::Accepted))
+            };
+            let last_accept = |id: &str| {
+                decisions
+                    .iter()
+                    .rposition(|d| d.run_id == id && d.verdict == Verdict::Accepted)
+            };
+            let first_seen = |sample: &str| runs.iter().position(|r| r.sample_id == sample);
+            let selection = select(&runs, &decisions);
+
+            for (run, curation) in &selection.chosen {
+                prop_assert!(run.is_complete());
+                prop_assert_eq!(Some(curation), curations.get(&run.run_id));
+            }
+            prop_assert!(selection.refused.iter().all(|r| !r.is_complete()));
+            let mut taken: Vec<&Run> = selection.chosen.iter().map(|(r, _)| *r).collect();
+            taken.extend(&selection.refused);
+            let samples: HashSet<&str> = taken.iter().map(|r| r.sample_id.as_str()).collect();
+            prop_assert_eq!(samples.len(), taken.len(), "a sample went out twice");
+            let with_accept: HashSet<&str> = runs
+                .iter()
+                .filter(|r| accepted(&r.run_id))
+                .map(|r| r.sample_id.as_str())
+                .collect();
+            prop_assert_eq!(&samples, &with_accept);
+            for run in &taken {
+                prop_assert!(accepted(&run.run_id));
+                for rival in runs.iter().filter(|r| r.sample_id == run.sample_id) {
+                    if rival.run_id != run.run_id && accepted(&rival.run_id) {
+                        prop_assert!(last_accept(&rival.run_id) < last_accept(&run.run_id));
+                    }
+                }
+            }
+            let order: Vec<_> = selection.chosen.iter().map(|(r, _)| first_seen(&r.sample_id)).collect();
+            prop_assert!(order.is_sorted());
+            let order: Vec<_> = selection.refused.iter().map(|r| first_seen(&r.sample_id)).collect();
+            prop_assert!(order.is_sorted());
+            prop_assert_eq!(
+                selection.unknown.iter().map(|d| d.run_id.as_str()).collect::<Vec<_>>(),
+                if accepted("ghost") { vec!["ghost"] } else { Vec::new() }
+            );
+        }
+    }
 }

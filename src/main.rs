@@ -9,12 +9,14 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use moss_thinking::check::{self, CheckOptions};
 use moss_thinking::config::Layers;
+use moss_thinking::curate::{self, CurateError, ExportOptions, ExportReport, SystemChoice};
 use moss_thinking::dataset::Format;
 use moss_thinking::exec::ExecMode;
+use moss_thinking::export::ExportFormat;
 use moss_thinking::generate::{self, GenerateOptions, ProgressMode};
 use moss_thinking::prompt::PromptFile;
 use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
-use moss_thinking::store::Workspace;
+use moss_thinking::store::{STORE_DIR, Workspace};
 use moss_thinking::teacher::provider::choose_teacher;
 use moss_thinking::transcript::rules::Rules;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +47,51 @@ enum Command {
     /// complete run, 1 when some did not complete, 2 on usage, config or IO errors, 130 when
     /// interrupted.
     Generate(GenerateArgs),
+    /// Write the accepted outputs of a workspace as SFT training data.
+    ///
+    /// Takes the runs accepted in the workbench from .moss/decisions.jsonl (their edited text
+    /// where edited), one per sample, the one accepted last, in the order the samples first
+    /// appear in .moss/runs.jsonl. Accepted runs that are incomplete or failed are refused and
+    /// listed. The file is written to a temporary file and renamed, so an export that fails
+    /// leaves an existing file as it was. Exit status: 0 when written (even with refusals), 2
+    /// when nothing is accepted and on usage or IO errors.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// Record layout: sharegpt, messages or alpaca.
+    #[arg(long, value_name = "FORMAT", default_value = "sharegpt", value_parser = parse_export_format)]
+    format: ExportFormat,
+    /// The system prompt of each example: none, teacher (the prompt the run was made with,
+    /// without its front matter), or any other value as the text itself.
+    #[arg(long, value_name = "none|teacher|TEXT", default_value = "none", value_parser = parse_system, allow_hyphen_values = true)]
+    system: SystemChoice,
+    /// Add a "meta" object to each example: run, sample and prompt ids, provider, model,
+    /// whether it was edited or replayed, and the rule results of the text exported.
+    #[arg(long)]
+    with_meta: bool,
+    /// The JSONL file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The workspace folder holding .moss/ (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+}
+
+fn parse_export_format(s: &str) -> Result<ExportFormat, String> {
+    s.parse()
+}
+
+fn parse_system(s: &str) -> Result<SystemChoice, String> {
+    match s {
+        "none" => Ok(SystemChoice::None),
+        "teacher" => Ok(SystemChoice::Teacher),
+        text if text.trim().is_empty() => {
+            Err("give none, teacher or the system prompt text itself".to_owned())
+        }
+        text => Ok(SystemChoice::Text(text.to_owned())),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +182,7 @@ fn main() -> ExitCode {
             .context("cannot print help"),
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Generate(args)) => run_generate(&args),
+        Some(Command::Export(args)) => run_export(args),
     };
     match result {
         Ok(code) => code,
@@ -333,6 +381,77 @@ fn run_batch(
         generate::generate(Arc::new(pipeline), prompt, samples, workspace, options, cancel).await
     })?;
     Ok(report)
+}
+
+fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace_dir = args.workspace.unwrap_or(cwd);
+    let store = workspace_dir.join(STORE_DIR);
+    // Opening would create the folder; an export from the wrong folder should say so instead.
+    if !store.is_dir() {
+        anyhow::bail!(
+            "no workspace at {}: run `moss generate` there, or name one with --workspace",
+            store.display()
+        );
+    }
+    let workspace = Workspace::open(&workspace_dir)?;
+    let options = ExportOptions {
+        format: args.format,
+        system: args.system,
+        with_meta: args.with_meta,
+        out: args.out,
+    };
+    let stderr = io::stderr();
+    let report = match curate::export_accepted(&workspace, &options) {
+        Ok(report) => report,
+        Err(err) => {
+            if let CurateError::NothingAccepted { warnings, .. } = &err {
+                let mut notes = stderr.lock();
+                for warning in warnings {
+                    writeln!(notes, "moss: {warning}")?;
+                }
+            }
+            return Err(err.into());
+        }
+    };
+    write_export_summary(&report, options.format, &mut stderr.lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_export_summary(
+    report: &ExportReport,
+    format: ExportFormat,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for warning in &report.warnings {
+        writeln!(out, "moss: {warning}")?;
+    }
+    for refused in &report.refused {
+        writeln!(
+            out,
+            "moss: refused {refused}: accepted, but the run is incomplete or failed"
+        )?;
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    write!(
+        out,
+        "moss: exported {} accepted output{} ({} edited) to {} ({})",
+        report.written,
+        plural(report.written),
+        report.edited,
+        report.path.display(),
+        format.as_str()
+    )?;
+    if report.refused.is_empty() {
+        writeln!(out)
+    } else {
+        writeln!(
+            out,
+            "; {} accepted output{} refused, listed above",
+            report.refused.len(),
+            plural(report.refused.len())
+        )
+    }
 }
 
 /// The error and its causes, each said once: many errors already quote their cause.

@@ -1,12 +1,15 @@
 //! Curation decisions: `.moss/decisions.jsonl`, append-only; the latest decision per run wins.
-//! (Stub: the types are final, the bodies are being written.)
+//!
+//! The journal is never rewritten: a change of mind is one more line. That keeps every write a
+//! single synced append (a crash loses at most the line being written) and keeps the history.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, Workspace};
+use super::{StoreError, Workspace, append_synced, open_for_append, scan_jsonl};
 use crate::transcript::RuleResult;
 
 /// What a curator said about a run.
@@ -55,44 +58,247 @@ pub struct LoadedDecisions {
 }
 
 /// Folds decisions (in the order written) into each run's curation, keyed by run id.
+///
+/// An edit leaves the run waiting for a verdict even when it had been accepted: what was
+/// accepted was another text. Accepts and rejects keep the edited text, so accepting after an
+/// edit accepts the edit.
 #[must_use]
 pub fn fold(decisions: &[Decision]) -> HashMap<String, Curation> {
-    let _ = decisions;
-    unimplemented!("stub")
+    let mut curations: HashMap<String, Curation> = HashMap::new();
+    for decision in decisions {
+        let curation = curations.entry(decision.run_id.clone()).or_default();
+        if decision.verdict == Verdict::Edited
+            && let Some(text) = &decision.text
+        {
+            curation.edited = Some(text.clone());
+            curation.edited_rules.clone_from(&decision.rules);
+        }
+        curation.verdict = Some(decision.verdict);
+    }
+    curations
 }
 
 /// The append handle of `decisions.jsonl`: each append is fsynced before it returns.
 #[derive(Debug)]
 pub struct DecisionLog {
-    _private: (),
+    path: PathBuf,
+    file: File,
+    line: Vec<u8>,
 }
 
 impl DecisionLog {
     /// # Errors
     /// When the file cannot be opened.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let _ = path;
-        unimplemented!("stub")
+        Ok(Self {
+            path: path.to_owned(),
+            file: open_for_append(path)?,
+            line: Vec::new(),
+        })
     }
 
     /// # Errors
     /// When the decision cannot be written and synced.
     pub fn append(&mut self, decision: &Decision) -> Result<(), StoreError> {
-        let _ = decision;
-        unimplemented!("stub")
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, decision)?;
+        self.line.push(b'\n');
+        append_synced(&mut self.file, &self.path, &self.line)
     }
 }
 
+const DECISIONS_FILE: &str = "decisions.jsonl";
+
 impl Workspace {
-    /// # Errors
-    /// When the file cannot be opened.
-    pub fn decision_log(&self) -> Result<DecisionLog, StoreError> {
-        unimplemented!("stub")
+    #[must_use]
+    pub fn decisions_path(&self) -> PathBuf {
+        self.root.join(DECISIONS_FILE)
     }
 
     /// # Errors
+    /// When the file cannot be opened.
+    pub fn decision_log(&self) -> Result<DecisionLog, StoreError> {
+        DecisionLog::open(&self.decisions_path())
+    }
+
+    /// Every decision on disk, in the order written. Unreadable lines are skipped with a
+    /// warning; a missing file holds no decisions.
+    ///
+    /// # Errors
     /// Only when the file exists and cannot be read.
     pub fn load_decisions(&self) -> Result<LoadedDecisions, StoreError> {
-        unimplemented!("stub")
+        let mut decisions = Vec::new();
+        let warnings = scan_jsonl(&self.decisions_path(), "decision", |_, d| {
+            decisions.push(d);
+        })?;
+        Ok(LoadedDecisions {
+            decisions,
+            warnings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::transcript::{Outcome, RuleId};
+
+    fn decision(run: &str, verdict: Verdict, text: Option<&str>) -> Decision {
+        Decision {
+            run_id: run.to_owned(),
+            sample_id: format!("q-{run}"),
+            verdict,
+            text: text.map(str::to_owned),
+            rules: text
+                .map(|t| {
+                    vec![RuleResult {
+                        id: RuleId::ThinkBudget,
+                        outcome: Outcome::Pass,
+                        message: format!("judged on {t}"),
+                        segment: None,
+                    }]
+                })
+                .unwrap_or_default(),
+            at_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn an_edit_needs_a_new_accept_and_verdicts_keep_the_edit() {
+        use Verdict::{Accepted, Edited, Rejected};
+        let folded = fold(&[
+            decision("a", Accepted, None),
+            decision("a", Edited, Some("改过的回答")),
+            decision("b", Edited, Some("第一版")),
+            decision("b", Accepted, None),
+            decision("c", Edited, Some("第一版")),
+            decision("c", Edited, Some("第二版")),
+            decision("c", Rejected, None),
+            decision("d", Accepted, None),
+            decision("d", Rejected, None),
+            decision("e", Rejected, None),
+            decision("e", Accepted, None),
+        ]);
+        let a = &folded["a"];
+        assert_eq!(a.verdict, Some(Edited), "an edit withdraws the accept");
+        assert_eq!(a.edited.as_deref(), Some("改过的回答"));
+        assert_eq!(a.edited_rules[0].message, "judged on 改过的回答");
+        let b = &folded["b"];
+        assert_eq!(b.verdict, Some(Accepted));
+        assert_eq!(
+            b.edited.as_deref(),
+            Some("第一版"),
+            "the accept keeps the edit"
+        );
+        let c = &folded["c"];
+        assert_eq!(c.verdict, Some(Rejected));
+        assert_eq!(c.edited.as_deref(), Some("第二版"));
+        assert_eq!(c.edited_rules[0].message, "judged on 第二版");
+        assert_eq!(folded["d"].verdict, Some(Rejected));
+        assert_eq!(folded["d"].edited, None);
+        assert_eq!(folded["e"].verdict, Some(Accepted));
+        assert!(!folded.contains_key("f"), "undecided runs have no curation");
+    }
+
+    proptest! {
+        #[test]
+        fn the_latest_decision_and_the_latest_edit_win(
+            picks in proptest::collection::vec((0..3usize, 0..3usize, "[a-z想]{0,4}"), 0..24)
+        ) {
+            let verdicts = [Verdict::Accepted, Verdict::Rejected, Verdict::Edited];
+            let decisions: Vec<Decision> = picks
+                .iter()
+                .map(|(run, v, text)| {
+                    let verdict = verdicts[*v];
+                    let text = (verdict == Verdict::Edited).then_some(text.as_str());
+                    decision(&format!("r{run}"), verdict, text)
+                })
+                .collect();
+            let folded = fold(&decisions);
+            for run in ["r0", "r1", "r2"] {
+                let mine: Vec<&Decision> = decisions.iter().filter(|d| d.run_id == run).collect();
+                let Some(last) = mine.last() else {
+                    prop_assert!(!folded.contains_key(run));
+                    continue;
+                };
+                let curation = &folded[run];
+                prop_assert_eq!(curation.verdict, Some(last.verdict));
+                let last_edit = mine.iter().rev().find(|d| d.verdict == Verdict::Edited);
+                prop_assert_eq!(curation.edited.as_deref(), last_edit.and_then(|d| d.text.as_deref()));
+                prop_assert_eq!(&curation.edited_rules, &last_edit.map(|d| d.rules.clone()).unwrap_or_default());
+            }
+        }
+    }
+
+    #[test]
+    fn decisions_round_trip_and_a_torn_last_line_is_skipped_then_healed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = Workspace::open(dir.path()).expect("open");
+        assert!(
+            ws.load_decisions()
+                .expect("no journal yet")
+                .decisions
+                .is_empty()
+        );
+        let written = [
+            decision(
+                "a",
+                Verdict::Edited,
+                Some("答：\"引号\"\n<think>想</think>\n"),
+            ),
+            decision("a", Verdict::Accepted, None),
+        ];
+        let mut log = ws.decision_log().expect("log");
+        for d in &written {
+            log.append(d).expect("append");
+        }
+        drop(log);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(ws.decisions_path())
+            .expect("open");
+        f.write_all(br#"{"run_id":"b","verd"#).expect("tear");
+        drop(f);
+
+        let loaded = ws.load_decisions().expect("load");
+        assert_eq!(loaded.decisions, written);
+        assert_eq!(
+            loaded.warnings,
+            [format!(
+                "{}:3: skipped a torn last line (a write was cut short)",
+                ws.decisions_path().display()
+            )]
+        );
+
+        // The next append starts on a line of its own: only the torn decision is lost.
+        let later = decision("b", Verdict::Rejected, None);
+        ws.decision_log()
+            .expect("log")
+            .append(&later)
+            .expect("append");
+        let loaded = ws.load_decisions().expect("load");
+        assert_eq!(loaded.decisions.len(), 3);
+        assert_eq!(loaded.decisions[2], later);
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(
+            loaded.warnings[0].contains("decisions.jsonl:3: skipped an unreadable decision"),
+            "{:?}",
+            loaded.warnings
+        );
+    }
+
+    #[test]
+    fn a_failed_append_names_the_file() {
+        // /dev/full fails every write with "no space left on device".
+        let mut log = DecisionLog::open(Path::new("/dev/full")).expect("opens");
+        let err = log
+            .append(&decision("a", Verdict::Accepted, None))
+            .expect_err("disk full")
+            .to_string();
+        assert!(err.starts_with("/dev/full: "), "{err}");
     }
 }

@@ -1,7 +1,9 @@
 //! The workspace on disk: `.moss/` under the workspace directory.
 //!
 //! - `prompts/<id>.md`: every prompt version that produced a run (content-addressed);
-//! - `runs.jsonl`: one record per finished, incomplete or failed run, append-only.
+//! - `runs.jsonl`: one record per finished, incomplete or failed run, append-only;
+//! - `decisions.jsonl`: the curators' accepts, rejects and edits, append-only;
+//! - `workbench.json`: what the workbench remembers between sessions.
 //!
 //! Appends are fsynced before they are reported. A torn last line (a crash mid-write) is
 //! detected and skipped on load with a warning, never fatal, and the next append starts on a
@@ -33,7 +35,7 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("could not encode a run record: {0}")]
+    #[error("could not encode a record: {0}")]
     Encode(#[from] serde_json::Error),
 }
 
@@ -94,14 +96,7 @@ impl Workspace {
         if path.is_file() {
             return Ok(path);
         }
-        let dir = self.root.join(PROMPTS_DIR);
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io(&dir))?;
-        tmp.write_all(prompt.text.as_bytes()).map_err(io(&path))?;
-        tmp.as_file().sync_all().map_err(io(&path))?;
-        tmp.persist(&path).map_err(|e| StoreError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        replace_file(&path, prompt.text.as_bytes())?;
         Ok(path)
     }
 
@@ -132,46 +127,9 @@ impl Workspace {
     /// Only when the file exists and cannot be read.
     pub fn scan_runs<T: DeserializeOwned>(
         &self,
-        mut visit: impl FnMut(u64, T),
+        visit: impl FnMut(u64, T),
     ) -> Result<Vec<String>, StoreError> {
-        let path = self.runs_path();
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&path)(e)),
-        };
-        let mut warnings = Vec::new();
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut line = Vec::new();
-        let mut number = 0;
-        let mut offset = 0;
-        loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(io(&path))?;
-            if n == 0 {
-                break;
-            }
-            let at = offset;
-            offset += n as u64;
-            number += 1;
-            let torn = line.last() != Some(&b'\n');
-            let body = line.strip_suffix(b"\n").unwrap_or(&line);
-            if body.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<T>(body) {
-                Ok(run) => visit(at, run),
-                Err(_) if torn => warnings.push(format!(
-                    "{}:{number}: skipped a torn last line (a write was cut short)",
-                    path.display()
-                )),
-                Err(e) => warnings.push(format!(
-                    "{}:{number}: skipped an unreadable run record: {e}",
-                    path.display()
-                )),
-            }
-        }
-        Ok(warnings)
+        scan_jsonl(&self.runs_path(), "run record", visit)
     }
 
     /// Reads the runs whose lines start at `offsets` (from [`Workspace::scan_runs`]), in that
@@ -218,26 +176,9 @@ impl RunLog {
     /// # Errors
     /// When the file cannot be opened or repaired.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io(path))?;
-        // A torn last line must not swallow the next record: start it on a line of its own.
-        let len = file.metadata().map_err(io(path))?.len();
-        if len > 0 {
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::End(-1)).map_err(io(path))?;
-            file.read_exact(&mut last).map_err(io(path))?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n").map_err(io(path))?;
-                file.sync_data().map_err(io(path))?;
-            }
-        }
         Ok(Self {
             path: path.to_owned(),
-            file,
+            file: open_for_append(path)?,
             buffer: Vec::new(),
         })
     }
@@ -260,19 +201,105 @@ impl RunLog {
             serde_json::to_writer(&mut self.buffer, run)?;
             self.buffer.push(b'\n');
         }
-        let before = self.file.metadata().map_err(io(&self.path))?.len();
-        let written = self
-            .file
-            .write_all(&self.buffer)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
-            // Take back a partial write (a full disk, say), so the next record does not glue
-            // onto half of this batch and nothing unsynced is left looking committed.
-            let _ = self.file.set_len(before);
-            return Err(io(&self.path)(e));
-        }
-        Ok(())
+        append_synced(&mut self.file, &self.path, &self.buffer)
     }
+}
+
+/// Opens a JSONL journal for appending, creating it. A torn last line (a crash mid-write) is
+/// ended first, so it cannot swallow the next record.
+fn open_for_append(path: &Path) -> Result<File, StoreError> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)
+        .map_err(io(path))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::End(-1)).map_err(io(path))?;
+        file.read_exact(&mut last).map_err(io(path))?;
+        if last[0] != b'\n' {
+            file.write_all(b"\n").map_err(io(path))?;
+            file.sync_data().map_err(io(path))?;
+        }
+    }
+    Ok(file)
+}
+
+/// Appends whole lines to a journal opened by [`open_for_append`] and syncs them: they are on
+/// disk when this returns.
+fn append_synced(file: &mut File, path: &Path, lines: &[u8]) -> Result<(), StoreError> {
+    let before = file.metadata().map_err(io(path))?.len();
+    let written = file.write_all(lines).and_then(|()| file.sync_data());
+    if let Err(e) = written {
+        // Take back a partial write (a full disk, say), so the next record does not glue
+        // onto half of this batch and nothing unsynced is left looking committed.
+        let _ = file.set_len(before);
+        return Err(io(path)(e));
+    }
+    Ok(())
+}
+
+/// Reads every line of a JSONL journal as a `T`, handing it to `visit` with the byte offset of
+/// its line. A missing file has no lines. Returns a `file:line: reason` warning for every line
+/// that could not be read (`what` names a record in it); a torn last line is one of those.
+fn scan_jsonl<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    mut visit: impl FnMut(u64, T),
+) -> Result<Vec<String>, StoreError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut warnings = Vec::new();
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut line = Vec::new();
+    let mut number = 0;
+    let mut offset = 0;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        let at = offset;
+        offset += n as u64;
+        number += 1;
+        let torn = line.last() != Some(&b'\n');
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        if body.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<T>(body) {
+            Ok(record) => visit(at, record),
+            Err(_) if torn => warnings.push(format!(
+                "{}:{number}: skipped a torn last line (a write was cut short)",
+                path.display()
+            )),
+            Err(e) => warnings.push(format!(
+                "{}:{number}: skipped an unreadable {what}: {e}",
+                path.display()
+            )),
+        }
+    }
+    Ok(warnings)
+}
+
+/// Replaces `path` whole: the bytes go to a temporary file beside it, are synced, and the file
+/// is renamed over `path`, so a reader sees the old file or the new one, never a mix.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
+    tmp.write_all(bytes).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,470 @@
+//! `moss export` end to end: the real binary over workspaces built with the library's own
+//! writers (runs, decisions, prompt snapshots).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use moss_thinking::curate::recheck;
+use moss_thinking::exec::ExecMode;
+use moss_thinking::prompt::ModelParams;
+use moss_thinking::run::{PromptVersion, Run, RunStatus, SegmentSummary, Timings};
+use moss_thinking::store::{Decision, Verdict, Workspace};
+use moss_thinking::teacher::TeacherInfo;
+use moss_thinking::transcript::{CountMode, RuleContext, Rules, RulesConfig, Transcript};
+use serde_json::{Value, json};
+
+const PROMPT: &str = "+++\ntemperature = 0.5\n\n[rules.first-answer-concise]\nmax-words = 80\n+++\n\n# 教师提示\n先给出简短回答，再边想边答。\n";
+const PROMPT_BODY: &str = "# 教师提示\n先给出简短回答，再边想边答。\n";
+
+/// A workspace in a temporary folder, with one saved teacher prompt.
+struct Bench {
+    dir: tempfile::TempDir,
+    store: Workspace,
+    prompt: PromptVersion,
+}
+
+impl Bench {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Workspace::open(dir.path()).expect("workspace");
+        let prompt = prompt(PROMPT);
+        store.save_prompt(&prompt).expect("snapshot");
+        Self { dir, store, prompt }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A run of `sample` under the saved prompt, appended to `runs.jsonl`.
+    fn run(&self, id: &str, sample: &str, status: RunStatus) -> Run {
+        let run = make_run(id, sample, status, &self.prompt.id);
+        self.record(&run);
+        run
+    }
+
+    fn record(&self, run: &Run) {
+        self.store
+            .run_log()
+            .expect("run log")
+            .append(run)
+            .expect("append run");
+    }
+
+    fn decide(&self, run: &Run, verdict: Verdict) {
+        self.write_decision(run, verdict, None);
+    }
+
+    fn edit(&self, run: &Run, text: &str) {
+        self.write_decision(run, Verdict::Edited, Some(text));
+    }
+
+    fn write_decision(&self, run: &Run, verdict: Verdict, text: Option<&str>) {
+        let rules = Rules::new(RulesConfig::default()).expect("rules");
+        let decision = Decision {
+            run_id: run.run_id.clone(),
+            sample_id: run.sample_id.clone(),
+            verdict,
+            text: text.map(str::to_owned),
+            rules: text.map(|t| recheck(t, &rules)).unwrap_or_default(),
+            at_ms: 1_760_000_000_000,
+        };
+        self.store
+            .decision_log()
+            .expect("decision log")
+            .append(&decision)
+            .expect("append decision");
+    }
+
+    fn export(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_moss"))
+            .current_dir(self.dir.path())
+            .arg("export")
+            .args(args)
+            .env("MOSS_CONFIG", "")
+            .stdin(Stdio::null())
+            .output()
+            .expect("moss runs")
+    }
+
+    /// Exports to `out.jsonl`, expecting success; returns its records and stderr.
+    fn export_ok(&self, args: &[&str]) -> (Vec<Value>, String) {
+        let mut all = vec!["--out", "out.jsonl"];
+        all.extend_from_slice(args);
+        let out = self.export(&all);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        (read_jsonl(&self.path("out.jsonl")), err)
+    }
+
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn prompt(text: &str) -> PromptVersion {
+    let body = moss_thinking::prompt::PromptFile::parse(Path::new("t.md"), text)
+        .expect("prompt")
+        .body;
+    PromptVersion::new(text.to_owned(), body, ModelParams::default())
+}
+
+fn answer(id: &str) -> String {
+    format!("{id} 的回答：天空是蓝色的。\n<think>补充原因</think>\n因为短波长的光散射更强。")
+}
+
+fn make_run(id: &str, sample: &str, status: RunStatus, prompt_id: &str) -> Run {
+    let transcript = answer(id);
+    let parsed = Transcript::parse(&transcript, CountMode::Mixed);
+    Run {
+        run_id: id.to_owned(),
+        sample_id: sample.to_owned(),
+        question: format!("问题 {sample}：天空为什么是蓝色的？"),
+        prompt_id: prompt_id.to_owned(),
+        settings_id: "settings".to_owned(),
+        teacher: TeacherInfo {
+            provider: "siliconflow".to_owned(),
+            model: "deepseek-ai/DeepSeek-V3".to_owned(),
+            replayed: false,
+        },
+        params: ModelParams::default(),
+        exec: ExecMode::Off,
+        status,
+        error: (status != RunStatus::Complete).then(|| "the stream was cut off".to_owned()),
+        finish_reason: (status == RunStatus::Complete).then(|| "stop".to_owned()),
+        segments: SegmentSummary::of(&parsed),
+        rules: moss_thinking::transcript::evaluate(&parsed, RuleContext::Live { model_results: 0 }),
+        transcript,
+        reasoning: None,
+        usage: None,
+        executions: Vec::new(),
+        timings: Timings::default(),
+    }
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("export written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn answers(records: &[Value]) -> Vec<&str> {
+    records
+        .iter()
+        .map(|r| r["conversations"][1]["value"].as_str().expect("answer"))
+        .collect()
+}
+
+#[test]
+fn exactly_the_accepted_outputs_go_out_once_per_sample_in_run_order() {
+    let bench = Bench::new();
+    let accepted = bench.run("r1", "q1", RunStatus::Complete);
+    let also_accepted = bench.run("r2", "q2", RunStatus::Complete);
+    let older = bench.run("r8a", "q8", RunStatus::Complete);
+    let rejected = bench.run("r3", "q3", RunStatus::Complete);
+    bench.run("r4", "q4", RunStatus::Complete);
+    let edited_accepted = bench.run("r5", "q5", RunStatus::Complete);
+    let edited_only = bench.run("r6", "q6", RunStatus::Complete);
+    let withdrawn = bench.run("r7", "q7", RunStatus::Complete);
+    let newer = bench.run("r8b", "q8", RunStatus::Complete);
+
+    bench.decide(&older, Verdict::Accepted);
+    bench.decide(&also_accepted, Verdict::Accepted);
+    bench.decide(&rejected, Verdict::Rejected);
+    bench.edit(&edited_accepted, "改过的回答。\n<think>想</think>\n好的。");
+    bench.decide(&edited_accepted, Verdict::Accepted);
+    bench.edit(&edited_only, "只改未收。");
+    bench.decide(&withdrawn, Verdict::Accepted);
+    bench.decide(&withdrawn, Verdict::Rejected);
+    bench.decide(&newer, Verdict::Accepted);
+    bench.decide(&accepted, Verdict::Accepted);
+
+    // The export replaces the old file whole and leaves no temporary file behind.
+    std::fs::write(bench.path("out.jsonl"), "old\n").expect("old export");
+    let (records, err) = bench.export_ok(&[]);
+    let r8b = answer("r8b");
+    let (r1, r2) = (answer("r1"), answer("r2"));
+    assert_eq!(
+        answers(&records),
+        [
+            r1.as_str(),
+            r2.as_str(),
+            r8b.as_str(),
+            "改过的回答。\n<think>想</think>\n好的。"
+        ]
+    );
+    assert_eq!(
+        records[2]["conversations"][0]["value"],
+        "问题 q8：天空为什么是蓝色的？"
+    );
+    assert!(
+        err.contains("moss: exported 4 accepted outputs (1 edited) to out.jsonl (sharegpt)\n"),
+        "{err}"
+    );
+    assert!(!err.contains("refused"), "{err}");
+    assert_eq!(bench.files(), [".moss", "out.jsonl"]);
+}
+
+#[test]
+fn an_accepted_run_that_did_not_complete_is_refused_and_listed() {
+    let bench = Bench::new();
+    let complete = bench.run("r1", "q1", RunStatus::Complete);
+    let cut = bench.run("r2", "q2", RunStatus::Incomplete);
+    let failed = bench.run("r3", "q3", RunStatus::Failed);
+    for run in [&complete, &cut, &failed] {
+        bench.decide(run, Verdict::Accepted);
+    }
+    let (records, err) = bench.export_ok(&[]);
+    assert_eq!(answers(&records), [answer("r1")]);
+    assert!(err.contains("moss: refused q2 (run r2): "), "{err}");
+    assert!(err.contains("moss: refused q3 (run r3): "), "{err}");
+    assert!(
+        err.contains("exported 1 accepted output (0 edited) to out.jsonl (sharegpt); 2 accepted outputs refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn only_refused_runs_accepted_is_an_error_naming_them() {
+    let bench = Bench::new();
+    let cut = bench.run("r2", "q2", RunStatus::Incomplete);
+    bench.decide(&cut, Verdict::Accepted);
+    let out = bench.export(&["--out", "out.jsonl"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("incomplete or failed run (q2 (run r2))"),
+        "{err}"
+    );
+    assert!(!bench.path("out.jsonl").exists());
+}
+
+#[test]
+fn each_format_has_its_shape_and_a_literal_system_text() {
+    let bench = Bench::new();
+    let run = bench.run("r1", "q1", RunStatus::Complete);
+    bench.decide(&run, Verdict::Accepted);
+    let question = run.question.as_str();
+    let answer = run.transcript.as_str();
+
+    let (records, _) = bench.export_ok(&[]);
+    assert_eq!(
+        records,
+        [json!({"conversations": [
+            {"from": "human", "value": question},
+            {"from": "gpt", "value": answer},
+        ]})]
+    );
+    let (records, _) = bench.export_ok(&["--format", "messages", "--system", "你是一位老师"]);
+    assert_eq!(
+        records,
+        [json!({"messages": [
+            {"role": "system", "content": "你是一位老师"},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]})]
+    );
+    let (records, err) = bench.export_ok(&["--format", "alpaca"]);
+    assert_eq!(
+        records,
+        [json!({"instruction": question, "input": "", "output": answer})]
+    );
+    assert!(err.contains("to out.jsonl (alpaca)"), "{err}");
+    let (records, _) = bench.export_ok(&["--system", "文本"]);
+    assert_eq!(records[0]["system"], "文本");
+
+    let out = bench.export(&["--out", "out.jsonl", "--format", "csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown export format \"csv\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn system_teacher_is_the_prompt_each_run_was_made_with_without_front_matter() {
+    let bench = Bench::new();
+    let other = prompt("Answer first, then think.\n");
+    bench.store.save_prompt(&other).expect("snapshot");
+    let first = bench.run("r1", "q1", RunStatus::Complete);
+    let second = make_run("r2", "q2", RunStatus::Complete, &other.id);
+    bench.record(&second);
+    let third = bench.run("r3", "q3", RunStatus::Complete);
+    for run in [&first, &second, &third] {
+        bench.decide(run, Verdict::Accepted);
+    }
+    let (records, _) = bench.export_ok(&["--system", "teacher"]);
+    let systems: Vec<&Value> = records.iter().map(|r| &r["system"]).collect();
+    assert_eq!(
+        systems,
+        [
+            &json!(PROMPT_BODY),
+            &json!("Answer first, then think.\n"),
+            &json!(PROMPT_BODY)
+        ]
+    );
+}
+
+#[test]
+fn a_missing_teacher_prompt_is_an_error_and_the_old_file_stays() {
+    let bench = Bench::new();
+    let run = make_run("r1", "q1", RunStatus::Complete, "0123456789abcdef");
+    bench.record(&run);
+    bench.decide(&run, Verdict::Accepted);
+    std::fs::write(bench.path("out.jsonl"), "old\n").expect("old export");
+    let out = bench.export(&["--out", "out.jsonl", "--system", "teacher"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(".moss/prompts/0123456789abcdef.md: cannot read the teacher prompt that run r1 was made with"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bench.path("out.jsonl")).expect("read"),
+        "old\n"
+    );
+    assert_eq!(
+        bench.files(),
+        [".moss", "out.jsonl"],
+        "no temporary file left"
+    );
+
+    // Without the teacher prompt the same workspace exports.
+    let (records, _) = bench.export_ok(&[]);
+    assert_eq!(records.len(), 1);
+}
+
+#[test]
+fn with_meta_says_where_each_example_came_from() {
+    let bench = Bench::new();
+    let plain = bench.run("r1", "q1", RunStatus::Complete);
+    let mut replayed = make_run("r2", "q2", RunStatus::Complete, &bench.prompt.id);
+    replayed.teacher = TeacherInfo {
+        provider: "replay".to_owned(),
+        model: "recorded".to_owned(),
+        replayed: true,
+    };
+    bench.record(&replayed);
+    // The edit opens with a think: its own rules fail where the run's passed.
+    let edit = "<think>先想</think>\n改过的回答。";
+    bench.decide(&plain, Verdict::Accepted);
+    bench.edit(&replayed, edit);
+    bench.decide(&replayed, Verdict::Accepted);
+
+    let (records, _) = bench.export_ok(&["--with-meta", "--format", "messages"]);
+    let rules = |run: &Run| serde_json::to_value(&run.rules).expect("rules");
+    let edited_rules = recheck(edit, &Rules::new(RulesConfig::default()).expect("rules"));
+    assert_eq!(
+        records[0]["meta"],
+        json!({
+            "run_id": "r1", "sample_id": "q1", "prompt_id": bench.prompt.id,
+            "provider": "siliconflow", "model": "deepseek-ai/DeepSeek-V3",
+            "edited": false, "replayed": false, "rules": rules(&plain),
+        })
+    );
+    assert_eq!(
+        records[1]["meta"],
+        json!({
+            "run_id": "r2", "sample_id": "q2", "prompt_id": bench.prompt.id,
+            "provider": "replay", "model": "recorded",
+            "edited": true, "replayed": true, "rules": edited_rules,
+        })
+    );
+    assert_ne!(records[1]["meta"]["rules"], rules(&replayed));
+    assert_eq!(records[1]["messages"][1]["content"], edit);
+
+    let (records, _) = bench.export_ok(&[]);
+    assert!(records.iter().all(|r| r.get("meta").is_none()));
+}
+
+#[test]
+fn cjk_is_written_as_utf8_not_escaped() {
+    let bench = Bench::new();
+    let run = bench.run("r1", "问题一", RunStatus::Complete);
+    bench.decide(&run, Verdict::Accepted);
+    bench.export_ok(&["--system", "系统提示", "--with-meta"]);
+    let raw = std::fs::read_to_string(bench.path("out.jsonl")).expect("read");
+    assert!(raw.contains("天空是蓝色的"), "{raw}");
+    assert!(raw.contains("\"系统提示\""), "{raw}");
+    assert!(raw.contains("\"sample_id\":\"问题一\""), "{raw}");
+    assert!(!raw.contains("\\u"), "{raw}");
+}
+
+#[test]
+fn nothing_accepted_is_an_error_and_the_old_file_stays() {
+    let bench = Bench::new();
+    let run = bench.run("r1", "q1", RunStatus::Complete);
+    bench.decide(&run, Verdict::Rejected);
+    std::fs::write(bench.path("out.jsonl"), "old\n").expect("old export");
+    let out = bench.export(&["--out", "out.jsonl"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let store = bench.path(".moss");
+    assert!(
+        err.contains(&format!(
+            "no accepted outputs in {}: accept outputs in the workbench first",
+            store.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bench.path("out.jsonl")).expect("read"),
+        "old\n"
+    );
+    assert_eq!(bench.files(), [".moss", "out.jsonl"]);
+}
+
+#[test]
+fn a_folder_without_a_workspace_is_an_error_and_stays_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_moss"))
+        .current_dir(dir.path())
+        .args(["export", "--out", "out.jsonl"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("moss runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no workspace at "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+}
+
+#[test]
+fn a_torn_decision_line_is_reported_by_file_and_line_and_the_rest_is_used() {
+    let bench = Bench::new();
+    let first = bench.run("r1", "q1", RunStatus::Complete);
+    let second = bench.run("r2", "q2", RunStatus::Complete);
+    bench.decide(&first, Verdict::Accepted);
+    bench.decide(&second, Verdict::Accepted);
+    let mut journal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(bench.store.decisions_path())
+        .expect("journal");
+    journal
+        .write_all(br#"{"run_id":"r1","sample_id":"q1","verdict":"rej"#)
+        .expect("tear");
+    drop(journal);
+
+    let (records, err) = bench.export_ok(&["--workspace", "."]);
+    assert_eq!(answers(&records), [answer("r1"), answer("r2")]);
+    assert!(
+        err.contains("decisions.jsonl:3: skipped a torn last line"),
+        "{err}"
+    );
+}
