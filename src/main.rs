@@ -1,12 +1,14 @@
 //! `moss`: the command-line front of moss-thinking.
 
+mod workbench;
+
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use moss_thinking::check::{self, CheckOptions};
 use moss_thinking::config::Layers;
 use moss_thinking::curate::{self, CurateError, ExportOptions, ExportReport, SystemChoice};
@@ -24,9 +26,13 @@ use tokio_util::sync::CancellationToken;
 /// A workbench for think-while-speaking distillation data.
 #[derive(Debug, Parser)]
 #[command(name = "moss", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Without a subcommand, moss opens the workbench on the workspace.
+    #[command(flatten)]
+    workbench: workbench::WorkbenchArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,10 +182,7 @@ const EXIT_RULES_FAILED: u8 = 1;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => Cli::command()
-            .print_help()
-            .map(|()| ExitCode::SUCCESS)
-            .context("cannot print help"),
+        None => workbench::run(&cli.workbench).map(|()| ExitCode::SUCCESS),
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Generate(args)) => run_generate(&args),
         Some(Command::Export(args)) => run_export(args),

@@ -1,0 +1,189 @@
+//! Building a workbench `App` from fixtures, pressing keys, and drawing it into a `TestBackend`.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use moss_thinking::exec::ExecMode;
+use moss_thinking::generate::Sample;
+use moss_thinking::prompt::{ModelParams, PromptFile};
+use moss_thinking::run::{Run, RunStatus, SegmentSummary, Timings, prompt_id};
+use moss_thinking::store::{Decision, Session};
+use moss_thinking::teacher::TeacherInfo;
+use moss_thinking::theme::Theme;
+use moss_thinking::transcript::{CountMode, RuleContext, Rules, RulesConfig, Transcript};
+use moss_thinking::tui::app::{App, Init, Settings};
+use moss_thinking::tui::keymap::Keymap;
+use moss_thinking::tui::update::{Command, Msg, update};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+pub const PROMPT: &str = "+++\ntemperature = 0.7\n+++\n你是老师。先回答，再思考。\n";
+
+pub fn samples() -> Vec<Sample> {
+    [
+        ("q01", "天空为什么是蓝色的？"),
+        ("q02", "Compute the mean of 3, 5 and 10."),
+        ("q03", "用Python算一下2的64次方。"),
+        ("q04", "What is a monad, briefly?"),
+    ]
+    .into_iter()
+    .map(|(id, question)| Sample {
+        id: id.to_owned(),
+        question: question.to_owned(),
+    })
+    .collect()
+}
+
+pub fn rules() -> Arc<Rules> {
+    Arc::new(Rules::new(RulesConfig::default()).expect("default rules"))
+}
+
+/// A stored run of `sample` with `transcript`, judged by the default rules.
+pub fn run(sample: &str, transcript: &str, status: RunStatus) -> Run {
+    let rules = rules();
+    let parsed = Transcript::parse(transcript, CountMode::Mixed);
+    Run {
+        run_id: format!("run-{sample}-{}", transcript.len()),
+        sample_id: sample.to_owned(),
+        question: format!("question of {sample}"),
+        prompt_id: prompt_id(PROMPT),
+        settings_id: "settings".to_owned(),
+        teacher: TeacherInfo {
+            provider: "replay".to_owned(),
+            model: "recordings".to_owned(),
+            replayed: true,
+        },
+        params: ModelParams::default(),
+        exec: ExecMode::Fill,
+        status,
+        error: None,
+        finish_reason: Some("stop".to_owned()),
+        segments: SegmentSummary::of(&parsed),
+        transcript: transcript.to_owned(),
+        rules: rules.evaluate(&parsed, RuleContext::Live { model_results: 0 }),
+        reasoning: None,
+        usage: None,
+        executions: Vec::new(),
+        timings: Timings::default(),
+    }
+}
+
+/// A compliant answer: answer, think within budget, answer.
+pub const GOOD: &str = "天空呈蓝色，是因为瑞利散射让短波长的蓝光散射得更强。\n<think>再补一句日落。</think>\n日落时光线穿过更厚的大气，蓝光被散射掉，所以天空发红。";
+/// A think far over its budget.
+pub const OVER_BUDGET: &str = "是蓝色。\n<think>这里的思考远远超过了前面回答的字数，所以预算规则一定会失败。</think>\n好的。";
+
+pub fn app_with(runs: Vec<Run>, decisions: Vec<Decision>, session: Session) -> App {
+    let prompt = PromptFile::parse(&PathBuf::from("prompts/teacher.zh.md"), PROMPT)
+        .expect("prompt parses");
+    App::new(Init {
+        samples: samples(),
+        runs,
+        decisions,
+        session,
+        prompt_path: PathBuf::from("prompts/teacher.zh.md"),
+        prompt,
+        prompt_text: PROMPT.to_owned(),
+        prompt_texts: Vec::new(),
+        settings: Settings {
+            teacher: TeacherInfo {
+                provider: "replay".to_owned(),
+                model: "recordings".to_owned(),
+                replayed: true,
+            },
+            exec: ExecMode::Fill,
+            concurrency: 2,
+            theme: Theme::load("dark", None).expect("built-in theme"),
+            keymap: Keymap::default(),
+            rules: rules(),
+            workspace: PathBuf::from("/workspace"),
+            log_path: None,
+        },
+        warnings: Vec::new(),
+    })
+}
+
+pub fn app() -> App {
+    app_with(Vec::new(), Vec::new(), Session::default())
+}
+
+/// A key by name: `a`, `G`, `enter`, `esc`, `tab`, `backtab`, `ctrl-s`, `down`, `space`.
+pub fn key_event(name: &str) -> KeyEvent {
+    let (modifiers, name) = match name.strip_prefix("ctrl-") {
+        Some(rest) => (KeyModifiers::CONTROL, rest),
+        None => (KeyModifiers::NONE, name),
+    };
+    let code = match name {
+        "enter" => KeyCode::Enter,
+        "esc" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "down" => KeyCode::Down,
+        "up" => KeyCode::Up,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "backspace" => KeyCode::Backspace,
+        "pagedown" => KeyCode::PageDown,
+        "space" => KeyCode::Char(' '),
+        single => {
+            let mut chars = single.chars();
+            let c = chars.next().expect("a key");
+            assert!(chars.next().is_none(), "unknown key name {name}");
+            KeyCode::Char(c)
+        }
+    };
+    let modifiers = match code {
+        KeyCode::Char(c) if c.is_ascii_uppercase() || "?".contains(c) => {
+            modifiers | KeyModifiers::SHIFT
+        }
+        KeyCode::BackTab => modifiers | KeyModifiers::SHIFT,
+        _ => modifiers,
+    };
+    KeyEvent::new(code, modifiers)
+}
+
+/// Presses one key and returns the commands.
+pub fn press(app: &mut App, name: &str) -> Vec<Command> {
+    update(app, Msg::Key(key_event(name)))
+}
+
+/// Types every character of `text`.
+pub fn type_text(app: &mut App, text: &str) -> Vec<Command> {
+    let mut commands = Vec::new();
+    for c in text.chars() {
+        commands.extend(update(
+            app,
+            Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+        ));
+    }
+    commands
+}
+
+/// The screen as text, one line per row.
+pub fn screen(app: &mut App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+    terminal
+        .draw(|frame| moss_thinking::tui::view::draw(frame, app))
+        .expect("draws");
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let mut line = String::new();
+        let mut skip = 0;
+        for x in 0..buffer.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let symbol = buffer[(x, y)].symbol();
+            line.push_str(symbol);
+            // A wide character covers the next cell.
+            skip = unicode_width::UnicodeWidthStr::width(symbol).saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

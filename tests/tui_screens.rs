@@ -1,0 +1,131 @@
+//! Snapshots of real workbench screens drawn into a `TestBackend`, at 100×30 and 60×20.
+
+#[path = "support/workbench.rs"]
+mod workbench;
+
+use std::time::Duration;
+
+use moss_thinking::run::{RunEvent, RunStatus, prompt_id};
+use moss_thinking::store::Session;
+use moss_thinking::tui::app::App;
+use moss_thinking::tui::update::{Command, Msg, update};
+use workbench::{GOOD, PROMPT, app, app_with, press, run, screen};
+
+const SIZES: [(u16, u16); 2] = [(100, 30), (60, 20)];
+
+fn snapshot(name: &str, make: impl Fn() -> App) {
+    for (width, height) in SIZES {
+        let mut app = make();
+        let text = screen(&mut app, width, height);
+        insta::assert_snapshot!(format!("{name}_{width}x{height}"), text);
+    }
+}
+
+const CODE: &str = "2的64次方是18446744073709551616。\n<think>用代码核对。</think>\n我用Python算一下：\n```python RUN\nprint(2 ** 64)\n```\n<execute_result>\n18446744073709551616\n</execute_result>\n结果一致。\n<think>再确认。</think>\n没有溢出，Python整数不限长度。";
+
+#[test]
+fn start_screen() {
+    snapshot("start", app);
+}
+
+#[test]
+fn streaming_mid_think_over_budget() {
+    snapshot("streaming_over_budget", || {
+        let mut app = app();
+        let commands = press(&mut app, "enter");
+        let Some(Command::StartRun { key, .. }) = commands.first() else {
+            panic!("a run starts");
+        };
+        let key = *key;
+        let text = "是蓝色。\n<think>这里的思考远远超过了前面回答的字数，预算";
+        let chars: Vec<char> = text.chars().collect();
+        for chunk in chars.chunks(4) {
+            update(
+                &mut app,
+                Msg::Run {
+                    key,
+                    elapsed: Duration::from_millis(850),
+                    event: RunEvent::Text {
+                        text: chunk.iter().collect(),
+                        system: false,
+                    },
+                },
+            );
+        }
+        app
+    });
+}
+
+#[test]
+fn cjk_transcript() {
+    snapshot("cjk_transcript", || {
+        app_with(
+            vec![run("q01", GOOD, RunStatus::Complete)],
+            Vec::new(),
+            Session::default(),
+        )
+    });
+}
+
+#[test]
+fn code_with_its_result() {
+    snapshot("code_with_result", || {
+        let mut app = app_with(
+            vec![run("q03", CODE, RunStatus::Complete)],
+            Vec::new(),
+            Session {
+                selected: Some("q03".to_owned()),
+                exec_consent: Some(true),
+            },
+        );
+        // The transcript pane has focus, at its top.
+        press(&mut app, "tab");
+        press(&mut app, "g");
+        app
+    });
+}
+
+#[test]
+fn help_overlay() {
+    snapshot("help", || {
+        let mut app = app();
+        press(&mut app, "?");
+        app
+    });
+}
+
+#[test]
+fn export_dialog() {
+    snapshot("export_dialog", || {
+        let mut app = app_with(
+            vec![run("q01", GOOD, RunStatus::Complete)],
+            Vec::new(),
+            Session::default(),
+        );
+        press(&mut app, "o");
+        app
+    });
+}
+
+#[test]
+fn prompt_diff() {
+    snapshot("prompt_diff", || {
+        let old = "+++\ntemperature = 0.7\n+++\n你是老师。先思考，再回答。\n";
+        let mut old_run = run("q01", GOOD, RunStatus::Complete);
+        old_run.prompt_id = prompt_id(old);
+        old_run.run_id = "old".to_owned();
+        let mut app = app_with(
+            vec![old_run, run("q02", GOOD, RunStatus::Complete)],
+            Vec::new(),
+            Session::default(),
+        );
+        app.prompt
+            .texts
+            .insert(prompt_id(old), std::sync::Arc::from(old));
+        assert_ne!(prompt_id(old), prompt_id(PROMPT));
+        press(&mut app, "h");
+        // The newest version: its diff against the one before.
+        press(&mut app, "j");
+        app
+    });
+}

@@ -1,0 +1,630 @@
+//! The workbench's pure `update()`: every action, driven by keys and background messages.
+
+#[path = "support/workbench.rs"]
+mod workbench;
+
+use std::time::Duration;
+
+use crossterm::event::{KeyModifiers, MouseEvent, MouseEventKind};
+use moss_thinking::curate::{ExportReport, SystemChoice};
+use moss_thinking::export::ExportFormat;
+use moss_thinking::run::{Run, RunEvent, RunStatus};
+use moss_thinking::store::{Decision, Session, Verdict};
+use moss_thinking::tui::app::{App, Layer, Pane, SampleState};
+use moss_thinking::tui::update::{Command, Msg, update};
+use workbench::{GOOD, OVER_BUDGET, app, app_with, press, run, type_text};
+
+fn started(commands: &[Command]) -> Vec<(u64, String)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::StartRun { key, job } => Some((*key, job.sample_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn decisions(commands: &[Command]) -> Vec<Decision> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SaveDecision(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Streams `text` for run `key` in small chunks, then finishes it with `record`.
+fn stream_and_finish(app: &mut App, key: u64, text: &str, record: Run) -> Vec<Command> {
+    let chars: Vec<char> = text.chars().collect();
+    for chunk in chars.chunks(3) {
+        update(
+            app,
+            Msg::Run {
+                key,
+                elapsed: Duration::from_millis(40),
+                event: RunEvent::Text {
+                    text: chunk.iter().collect(),
+                    system: false,
+                },
+            },
+        );
+    }
+    update(
+        app,
+        Msg::RunFinished {
+            key,
+            run: Box::new(record),
+            stored: Ok(()),
+        },
+    )
+}
+
+/// Confirms every decision in `commands` as the journal would.
+fn confirm(app: &mut App, commands: &[Command]) {
+    for decision in decisions(commands) {
+        update(app, Msg::DecisionSaved(decision));
+    }
+}
+
+#[test]
+fn enter_runs_the_selected_sample_with_the_saved_prompt_and_streams_into_its_view() {
+    let mut app = app();
+    let commands = press(&mut app, "enter");
+    let Some(Command::StartRun { key, job }) = commands.first() else {
+        panic!("expected a run: {commands:?}");
+    };
+    assert_eq!(job.sample_id, "q01");
+    assert_eq!(job.question, "天空为什么是蓝色的？");
+    assert_eq!(job.prompt.id, app.prompt.version.id);
+    assert_eq!(app.state(0), SampleState::Running);
+    let key = *key;
+    // A second Enter on a running sample starts nothing.
+    assert!(started(&press(&mut app, "enter")).is_empty());
+    update(
+        &mut app,
+        Msg::Run {
+            key,
+            elapsed: Duration::from_millis(120),
+            event: RunEvent::Text {
+                text: "天空".to_owned(),
+                system: false,
+            },
+        },
+    );
+    let active = &app.active[&key];
+    assert_eq!(active.first_token, Some(Duration::from_millis(120)));
+    assert_eq!(active.live.text(), "天空");
+}
+
+#[test]
+fn a_finished_run_is_shown_judged_and_counted() {
+    let mut app = app();
+    let (key, _) = started(&press(&mut app, "enter"))[0].clone();
+    stream_and_finish(&mut app, key, GOOD, run("q01", GOOD, RunStatus::Complete));
+    assert!(app.active.is_empty());
+    assert_eq!(app.state(0), SampleState::Passed);
+    assert_eq!(app.stats.runs, 1);
+    let shown = app.shown.as_ref().expect("the run is shown");
+    assert_eq!(shown.live.text(), GOOD);
+    // A failing rule makes the sample "rules failed".
+    press(&mut app, "j");
+    let (key, _) = started(&press(&mut app, "enter"))[0].clone();
+    stream_and_finish(
+        &mut app,
+        key,
+        OVER_BUDGET,
+        run("q02", OVER_BUDGET, RunStatus::Complete),
+    );
+    assert_eq!(app.state(1), SampleState::RulesFailed);
+}
+
+#[test]
+fn enter_on_a_sample_with_a_run_asks_for_regenerate_and_r_runs_it_again() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    assert!(started(&press(&mut app, "enter")).is_empty());
+    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains('r')));
+    assert_eq!(started(&press(&mut app, "r")).len(), 1);
+    assert_eq!(app.state(0), SampleState::Running);
+}
+
+#[test]
+fn run_all_queues_the_shown_samples_with_bounded_concurrency_and_reports_progress() {
+    let mut app = app_with(
+        vec![run("q04", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    let commands = press(&mut app, "R");
+    // q04 already has a complete run with this prompt; concurrency is 2.
+    let first = started(&commands);
+    assert_eq!(
+        first.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+        ["q01", "q02"]
+    );
+    assert_eq!(app.queue.total, 3);
+    assert_eq!(app.state(2), SampleState::Queued);
+    let commands = stream_and_finish(
+        &mut app,
+        first[0].0,
+        GOOD,
+        run("q01", GOOD, RunStatus::Complete),
+    );
+    assert_eq!(started(&commands)[0].1, "q03");
+    assert_eq!((app.queue.done, app.queue.total), (1, 3));
+    stream_and_finish(&mut app, first[1].0, GOOD, run("q02", GOOD, RunStatus::Complete));
+    let last = app.active.keys().copied().next().expect("q03 runs");
+    stream_and_finish(&mut app, last, GOOD, run("q03", GOOD, RunStatus::Complete));
+    assert_eq!((app.queue.done, app.queue.total), (3, 3));
+    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains("3")));
+}
+
+#[test]
+fn esc_cancels_the_selected_run_or_else_drops_the_queue() {
+    let mut app = app();
+    app.settings.concurrency = 1;
+    let commands = press(&mut app, "R");
+    let (key, sample) = started(&commands)[0].clone();
+    assert_eq!(sample, "q01");
+    assert_eq!(press(&mut app, "esc"), vec![Command::CancelRun(key)]);
+    assert!(app.active[&key].cancelling);
+    // On another sample Esc drops what is still queued.
+    press(&mut app, "j");
+    assert!(press(&mut app, "esc").is_empty());
+    assert!(app.queue.pending.is_empty());
+    assert_eq!(app.state(1), SampleState::NotRun);
+}
+
+#[test]
+fn accept_is_shown_only_once_the_decision_is_on_disk() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    let commands = press(&mut app, "a");
+    let saved = decisions(&commands);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].verdict, Verdict::Accepted);
+    assert_eq!(saved[0].run_id, app.runs[0].run_id);
+    // Not yet: the journal has not confirmed it.
+    assert_eq!(app.state(0), SampleState::Passed);
+    assert_eq!(app.saving, 1);
+    confirm(&mut app, &commands);
+    assert_eq!(app.state(0), SampleState::Accepted);
+    assert_eq!(app.saving, 0);
+    // A failed write is reported and changes nothing.
+    let commands = press(&mut app, "x");
+    update(
+        &mut app,
+        Msg::DecisionFailed {
+            decision: decisions(&commands)[0].clone(),
+            error: "disk full".to_owned(),
+        },
+    );
+    assert_eq!(app.state(0), SampleState::Accepted);
+    assert!(app.notice.as_ref().is_some_and(|n| n.error && n.text.contains("disk full")));
+}
+
+#[test]
+fn reject_marks_the_run_rejected_and_incomplete_runs_cannot_be_accepted() {
+    let mut app = app_with(
+        vec![
+            run("q01", GOOD, RunStatus::Complete),
+            run("q02", "只写了一半", RunStatus::Incomplete),
+        ],
+        Vec::new(),
+        Session::default(),
+    );
+    let commands = press(&mut app, "x");
+    confirm(&mut app, &commands);
+    assert_eq!(app.state(0), SampleState::Rejected);
+    press(&mut app, "j");
+    assert_eq!(app.state(1), SampleState::Incomplete);
+    assert!(decisions(&press(&mut app, "a")).is_empty());
+    assert!(app.notice.as_ref().is_some_and(|n| n.error));
+    // Rejecting it is fine.
+    assert_eq!(decisions(&press(&mut app, "x")).len(), 1);
+    // A sample never run has nothing to decide.
+    press(&mut app, "j");
+    assert!(decisions(&press(&mut app, "a")).is_empty());
+}
+
+#[test]
+fn e_edits_in_the_app_and_the_saved_edit_is_rechecked_then_accepted() {
+    let mut app = app_with(
+        vec![run("q02", OVER_BUDGET, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    press(&mut app, "j");
+    assert_eq!(app.state(1), SampleState::RulesFailed);
+    press(&mut app, "e");
+    let Some(Layer::EditOutput(editor)) = app.layers.last_mut() else {
+        panic!("the output editor is open");
+    };
+    // Replace everything with a compliant answer.
+    editor.area.select_all();
+    editor.area.cut();
+    editor.area.insert_str(GOOD);
+    let commands = press(&mut app, "ctrl-s");
+    assert!(app.layers.is_empty());
+    let saved = decisions(&commands);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].verdict, Verdict::Edited);
+    assert_eq!(saved[0].text.as_deref(), Some(GOOD));
+    assert!(
+        saved[0]
+            .rules
+            .iter()
+            .all(|r| r.outcome != moss_thinking::transcript::Outcome::Fail),
+        "the edit is re-judged: {:?}",
+        saved[0].rules
+    );
+    confirm(&mut app, &commands);
+    assert_eq!(app.state(1), SampleState::Edited);
+    let shown = app.shown.as_ref().expect("shown");
+    assert!(shown.edited);
+    assert_eq!(shown.live.text(), GOOD);
+    let commands = press(&mut app, "a");
+    confirm(&mut app, &commands);
+    assert_eq!(app.state(1), SampleState::Accepted);
+    assert_eq!(app.curation[&app.runs[0].run_id].edited.as_deref(), Some(GOOD));
+}
+
+#[test]
+fn esc_in_the_output_editor_discards_and_an_unchanged_save_writes_nothing() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    press(&mut app, "e");
+    type_text(&mut app, "多余");
+    assert!(press(&mut app, "esc").is_empty());
+    assert!(app.layers.is_empty());
+    press(&mut app, "e");
+    assert!(decisions(&press(&mut app, "ctrl-s")).is_empty());
+    assert!(app.notice.as_ref().is_some_and(|n| n.text == "no change"));
+}
+
+#[test]
+fn capital_e_hands_the_text_to_the_external_editor_and_its_result_is_saved() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    let commands = press(&mut app, "E");
+    assert_eq!(
+        commands,
+        vec![Command::EditExternally {
+            run: 0,
+            text: GOOD.to_owned()
+        }]
+    );
+    let edited = format!("{GOOD}\n补充一句。");
+    let commands = update(
+        &mut app,
+        Msg::ExternallyEdited {
+            run: 0,
+            result: Ok(edited.clone()),
+        },
+    );
+    assert_eq!(decisions(&commands)[0].text.as_deref(), Some(edited.as_str()));
+    let failed = update(
+        &mut app,
+        Msg::ExternallyEdited {
+            run: 0,
+            result: Err("vi: not found".to_owned()),
+        },
+    );
+    assert!(failed.is_empty());
+    assert!(app.notice.as_ref().is_some_and(|n| n.error && n.text.contains("vi")));
+}
+
+#[test]
+fn selection_moves_and_is_saved_on_the_next_tick() {
+    let mut app = app();
+    press(&mut app, "j");
+    press(&mut app, "j");
+    assert_eq!(app.selected, 2);
+    press(&mut app, "k");
+    assert_eq!(app.selected, 1);
+    press(&mut app, "G");
+    assert_eq!(app.selected, 3);
+    press(&mut app, "g");
+    assert_eq!(app.selected, 0);
+    press(&mut app, "n");
+    assert_eq!(app.selected, 1);
+    let commands = update(&mut app, Msg::Tick);
+    assert_eq!(
+        commands,
+        vec![Command::SaveSession(Session {
+            selected: Some("q02".to_owned()),
+            exec_consent: None,
+        })]
+    );
+    assert!(update(&mut app, Msg::Tick).is_empty(), "saved once");
+}
+
+#[test]
+fn reopening_restores_the_selection_runs_and_decisions() {
+    let runs = vec![
+        run("q01", GOOD, RunStatus::Complete),
+        run("q03", GOOD, RunStatus::Complete),
+    ];
+    let accepted = Decision {
+        run_id: runs[1].run_id.clone(),
+        sample_id: "q03".to_owned(),
+        verdict: Verdict::Accepted,
+        text: None,
+        rules: Vec::new(),
+        at_ms: 1,
+    };
+    let app = app_with(
+        runs,
+        vec![accepted],
+        Session {
+            selected: Some("q03".to_owned()),
+            exec_consent: Some(true),
+        },
+    );
+    assert_eq!(app.selected, 2);
+    assert_eq!(app.state(2), SampleState::Accepted);
+    assert_eq!(app.state(0), SampleState::Passed);
+    assert_eq!(app.consent, Some(true));
+    assert!(app.shown.is_some());
+}
+
+#[test]
+fn tab_cycles_the_panes_and_keys_scroll_the_live_view_when_it_has_focus() {
+    let long: String = (0..200).map(|i| format!("第{i}行回答。\n")).collect();
+    let mut app = app_with(
+        vec![run("q01", &long, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    press(&mut app, "tab");
+    assert_eq!(app.focus, Pane::Live);
+    workbench::screen(&mut app, 100, 30);
+    press(&mut app, "g");
+    press(&mut app, "j");
+    press(&mut app, "j");
+    workbench::screen(&mut app, 100, 30);
+    assert_eq!(app.selected, 0, "the selection stays");
+    let live = &app.shown.as_ref().expect("shown").live;
+    assert_eq!(live.scroll_offset(), 2);
+    assert!(!live.follows_tail());
+    press(&mut app, "tab");
+    assert_eq!(app.focus, Pane::Rules);
+    press(&mut app, "backtab");
+    press(&mut app, "backtab");
+    assert_eq!(app.focus, Pane::Samples);
+    // The mouse wheel scrolls the transcript.
+    update(
+        &mut app,
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 50,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+    workbench::screen(&mut app, 100, 30);
+    assert_eq!(app.shown.as_ref().expect("shown").live.scroll_offset(), 5);
+}
+
+#[test]
+fn slash_filters_by_text_and_state_and_esc_clears_it() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    press(&mut app, "/");
+    type_text(&mut app, "python");
+    assert_eq!(app.visible, vec![2]);
+    assert_eq!(app.selected, 2, "the selection follows the filter");
+    press(&mut app, "enter");
+    assert!(app.layers.is_empty());
+    assert_eq!(app.filter, "python");
+    press(&mut app, "/");
+    for _ in 0..6 {
+        press(&mut app, "backspace");
+    }
+    type_text(&mut app, "is:passed");
+    assert_eq!(app.visible, vec![0]);
+    press(&mut app, "esc");
+    assert!(app.filter.is_empty());
+    assert_eq!(app.visible.len(), 4);
+}
+
+#[test]
+fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
+    let mut app = app();
+    press(&mut app, "o");
+    assert!(matches!(app.top(), Some(Layer::Export(_))));
+    press(&mut app, "right"); // format: messages
+    press(&mut app, "tab");
+    press(&mut app, "space"); // system: teacher
+    press(&mut app, "tab");
+    press(&mut app, "space"); // with meta
+    press(&mut app, "tab");
+    for _ in 0.."curated.jsonl".len() {
+        press(&mut app, "backspace");
+    }
+    type_text(&mut app, "out/数据.jsonl");
+    let commands = press(&mut app, "enter");
+    let [Command::Export(options)] = commands.as_slice() else {
+        panic!("one export: {commands:?}");
+    };
+    assert_eq!(options.format, ExportFormat::Messages);
+    assert_eq!(options.system, SystemChoice::Teacher);
+    assert!(options.with_meta);
+    assert_eq!(options.out, std::path::Path::new("/workspace/out/数据.jsonl"));
+    // Keys wait while it is written; a failure keeps the dialog open.
+    assert!(press(&mut app, "enter").is_empty());
+    update(&mut app, Msg::Exported(Err("permission denied".to_owned())));
+    assert!(matches!(app.top(), Some(Layer::Export(d)) if !d.busy));
+    press(&mut app, "enter");
+    update(
+        &mut app,
+        Msg::Exported(Ok(ExportReport {
+            path: options.out.clone(),
+            written: 2,
+            edited: 1,
+            ..ExportReport::default()
+        })),
+    );
+    assert!(app.layers.is_empty());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("exported 2") && n.text.contains("1 edited"))
+    );
+    // Esc closes without exporting.
+    press(&mut app, "o");
+    assert!(press(&mut app, "esc").is_empty());
+    assert!(app.layers.is_empty());
+}
+
+#[test]
+fn q_quits_at_once_when_idle_and_asks_while_runs_are_in_flight() {
+    let mut app = app();
+    let commands = press(&mut app, "q");
+    assert!(commands.contains(&Command::Quit));
+    assert!(matches!(commands[0], Command::SaveSession(_)));
+    assert!(app.quit);
+
+    let mut app = app();
+    let (key, _) = started(&press(&mut app, "enter"))[0].clone();
+    assert!(press(&mut app, "q").is_empty());
+    assert!(matches!(app.top(), Some(Layer::ConfirmQuit)));
+    press(&mut app, "n");
+    assert!(app.layers.is_empty() && !app.quit);
+    press(&mut app, "q");
+    let commands = press(&mut app, "y");
+    assert!(commands.contains(&Command::CancelRun(key)));
+    assert!(commands.contains(&Command::Quit));
+}
+
+#[test]
+fn consent_is_asked_once_and_the_answer_is_remembered() {
+    let mut app = app();
+    update(&mut app, Msg::ConsentNeeded);
+    update(&mut app, Msg::ConsentNeeded);
+    assert_eq!(app.layers.len(), 1, "asked once");
+    assert!(type_text(&mut app, "x").is_empty(), "other keys wait");
+    let commands = press(&mut app, "y");
+    assert_eq!(commands[0], Command::AnswerConsent(true));
+    assert_eq!(
+        commands[1],
+        Command::SaveSession(Session {
+            selected: Some("q01".to_owned()),
+            exec_consent: Some(true),
+        })
+    );
+    assert_eq!(app.consent, Some(true));
+    // Once answered it is not asked again.
+    update(&mut app, Msg::ConsentNeeded);
+    assert!(app.layers.is_empty());
+
+    let mut app = app();
+    update(&mut app, Msg::ConsentNeeded);
+    assert_eq!(press(&mut app, "n")[0], Command::AnswerConsent(false));
+    assert_eq!(app.consent, Some(false));
+}
+
+#[test]
+fn the_prompt_editor_marks_unsaved_changes_and_ctrl_s_makes_a_new_version() {
+    let mut app = app();
+    let before = app.prompt.version.id.clone();
+    press(&mut app, "p");
+    assert!(matches!(app.top(), Some(Layer::PromptEditor)));
+    type_text(&mut app, "多想一步。");
+    assert!(app.prompt.dirty);
+    // Runs started now use the saved version, and say so.
+    press(&mut app, "esc");
+    let commands = press(&mut app, "enter");
+    let Some(Command::StartRun { job, .. }) = commands.first() else {
+        panic!("a run");
+    };
+    assert_eq!(job.prompt.id, before);
+    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains("unsaved")));
+    press(&mut app, "p");
+    let commands = press(&mut app, "ctrl-s");
+    let [Command::SavePrompt { path, text }] = commands.as_slice() else {
+        panic!("one save: {commands:?}");
+    };
+    assert_eq!(path, std::path::Path::new("prompts/teacher.zh.md"));
+    assert!(text.starts_with("多想一步。"), "{text}");
+    let text = text.clone();
+    update(
+        &mut app,
+        Msg::PromptSaved {
+            text: text.clone(),
+            result: Ok(()),
+        },
+    );
+    assert!(!app.prompt.dirty);
+    assert_ne!(app.prompt.version.id, before);
+    assert_eq!(app.prompt.version.id, moss_thinking::run::prompt_id(&text));
+    assert!(app.prompt.texts.contains_key(&before) && app.prompt.texts.len() == 2);
+}
+
+#[test]
+fn a_prompt_with_bad_front_matter_is_not_saved() {
+    let mut app = app();
+    press(&mut app, "p");
+    // Break the front matter's TOML on its second line.
+    press(&mut app, "down");
+    type_text(&mut app, "= =");
+    assert!(press(&mut app, "ctrl-s").is_empty());
+    let notice = app.notice.as_ref().expect("an error");
+    assert!(notice.error && notice.text.contains("not saved"), "{notice:?}");
+}
+
+#[test]
+fn h_opens_the_prompt_history_and_esc_closes_it() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    press(&mut app, "h");
+    let Some(Layer::History(history)) = app.top() else {
+        panic!("history open");
+    };
+    assert_eq!(history.versions().len(), 1);
+    assert_eq!(history.versions()[0].runs, 1);
+    press(&mut app, "esc");
+    assert!(app.layers.is_empty());
+}
+
+#[test]
+fn question_mark_opens_help_and_any_key_closes_it() {
+    let mut app = app();
+    press(&mut app, "?");
+    assert!(matches!(app.top(), Some(Layer::Help { .. })));
+    assert!(press(&mut app, "a").is_empty(), "the key only closes help");
+    assert!(app.layers.is_empty());
+}
+
+#[test]
+fn z_expands_and_collapses_hidden_reasoning() {
+    let mut record = run("q01", GOOD, RunStatus::Complete);
+    record.reasoning = Some("先想一想散射。".to_owned());
+    let mut app = app_with(vec![record], Vec::new(), Session::default());
+    let live = &app.shown.as_ref().expect("shown").live;
+    assert!(!live.reasoning_expanded());
+    assert_eq!(live.reasoning(), "先想一想散射。");
+    press(&mut app, "z");
+    assert!(app.shown.as_ref().expect("shown").live.reasoning_expanded());
+    press(&mut app, "z");
+    assert!(!app.shown.as_ref().expect("shown").live.reasoning_expanded());
+}
