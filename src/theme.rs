@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::config::{ConfigError, Location, Source};
+use crate::config::{ConfigError, Layers, Location, Source};
 
 /// The themes shipped with moss.
 pub const BUILT_IN: &[(&str, &str)] = &[
@@ -198,6 +198,39 @@ impl Theme {
         Self::load_inner(name, user_dir, &mut Vec::new())
     }
 
+    /// The theme `[workbench] theme` names. A name that is neither built in nor a file in
+    /// `user_dir` is reported at the line of the configuration that set it.
+    ///
+    /// # Errors
+    /// As [`Theme::load`].
+    pub fn configured(
+        layers: &Layers,
+        name: &str,
+        user_dir: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let in_user_dir = user_dir.is_some_and(|dir| dir.join(format!("{name}.toml")).is_file());
+        if !in_user_dir && !BUILT_IN.iter().any(|(n, _)| *n == name) {
+            let location = layers
+                .value_location(&["workbench", "theme"])
+                .unwrap_or_else(|| Location {
+                    path: PathBuf::from("<built-in defaults>"),
+                    line: 1,
+                    column: 1,
+                });
+            let looked_in = user_dir.map_or_else(String::new, |dir| {
+                format!(", nor {}", dir.join(format!("{name}.toml")).display())
+            });
+            return Err(ConfigError::Invalid {
+                location,
+                message: format!(
+                    "no theme `{name}`: not built in ({}){looked_in}",
+                    built_in_names()
+                ),
+            });
+        }
+        Self::load(name, user_dir)
+    }
+
     /// `loading` holds the user theme files being loaded, outermost first: a user file that
     /// inherits its own name (`dark.toml` with `inherits = "dark"`) gets the built-in.
     fn load_inner(
@@ -231,14 +264,7 @@ impl Theme {
             }
             None => Err(invalid(
                 PathBuf::from(name),
-                &format!(
-                    "no such theme (built in: {})",
-                    BUILT_IN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                &format!("no such theme (built in: {})", built_in_names()),
             )),
         }
     }
@@ -282,6 +308,14 @@ impl Theme {
         }
         Ok(Self { name, styles })
     }
+}
+
+fn built_in_names() -> String {
+    BUILT_IN
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn invalid(path: PathBuf, message: &str) -> ConfigError {
@@ -405,5 +439,43 @@ mod tests {
 
         let err = Theme::load("nope", None).expect_err("unknown").to_string();
         assert!(err.contains("dark, light, high-contrast"), "{err}");
+    }
+
+    #[test]
+    fn the_configured_theme_is_found_or_reported_at_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("mine.toml"), "inherits = \"light\"\n").expect("write");
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[workbench]\nconcurrency = 2\ntheme = \"mine\"\n",
+        ));
+        let config = layers.resolve().expect("valid");
+        let theme = Theme::configured(&layers, &config.workbench.theme, Some(dir.path()))
+            .expect("user theme");
+        assert_eq!(theme.name, "mine");
+
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "user.toml",
+            "[workbench]\ntheme = \"solarized\"\n",
+        ));
+        layers.push(Source::inline(
+            "moss.toml",
+            "[workbench]\nconcurrency = 2\n",
+        ));
+        let config = layers.resolve().expect("valid");
+        let err = Theme::configured(&layers, &config.workbench.theme, Some(dir.path()))
+            .expect_err("no such theme")
+            .to_string();
+        assert!(
+            err.starts_with("user.toml:2:9: no theme `solarized`"),
+            "{err}"
+        );
+        assert!(err.contains("high-contrast"), "{err}");
+        assert!(err.contains("solarized.toml"), "{err}");
+
+        let theme = Theme::configured(&Layers::default(), DEFAULT_THEME, None).expect("built in");
+        assert_eq!(theme.name, DEFAULT_THEME);
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::ExecConfig;
+use crate::exec::{ExecConfig, ExecMode};
 use crate::teacher::{ProviderConfig, TeacherConfig};
 use crate::transcript::RulesConfig;
 
@@ -35,6 +35,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub exec: ExecConfig,
     pub generate: GenerateConfig,
+    pub workbench: WorkbenchConfig,
+    pub keys: KeysConfig,
 }
 
 /// The `[generate]` table.
@@ -54,6 +56,54 @@ impl Default for GenerateConfig {
             rpm: 0,
         }
     }
+}
+
+/// The `[workbench]` table: settings of the interactive workbench only.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkbenchConfig {
+    /// A built-in theme, or `NAME` for `NAME.toml` in [`crate::theme::user_theme_dir`].
+    pub theme: String,
+    /// How the workbench runs python RUN blocks once the user has allowed it in the workspace.
+    /// Separate from `[exec] mode` so that consenting in the workbench never changes what the
+    /// headless commands do.
+    pub exec: ExecMode,
+    /// Runs in flight at once for "run all".
+    #[serde(deserialize_with = "at_least_one")]
+    pub concurrency: usize,
+}
+
+impl Default for WorkbenchConfig {
+    fn default() -> Self {
+        Self {
+            theme: crate::theme::DEFAULT_THEME.to_owned(),
+            exec: ExecMode::Fill,
+            concurrency: 4,
+        }
+    }
+}
+
+fn at_least_one<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let value = usize::deserialize(deserializer)?;
+    if value == 0 {
+        Err(serde::de::Error::custom(
+            "expected a number of 1 or more, found 0",
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
+/// The `[keys.main]`, `[keys.editor]` and `[keys.history]` tables: action name → key strings.
+///
+/// Only their shape is checked here; `tui::keymap::Keymap::load` checks the names, the key
+/// strings and clashes, and locates each mistake in its file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    pub main: BTreeMap<String, Vec<String>>,
+    pub editor: BTreeMap<String, Vec<String>>,
+    pub history: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +270,34 @@ impl Layers {
 
     pub fn push(&mut self, source: Source) {
         self.sources.push(source);
+    }
+
+    /// The layers, lowest first (the built-in defaults are not among them).
+    #[must_use]
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// Where the configuration file layer that last sets the value at `path` (`["workbench",
+    /// "theme"]`) sets it, so that a value that names something missing can be reported there.
+    /// `None` when only the built-in defaults set it, or a layer is not valid TOML (resolving
+    /// reports that).
+    #[must_use]
+    pub fn value_location(&self, path: &[&str]) -> Option<Location> {
+        self.sources
+            .iter()
+            .rev()
+            .filter(|source| source.kind == SourceKind::Config)
+            .find_map(|source| {
+                let document = toml::de::DeTable::parse(&source.text).ok()?;
+                let (last, tables) = path.split_last()?;
+                let mut table = document.get_ref();
+                for name in tables {
+                    table = table.get(*name)?.get_ref().as_table()?;
+                }
+                let value = table.get(*last)?;
+                Some(source.locate(value.span().start))
+            })
     }
 
     /// Reads a file and layers it over the others.
@@ -395,6 +473,76 @@ mod tests {
         layers.push(Source::inline("moss.toml", "[rules\n"));
         let err = layers.resolve().expect_err("bad toml").to_string();
         assert!(err.starts_with("moss.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn the_workbench_table_has_its_defaults_and_takes_overrides() {
+        let config = Layers::default().resolve().expect("defaults");
+        assert_eq!(config.workbench.theme, "dark");
+        assert_eq!(config.workbench.exec, ExecMode::Fill);
+        assert_eq!(config.workbench.concurrency, 4);
+        // The workbench's mode is its own: the headless default stays off.
+        assert_eq!(config.exec.mode, ExecMode::Off);
+
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[workbench]\ntheme = \"light\"\nexec = \"continue\"\n",
+        ));
+        let config = layers.resolve().expect("valid");
+        assert_eq!(config.workbench.theme, "light");
+        assert_eq!(config.workbench.exec, ExecMode::Continue);
+        assert_eq!(config.workbench.concurrency, 4);
+    }
+
+    #[test]
+    fn workbench_mistakes_name_file_and_line() {
+        for (text, at, says) in [
+            (
+                "[workbench]\n\nthemes = \"dark\"\n",
+                "moss.toml:3:",
+                "themes",
+            ),
+            (
+                "[workbench]\nexec = \"always\"\n",
+                "moss.toml:2:8: ",
+                "always",
+            ),
+            (
+                "[workbench]\nconcurrency = 0\n",
+                "moss.toml:2:15: ",
+                "1 or more",
+            ),
+            ("[workbench]\nconcurrency = -2\n", "moss.toml:2:15: ", ""),
+            ("[keys.mian]\nquit = [\"q\"]\n", "moss.toml:1:", "mian"),
+            ("[keys.main]\nquit = \"q\"\n", "moss.toml:2:8: ", ""),
+        ] {
+            let mut layers = Layers::default();
+            layers.push(Source::inline("moss.toml", text));
+            let err = layers.resolve().expect_err(text).to_string();
+            assert!(err.starts_with(at), "{text:?}: {err}");
+            assert!(err.contains(says), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_value_is_located_in_the_last_layer_that_sets_it() {
+        let mut layers = Layers::default();
+        assert_eq!(layers.value_location(&["workbench", "theme"]), None);
+        layers.push(Source::inline("user.toml", "[workbench]\ntheme = \"a\"\n"));
+        layers.push(Source::inline(
+            "moss.toml",
+            "[rules]\n\n[workbench]\nconcurrency = 1\n",
+        ));
+        layers.push(Source::inline("cli.toml", "workbench.theme = \"b\"\n"));
+        let at = layers.value_location(&["workbench", "theme"]).expect("set");
+        assert_eq!(at.to_string(), "cli.toml:1:19");
+        let at = layers
+            .value_location(&["workbench", "concurrency"])
+            .expect("set");
+        assert_eq!(at.to_string(), "moss.toml:4:15");
+        assert_eq!(layers.value_location(&["workbench", "exec"]), None);
+        assert_eq!(layers.value_location(&["rules", "count-mode"]), None);
     }
 
     #[test]
