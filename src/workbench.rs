@@ -63,8 +63,11 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<()> {
     }
     let config = layers.resolve()?;
     let keymap = Keymap::load(&layers)?;
-    let theme_name = args.theme.as_deref().unwrap_or(&config.workbench.theme);
-    let theme = Theme::load(theme_name, user_theme_dir().as_deref())?;
+    let theme_dir = user_theme_dir();
+    let theme = match &args.theme {
+        Some(name) => Theme::load(name, theme_dir.as_deref())?,
+        None => Theme::configured(&layers, &config.workbench.theme, theme_dir.as_deref())?,
+    };
     let rules = Arc::new(Rules::new(config.rules.clone())?);
     let chosen = choose_teacher(
         &config.teacher,

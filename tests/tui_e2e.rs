@@ -33,7 +33,17 @@ impl Tmux {
         };
         let status = tmux
             .command()
-            .args(["new-session", "-d", "-s", "moss", "-x", "120", "-y", "40", "-c"])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "moss",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "-c",
+            ])
             .arg(dir)
             .arg(shell_command)
             .status()

@@ -156,11 +156,16 @@ fn run_all_queues_the_shown_samples_with_bounded_concurrency_and_reports_progres
     );
     assert_eq!(started(&commands)[0].1, "q03");
     assert_eq!((app.queue.done, app.queue.total), (1, 3));
-    stream_and_finish(&mut app, first[1].0, GOOD, run("q02", GOOD, RunStatus::Complete));
+    stream_and_finish(
+        &mut app,
+        first[1].0,
+        GOOD,
+        run("q02", GOOD, RunStatus::Complete),
+    );
     let last = app.active.keys().copied().next().expect("q03 runs");
     stream_and_finish(&mut app, last, GOOD, run("q03", GOOD, RunStatus::Complete));
     assert_eq!((app.queue.done, app.queue.total), (3, 3));
-    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains("3")));
+    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains('3')));
 }
 
 #[test]
@@ -207,7 +212,11 @@ fn accept_is_shown_only_once_the_decision_is_on_disk() {
         },
     );
     assert_eq!(app.state(0), SampleState::Accepted);
-    assert!(app.notice.as_ref().is_some_and(|n| n.error && n.text.contains("disk full")));
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.error && n.text.contains("disk full"))
+    );
 }
 
 #[test]
@@ -273,7 +282,10 @@ fn e_edits_in_the_app_and_the_saved_edit_is_rechecked_then_accepted() {
     let commands = press(&mut app, "a");
     confirm(&mut app, &commands);
     assert_eq!(app.state(1), SampleState::Accepted);
-    assert_eq!(app.curation[&app.runs[0].run_id].edited.as_deref(), Some(GOOD));
+    assert_eq!(
+        app.curation[&app.runs[0].run_id].edited.as_deref(),
+        Some(GOOD)
+    );
 }
 
 #[test]
@@ -315,7 +327,10 @@ fn capital_e_hands_the_text_to_the_external_editor_and_its_result_is_saved() {
             result: Ok(edited.clone()),
         },
     );
-    assert_eq!(decisions(&commands)[0].text.as_deref(), Some(edited.as_str()));
+    assert_eq!(
+        decisions(&commands)[0].text.as_deref(),
+        Some(edited.as_str())
+    );
     let failed = update(
         &mut app,
         Msg::ExternallyEdited {
@@ -324,7 +339,11 @@ fn capital_e_hands_the_text_to_the_external_editor_and_its_result_is_saved() {
         },
     );
     assert!(failed.is_empty());
-    assert!(app.notice.as_ref().is_some_and(|n| n.error && n.text.contains("vi")));
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.error && n.text.contains("vi"))
+    );
 }
 
 #[test]
@@ -383,7 +402,11 @@ fn reopening_restores_the_selection_runs_and_decisions() {
 
 #[test]
 fn tab_cycles_the_panes_and_keys_scroll_the_live_view_when_it_has_focus() {
-    let long: String = (0..200).map(|i| format!("第{i}行回答。\n")).collect();
+    let long = (0..200).fold(String::new(), |mut text, i| {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "第{i}行回答。");
+        text
+    });
     let mut app = app_with(
         vec![run("q01", &long, RunStatus::Complete)],
         Vec::new(),
@@ -466,7 +489,10 @@ fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
     assert_eq!(options.format, ExportFormat::Messages);
     assert_eq!(options.system, SystemChoice::Teacher);
     assert!(options.with_meta);
-    assert_eq!(options.out, std::path::Path::new("/workspace/out/数据.jsonl"));
+    assert_eq!(
+        options.out,
+        std::path::Path::new("/workspace/out/数据.jsonl")
+    );
     // Keys wait while it is written; a failure keeps the dialog open.
     assert!(press(&mut app, "enter").is_empty());
     update(&mut app, Msg::Exported(Err("permission denied".to_owned())));
@@ -501,7 +527,7 @@ fn q_quits_at_once_when_idle_and_asks_while_runs_are_in_flight() {
     assert!(matches!(commands[0], Command::SaveSession(_)));
     assert!(app.quit);
 
-    let mut app = app();
+    let mut app = workbench::app();
     let (key, _) = started(&press(&mut app, "enter"))[0].clone();
     assert!(press(&mut app, "q").is_empty());
     assert!(matches!(app.top(), Some(Layer::ConfirmQuit)));
@@ -534,7 +560,7 @@ fn consent_is_asked_once_and_the_answer_is_remembered() {
     update(&mut app, Msg::ConsentNeeded);
     assert!(app.layers.is_empty());
 
-    let mut app = app();
+    let mut app = workbench::app();
     update(&mut app, Msg::ConsentNeeded);
     assert_eq!(press(&mut app, "n")[0], Command::AnswerConsent(false));
     assert_eq!(app.consent, Some(false));
@@ -555,7 +581,11 @@ fn the_prompt_editor_marks_unsaved_changes_and_ctrl_s_makes_a_new_version() {
         panic!("a run");
     };
     assert_eq!(job.prompt.id, before);
-    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains("unsaved")));
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("unsaved"))
+    );
     press(&mut app, "p");
     let commands = press(&mut app, "ctrl-s");
     let [Command::SavePrompt { path, text }] = commands.as_slice() else {
@@ -586,7 +616,10 @@ fn a_prompt_with_bad_front_matter_is_not_saved() {
     type_text(&mut app, "= =");
     assert!(press(&mut app, "ctrl-s").is_empty());
     let notice = app.notice.as_ref().expect("an error");
-    assert!(notice.error && notice.text.contains("not saved"), "{notice:?}");
+    assert!(
+        notice.error && notice.text.contains("not saved"),
+        "{notice:?}"
+    );
 }
 
 #[test]

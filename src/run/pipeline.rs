@@ -244,15 +244,9 @@ impl Pipeline {
             .evaluate(&transcript, RuleContext::Live { model_results });
         let total = started.elapsed();
         let first_token = live.first_token;
-        let tokens_per_sec = live.usage.and_then(|u| {
-            let streaming = total
-                .saturating_sub(exec_time)
-                .saturating_sub(first_token.unwrap_or_default());
-            #[allow(clippy::cast_precision_loss)] // token counts are far below 2^52
-            let tokens = u.completion_tokens as f64;
-            (u.completion_tokens > 0 && !streaming.is_zero())
-                .then(|| tokens / streaming.as_secs_f64())
-        });
+        let tokens_per_sec = live
+            .usage
+            .and_then(|u| tokens_per_sec(&u, total, exec_time, first_token));
         let settings = self.settings(&job.prompt);
         Run {
             run_id: new_run_id(),
@@ -444,6 +438,22 @@ fn exec_failure(outcome: &ExecOutcome) -> Option<String> {
         ExecStatus::Cancelled => Some(TeacherError::Cancelled.to_string()),
         _ => None,
     }
+}
+
+/// Completion tokens per second of streaming (code execution and waiting for the first token
+/// left out).
+fn tokens_per_sec(
+    usage: &Usage,
+    total: Duration,
+    exec_time: Duration,
+    first_token: Option<Duration>,
+) -> Option<f64> {
+    let streaming = total
+        .saturating_sub(exec_time)
+        .saturating_sub(first_token.unwrap_or_default());
+    #[allow(clippy::cast_precision_loss)] // token counts are far below 2^52
+    let tokens = usage.completion_tokens as f64;
+    (usage.completion_tokens > 0 && !streaming.is_zero()).then(|| tokens / streaming.as_secs_f64())
 }
 
 /// Status, error and finish reason of a run from how its stream ended.

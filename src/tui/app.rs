@@ -211,8 +211,8 @@ pub enum Layer {
     ConfirmQuit,
     Consent,
     PromptEditor,
-    History(HistoryView),
-    EditOutput(OutputEditor),
+    History(Box<HistoryView>),
+    EditOutput(Box<OutputEditor>),
 }
 
 /// A one-line message in the status bar.
@@ -451,10 +451,7 @@ impl App {
 
     /// Rebuilds `shown` for the selected sample (its finished run, edited text where edited).
     pub(super) fn show_selected(&mut self) {
-        let Some(&run) = self
-            .selected_sample()
-            .and_then(|s| self.latest.get(&s.id))
-        else {
+        let Some(&run) = self.selected_sample().and_then(|s| self.latest.get(&s.id)) else {
             self.shown = None;
             return;
         };
@@ -464,7 +461,11 @@ impl App {
     pub(super) fn view_of(&self, index: usize) -> ShownRun {
         let run = &self.runs[index];
         let rules = Arc::clone(&self.settings.rules);
-        match self.curation.get(&run.run_id).and_then(|c| c.edited.as_ref().map(|t| (t, c))) {
+        match self
+            .curation
+            .get(&run.run_id)
+            .and_then(|c| c.edited.as_ref().map(|t| (t, c)))
+        {
             Some((text, curation)) => ShownRun {
                 run: index,
                 live: LiveView::finished(

@@ -218,7 +218,13 @@ impl Runner {
                 });
             };
             let run = pipeline.run(&job, &mut observer, &cancel).await;
-            if journal.send(Entry::Run { key, run: Box::new(run.clone()) }).is_err() {
+            if journal
+                .send(Entry::Run {
+                    key,
+                    run: Box::new(run.clone()),
+                })
+                .is_err()
+            {
                 let _ = tx.send(Msg::RunFinished {
                     key,
                     run: Box::new(run),
@@ -322,10 +328,10 @@ impl Journal {
     }
 }
 
-fn open<'a, T>(
-    slot: &'a mut Option<T>,
+fn open<T>(
+    slot: &mut Option<T>,
     make: impl FnOnce() -> Result<T, StoreError>,
-) -> Result<&'a mut T, StoreError> {
+) -> Result<&mut T, StoreError> {
     let value = match slot.take() {
         Some(value) => value,
         None => make()?,

@@ -54,6 +54,10 @@ mod tests {
         let exceeded = style(&theme, Role::BudgetExceeded);
         assert_eq!(exceeded.bg, Some(Color::Rgb(0xbf, 0x61, 0x6a)));
         assert!(exceeded.add_modifier.contains(Modifier::BOLD));
-        assert!(style(&theme, Role::Think).add_modifier.contains(Modifier::ITALIC));
+        assert!(
+            style(&theme, Role::Think)
+                .add_modifier
+                .contains(Modifier::ITALIC)
+        );
     }
 }

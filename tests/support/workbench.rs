@@ -73,11 +73,12 @@ pub fn run(sample: &str, transcript: &str, status: RunStatus) -> Run {
 /// A compliant answer: answer, think within budget, answer.
 pub const GOOD: &str = "天空呈蓝色，是因为瑞利散射让短波长的蓝光散射得更强。\n<think>再补一句日落。</think>\n日落时光线穿过更厚的大气，蓝光被散射掉，所以天空发红。";
 /// A think far over its budget.
-pub const OVER_BUDGET: &str = "是蓝色。\n<think>这里的思考远远超过了前面回答的字数，所以预算规则一定会失败。</think>\n好的。";
+pub const OVER_BUDGET: &str =
+    "是蓝色。\n<think>这里的思考远远超过了前面回答的字数，所以预算规则一定会失败。</think>\n好的。";
 
 pub fn app_with(runs: Vec<Run>, decisions: Vec<Decision>, session: Session) -> App {
-    let prompt = PromptFile::parse(&PathBuf::from("prompts/teacher.zh.md"), PROMPT)
-        .expect("prompt parses");
+    let prompt =
+        PromptFile::parse(&PathBuf::from("prompts/teacher.zh.md"), PROMPT).expect("prompt parses");
     App::new(Init {
         samples: samples(),
         runs,

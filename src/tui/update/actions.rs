@@ -58,12 +58,14 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
         Action::Reject => decide(app, Verdict::Rejected, commands),
         Action::Edit => {
             if let Some((run, text)) = editable(app) {
-                let mut area = ratatui_textarea::TextArea::new(
-                    text.split('\n').map(str::to_owned).collect(),
-                );
+                let mut area =
+                    ratatui_textarea::TextArea::new(text.split('\n').map(str::to_owned).collect());
                 area.set_max_histories(256);
                 app.layers
-                    .push(Layer::EditOutput(crate::tui::app::OutputEditor { run, area }));
+                    .push(Layer::EditOutput(Box::new(crate::tui::app::OutputEditor {
+                        run,
+                        area,
+                    })));
             }
         }
         Action::EditExternal => {
@@ -85,7 +87,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
             let text = app.prompt.editor_text();
             let id = crate::run::prompt_id(&text);
             let view = HistoryView::new(&app.runs, &app.prompt_texts(), (&id, Arc::from(text)));
-            app.layers.push(Layer::History(view));
+            app.layers.push(Layer::History(Box::new(view)));
         }
         Action::Save | Action::Close | Action::MarkDiff => {}
     }
@@ -249,12 +251,18 @@ fn cancel(app: &mut App, commands: &mut Vec<Command>) {
             run.cancelling = true;
         }
         commands.push(Command::CancelRun(key));
-        notify(app, "cancelling the run (what arrived is kept as incomplete)");
+        notify(
+            app,
+            "cancelling the run (what arrived is kept as incomplete)",
+        );
     } else if !app.queue.pending.is_empty() {
         let n = app.queue.pending.len();
         app.queue.total = app.queue.total.saturating_sub(n);
         app.queue.pending.clear();
-        notify(app, format!("{n} queued runs dropped; runs in flight go on"));
+        notify(
+            app,
+            format!("{n} queued runs dropped; runs in flight go on"),
+        );
     } else if !app.filter.is_empty() {
         app.filter.clear();
         app.refilter();
@@ -346,7 +354,10 @@ pub(super) fn run_finished(
             format!("the run of {} could not be saved: {e}", run.sample_id),
         );
     } else if let Some(error) = &run.error {
-        notify_error(app, format!("{}: {} ({error})", run.sample_id, run.status.as_str()));
+        notify_error(
+            app,
+            format!("{}: {} ({error})", run.sample_id, run.status.as_str()),
+        );
     }
     if app.queue.keys.remove(&key) {
         app.queue.done += 1;
@@ -489,13 +500,12 @@ pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), Strin
     }
     match PromptFile::parse(&app.prompt.path, &text) {
         Ok(file) => {
-            let version = PromptVersion::new(text.clone(), file.body, file.params);
-            let id = version.id.clone();
-            app.prompt
-                .texts
-                .insert(id.clone(), Arc::from(text.as_str()));
-            app.prompt.version = Arc::new(version);
             app.prompt.dirty = app.prompt.editor_text() != text;
+            let shared: Arc<str> = Arc::from(text.as_str());
+            let version = PromptVersion::new(text, file.body, file.params);
+            let id = version.id.clone();
+            app.prompt.texts.insert(id.clone(), shared);
+            app.prompt.version = Arc::new(version);
             notify(app, format!("prompt saved: version {id}"));
         }
         Err(e) => notify_error(app, format!("saved, but the prompt does not parse: {e}")),

@@ -188,7 +188,8 @@ fn export_key(
             dialog.path.pop();
         }
         KeyCode::Char(c)
-            if dialog.field == ExportField::Path && !key.modifiers.contains(KeyModifiers::CONTROL) =>
+            if dialog.field == ExportField::Path
+                && !key.modifiers.contains(KeyModifiers::CONTROL) =>
         {
             dialog.path.push(c);
         }
@@ -205,8 +206,15 @@ fn cycle(dialog: &mut ExportDialog, forward: bool) {
                 ExportFormat::Messages,
                 ExportFormat::Alpaca,
             ];
-            let at = FORMATS.iter().position(|f| *f == dialog.format).unwrap_or(0);
-            let next = if forward { at + 1 } else { at + FORMATS.len() - 1 };
+            let at = FORMATS
+                .iter()
+                .position(|f| *f == dialog.format)
+                .unwrap_or(0);
+            let next = if forward {
+                at + 1
+            } else {
+                at + FORMATS.len() - 1
+            };
             dialog.format = FORMATS[next % FORMATS.len()];
         }
         ExportField::System => {
@@ -234,10 +242,15 @@ pub(super) fn exported(app: &mut App, result: Result<ExportReport, String>) {
                 0 => String::new(),
                 n => format!("; {n} incomplete runs refused"),
             };
+            let outputs = if report.written == 1 {
+                "output"
+            } else {
+                "outputs"
+            };
             notify(
                 app,
                 format!(
-                    "exported {} accepted outputs{edited} to {}{refused}",
+                    "exported {} accepted {outputs}{edited} to {}{refused}",
                     report.written,
                     report.path.display()
                 ),
@@ -266,7 +279,9 @@ pub(super) fn paste(app: &mut App, text: &str) {
             app.refilter();
         }
         Some(Layer::Export(dialog)) if dialog.field == ExportField::Path => {
-            dialog.path.push_str(text.lines().next().unwrap_or_default());
+            dialog
+                .path
+                .push_str(text.lines().next().unwrap_or_default());
         }
         _ => {}
     }

@@ -95,7 +95,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Key(key) => layers::key(app, key, &mut commands),
         Msg::Mouse(mouse) => self::mouse(app, mouse),
         Msg::Paste(text) => layers::paste(app, &text),
-        Msg::Resize => {}
+        Msg::Resize | Msg::SessionSaved(Ok(())) => {}
         Msg::Tick => {
             if app.session_dirty {
                 app.session_dirty = false;
@@ -135,7 +135,6 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::SessionSaved(Err(e)) => {
             notify_error(app, format!("could not save the selection: {e}"));
         }
-        Msg::SessionSaved(Ok(())) => {}
     }
     commands
 }

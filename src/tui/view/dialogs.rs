@@ -39,9 +39,7 @@ pub(super) fn full_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App, laye
             prompt
                 .editor
                 .set_cursor_line_style(ratatui::style::Style::default());
-            prompt
-                .editor
-                .set_style(style(&theme, Role::Answer));
+            prompt.editor.set_style(style(&theme, Role::Answer));
             frame.render_widget(&prompt.editor, area);
         }
         Some(Layer::EditOutput(editor)) => {
@@ -119,7 +117,10 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
                 continue;
             }
             lines.push(Line::from(vec![
-                Span::styled(format!("{:>12}  ", keys.join(" ")), style(theme, Role::KeyHint)),
+                Span::styled(
+                    format!("{:>12}  ", keys.join(" ")),
+                    style(theme, Role::KeyHint),
+                ),
                 Span::raw(action.description()),
             ]));
         }
@@ -135,7 +136,12 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
             style(theme, Role::Muted),
         )));
     }
-    let rect = popup(frame, area, 78, u16::try_from(lines.len() + 2).unwrap_or(u16::MAX));
+    let rect = popup(
+        frame,
+        area,
+        78,
+        u16::try_from(lines.len() + 2).unwrap_or(u16::MAX),
+    );
     frame.render_widget(
         Paragraph::new(lines)
             .block(dialog_block(app, " Help · any key closes "))
@@ -186,7 +192,14 @@ pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Expo
     ];
     let meta_line = vec![
         field(ExportField::Meta, "Metadata"),
-        option(dialog.with_meta, if dialog.with_meta { "✓ with meta" } else { "without" }),
+        option(
+            dialog.with_meta,
+            if dialog.with_meta {
+                "✓ with meta"
+            } else {
+                "without"
+            },
+        ),
     ];
     let cursor = if dialog.field == ExportField::Path {
         "▏"
@@ -263,7 +276,7 @@ pub(super) fn consent(frame: &mut Frame<'_>, area: Rect, app: &App) {
             style(theme, Role::KeyHint),
         )),
     ];
-    let rect = popup(frame, area, 66, 10);
+    let rect = popup(frame, area, 66, 12);
     frame.render_widget(
         Paragraph::new(lines)
             .block(dialog_block(app, " Run model-written code? "))

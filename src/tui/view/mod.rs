@@ -82,7 +82,8 @@ pub(super) fn pane_block<'a>(app: &App, pane: Pane, title: Line<'a>) -> Block<'a
 fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let theme = &app.settings.theme;
     let bar = style(theme, Role::StatusBar);
-    let [info, hints] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let [info, hints] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
     let teacher = &app.settings.teacher;
     let mut spans = Vec::new();
     if teacher.replayed {
@@ -142,8 +143,7 @@ fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn exec_label(app: &App) -> String {
     let mode = app.settings.exec.as_str();
     match (app.settings.exec, app.consent) {
-        (crate::exec::ExecMode::Off, _) => mode.to_owned(),
-        (_, Some(true)) => mode.to_owned(),
+        (crate::exec::ExecMode::Off, _) | (_, Some(true)) => mode.to_owned(),
         (_, Some(false)) => format!("{mode} (not allowed here)"),
         (_, None) => format!("{mode} (asks first)"),
     }
@@ -158,7 +158,12 @@ fn hint_line(app: &App) -> Line<'static> {
         }
         Some(Layer::History(_)) => (
             Scope::History,
-            &[Action::Down, Action::MarkDiff, Action::PageDown, Action::Close],
+            &[
+                Action::Down,
+                Action::MarkDiff,
+                Action::PageDown,
+                Action::Close,
+            ],
         ),
         _ => (
             Scope::Main,

@@ -27,53 +27,8 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
         return;
     };
     let selected = app.selected;
-    let mut badges: Vec<Span<'static>> = vec![Span::styled(
-        format!(" {} ", sample.id),
-        style(&theme, Role::Title),
-    )];
     let active_key = app.active_for(selected).map(|(k, _)| k);
-    if let Some(key) = active_key {
-        if let Some(run) = app.active.get(&key) {
-            let what = match (run.cancelling, run.executing) {
-                (true, _) => "cancelling".to_owned(),
-                (false, Some(block)) => format!("running code block {}", block + 1),
-                (false, None) if run.live.text().is_empty() => "waiting for the teacher".to_owned(),
-                (false, None) => "streaming".to_owned(),
-            };
-            badges.push(Span::styled(
-                format!("▶ {what} {:.1}s ", run.elapsed.as_secs_f64()),
-                style(&theme, Role::KeyHint),
-            ));
-        }
-    } else if let Some(shown) = &app.shown {
-        let run = &app.runs[shown.run];
-        let status = run.status.as_str();
-        let role = if run.is_complete() {
-            Role::Muted
-        } else {
-            Role::RuleFail
-        };
-        badges.push(Span::styled(format!("{status} "), style(&theme, role)));
-        if shown.edited {
-            badges.push(Span::styled("edited ", style(&theme, Role::Edited)));
-        }
-        if let Some(verdict) = app.curation.get(&run.run_id).and_then(|c| c.verdict) {
-            let (label, role) = match verdict {
-                crate::store::Verdict::Accepted => ("accepted ", Role::Accepted),
-                crate::store::Verdict::Rejected => ("rejected ", Role::Rejected),
-                crate::store::Verdict::Edited => ("", Role::Edited),
-            };
-            if !label.is_empty() {
-                badges.push(Span::styled(label, style(&theme, role)));
-            }
-        }
-        if let Some(error) = &run.error {
-            badges.push(Span::styled(
-                format!("{} ", fit(&one_line(error), 40)),
-                style(&theme, Role::Error),
-            ));
-        }
-    }
+    let badges = badges(app, &sample.id, active_key, &theme);
     let block = pane_block(app, Pane::Live, Line::from(badges));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -91,8 +46,8 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     } else {
         columns.div_ceil(width) + 1
     })
-        .unwrap_or(u16::MAX)
-        .clamp(1, QUESTION_ROWS);
+    .unwrap_or(u16::MAX)
+    .clamp(1, QUESTION_ROWS);
     let [q_area, rule, body] = Layout::vertical([
         Constraint::Length(rows),
         Constraint::Length(1),
@@ -111,7 +66,8 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     match view {
         Some(view) => view.render(body, frame.buffer_mut(), &theme),
         None => {
-            let hint = super::super::update::key_hint_for(app, crate::tui::keymap::Action::RunSelected);
+            let hint =
+                super::super::update::key_hint_for(app, crate::tui::keymap::Action::RunSelected);
             frame.render_widget(
                 Paragraph::new(Span::styled(
                     format!("Not run yet: {hint} runs it with the saved prompt."),
@@ -121,6 +77,60 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
             );
         }
     }
+}
+
+/// The live pane's title: the sample, and how its run stands.
+fn badges(
+    app: &App,
+    id: &str,
+    active_key: Option<crate::tui::app::RunKey>,
+    theme: &crate::theme::Theme,
+) -> Vec<Span<'static>> {
+    let mut badges: Vec<Span<'static>> =
+        vec![Span::styled(format!(" {id} "), style(theme, Role::Title))];
+    if let Some(key) = active_key {
+        if let Some(run) = app.active.get(&key) {
+            let what = match (run.cancelling, run.executing) {
+                (true, _) => "cancelling".to_owned(),
+                (false, Some(block)) => format!("running code block {}", block + 1),
+                (false, None) if run.live.text().is_empty() => "waiting for the teacher".to_owned(),
+                (false, None) => "streaming".to_owned(),
+            };
+            badges.push(Span::styled(
+                format!("▶ {what} {:.1}s ", run.elapsed.as_secs_f64()),
+                style(theme, Role::KeyHint),
+            ));
+        }
+    } else if let Some(shown) = &app.shown {
+        let run = &app.runs[shown.run];
+        let status = run.status.as_str();
+        let role = if run.is_complete() {
+            Role::Muted
+        } else {
+            Role::RuleFail
+        };
+        badges.push(Span::styled(format!("{status} "), style(theme, role)));
+        if shown.edited {
+            badges.push(Span::styled("edited ", style(theme, Role::Edited)));
+        }
+        if let Some(verdict) = app.curation.get(&run.run_id).and_then(|c| c.verdict) {
+            let (label, role) = match verdict {
+                crate::store::Verdict::Accepted => ("accepted ", Role::Accepted),
+                crate::store::Verdict::Rejected => ("rejected ", Role::Rejected),
+                crate::store::Verdict::Edited => ("", Role::Edited),
+            };
+            if !label.is_empty() {
+                badges.push(Span::styled(label, style(theme, role)));
+            }
+        }
+        if let Some(error) = &run.error {
+            badges.push(Span::styled(
+                format!("{} ", fit(&one_line(error), 40)),
+                style(theme, Role::Error),
+            ));
+        }
+    }
+    badges
 }
 
 pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
@@ -139,8 +149,14 @@ pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
             .map(|s| s.live.rules().to_vec())
             .unwrap_or_default(),
     };
-    let failed = results.iter().filter(|r| r.outcome == Outcome::Fail).count();
-    let passed = results.iter().filter(|r| r.outcome == Outcome::Pass).count();
+    let failed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .count();
+    let passed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Pass)
+        .count();
     let title = if results.is_empty() {
         Line::from(Span::styled(" Rules ", style(&theme, Role::Title)))
     } else {
@@ -149,7 +165,14 @@ pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
             Span::styled(format!("✓{passed} "), style(&theme, Role::RulePass)),
             Span::styled(
                 format!("✗{failed} "),
-                style(&theme, if failed > 0 { Role::RuleFail } else { Role::Muted }),
+                style(
+                    &theme,
+                    if failed > 0 {
+                        Role::RuleFail
+                    } else {
+                        Role::Muted
+                    },
+                ),
             ),
         ])
     };
@@ -161,12 +184,7 @@ pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
         app.settings
             .rules
             .enabled()
-            .map(|id| {
-                Line::from(Span::styled(
-                    format!("· {id}"),
-                    style(&theme, Role::Muted),
-                ))
-            })
+            .map(|id| Line::from(Span::styled(format!("· {id}"), style(&theme, Role::Muted))))
             .collect()
     } else {
         // Failures first: they are what the curator needs to see in a short pane.
