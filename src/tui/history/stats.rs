@@ -1,0 +1,314 @@
+//! From run records to one line of figures per prompt version.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::run::Run;
+use crate::transcript::{Outcome, RuleId};
+
+use super::{PromptVersionStats, RuleRate};
+
+/// What the view knows about a version beyond its public figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Facts {
+    /// Whether its text is known (a version whose snapshot is gone still has runs to show).
+    pub text_known: bool,
+    /// Complete runs where no rule failed.
+    pub clean: usize,
+}
+
+pub(super) struct Collected {
+    pub versions: Vec<PromptVersionStats>,
+    pub facts: Vec<Facts>,
+    pub current: usize,
+}
+
+#[derive(Default)]
+struct Tally {
+    runs: usize,
+    complete: usize,
+    clean: usize,
+    first_run_ms: u64,
+    rules: BTreeMap<RuleId, RuleRate>,
+}
+
+impl Tally {
+    fn add(&mut self, run: &Run) {
+        self.first_run_ms = if self.runs == 0 {
+            run.timings.started_at_ms
+        } else {
+            self.first_run_ms.min(run.timings.started_at_ms)
+        };
+        self.runs += 1;
+        // An incomplete run's verdicts judge a transcript cut short: they say nothing about
+        // the prompt.
+        if !run.is_complete() {
+            return;
+        }
+        self.complete += 1;
+        if run.rules_passed() {
+            self.clean += 1;
+        }
+        for result in &run.rules {
+            let rate = self.rules.entry(result.id).or_insert(RuleRate {
+                id: result.id,
+                passed: 0,
+                judged: 0,
+            });
+            match result.outcome {
+                Outcome::Pass => {
+                    rate.passed += 1;
+                    rate.judged += 1;
+                }
+                Outcome::Fail => rate.judged += 1,
+                Outcome::Skip => {}
+            }
+        }
+    }
+}
+
+pub(super) fn collect(
+    runs: &[Run],
+    texts: &[(String, Arc<str>)],
+    current: (&str, Arc<str>),
+) -> Collected {
+    let (current_id, current_text) = current;
+    let mut tallies: HashMap<&str, Tally> = HashMap::new();
+    for run in runs {
+        tallies.entry(run.prompt_id.as_str()).or_default().add(run);
+    }
+    let texts: HashMap<&str, &Arc<str>> = texts.iter().map(|(id, t)| (id.as_str(), t)).collect();
+
+    let mut ordered: Vec<(&str, Tally)> = tallies.into_iter().collect();
+    ordered.sort_by(|(a_id, a), (b_id, b)| (a.first_run_ms, a_id).cmp(&(b.first_run_ms, b_id)));
+
+    let mut versions = Vec::with_capacity(ordered.len() + 1);
+    let mut facts = Vec::with_capacity(ordered.len() + 1);
+    let mut current_index = None;
+    for (id, tally) in ordered {
+        let is_current = id == current_id;
+        let text = if is_current {
+            current_index = Some(versions.len());
+            Some(Arc::clone(&current_text))
+        } else {
+            texts.get(id).map(|t| Arc::clone(t))
+        };
+        facts.push(Facts {
+            text_known: text.is_some(),
+            clean: tally.clean,
+        });
+        versions.push(PromptVersionStats {
+            id: id.to_owned(),
+            text: text.unwrap_or_else(|| Arc::from("")),
+            runs: tally.runs,
+            complete: tally.complete,
+            rules: tally.rules.into_values().collect(),
+            first_run_ms: Some(tally.first_run_ms),
+            current: is_current,
+        });
+    }
+    let current = current_index.unwrap_or_else(|| {
+        facts.push(Facts {
+            text_known: true,
+            clean: 0,
+        });
+        versions.push(PromptVersionStats {
+            id: current_id.to_owned(),
+            text: current_text,
+            runs: 0,
+            complete: 0,
+            rules: Vec::new(),
+            first_run_ms: None,
+            current: true,
+        });
+        versions.len() - 1
+    });
+    Collected {
+        versions,
+        facts,
+        current,
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::prompt::ModelParams;
+    use crate::run::{RunStatus, SegmentSummary, Timings};
+    use crate::teacher::TeacherInfo;
+    use crate::transcript::RuleResult;
+
+    /// A run of `prompt` started at `at` ms with the given verdicts.
+    pub(in crate::tui::history) fn run(
+        prompt: &str,
+        at: u64,
+        status: RunStatus,
+        rules: &[(RuleId, Outcome)],
+    ) -> Run {
+        Run {
+            run_id: format!("{prompt}-{at}"),
+            sample_id: "s".into(),
+            question: "q".into(),
+            prompt_id: prompt.into(),
+            settings_id: "x".into(),
+            teacher: TeacherInfo {
+                provider: "replay".into(),
+                model: "m".into(),
+                replayed: true,
+            },
+            params: ModelParams::default(),
+            exec: crate::exec::ExecMode::Off,
+            status,
+            error: None,
+            finish_reason: None,
+            transcript: String::new(),
+            segments: SegmentSummary::default(),
+            rules: rules
+                .iter()
+                .map(|&(id, outcome)| RuleResult {
+                    id,
+                    outcome,
+                    message: String::new(),
+                    segment: None,
+                })
+                .collect(),
+            reasoning: None,
+            usage: None,
+            executions: Vec::new(),
+            timings: Timings {
+                started_at_ms: at,
+                ..Timings::default()
+            },
+        }
+    }
+
+    fn text(t: &str) -> Arc<str> {
+        Arc::from(t)
+    }
+
+    const PASS: Outcome = Outcome::Pass;
+    const FAIL: Outcome = Outcome::Fail;
+    const SKIP: Outcome = Outcome::Skip;
+
+    #[test]
+    fn rates_count_only_complete_runs_and_skips_are_not_judged() {
+        use RuleId::{Interleaved as I, ThinkBudget as T};
+        let runs = [
+            run("a", 10, RunStatus::Complete, &[(T, PASS), (I, PASS)]),
+            run("a", 20, RunStatus::Complete, &[(T, FAIL), (I, PASS)]),
+            run("a", 30, RunStatus::Complete, &[(T, SKIP), (I, FAIL)]),
+            // A run cut short fails everything; none of it may count.
+            run("a", 40, RunStatus::Incomplete, &[(T, FAIL), (I, FAIL)]),
+            run("a", 50, RunStatus::Failed, &[]),
+        ];
+        let c = collect(&runs, &[("a".into(), text("A"))], ("b", text("B")));
+        let a = &c.versions[0];
+        assert_eq!((a.runs, a.complete), (5, 3));
+        assert_eq!(
+            a.rules,
+            [
+                RuleRate {
+                    id: T,
+                    passed: 1,
+                    judged: 2
+                },
+                RuleRate {
+                    id: I,
+                    passed: 2,
+                    judged: 3
+                },
+            ]
+        );
+        assert_eq!(c.facts[0].clean, 1);
+        assert_eq!(a.first_run_ms, Some(10));
+    }
+
+    #[test]
+    fn versions_come_in_order_of_first_run_and_a_new_current_prompt_last() {
+        let runs = [
+            run("late", 300, RunStatus::Complete, &[]),
+            run("early", 100, RunStatus::Complete, &[]),
+            run("late", 50, RunStatus::Incomplete, &[]),
+            run("mid", 200, RunStatus::Complete, &[]),
+        ];
+        let texts = [
+            ("mid".to_owned(), text("M")),
+            ("early".to_owned(), text("E")),
+        ];
+        let c = collect(&runs, &texts, ("new", text("N")));
+        let ids: Vec<&str> = c.versions.iter().map(|v| v.id.as_str()).collect();
+        // `late` was first run at 50 even though its later run came first in the log.
+        assert_eq!(ids, ["late", "early", "mid", "new"]);
+        assert_eq!(c.current, 3);
+        let new = &c.versions[3];
+        assert!(new.current && new.runs == 0 && new.first_run_ms.is_none());
+        assert_eq!(&*new.text, "N");
+        assert_eq!(c.versions.iter().filter(|v| v.current).count(), 1);
+        // `late` has no snapshot: it is listed, with its text marked unknown.
+        assert!(!c.facts[0].text_known);
+        assert!(c.facts[1].text_known && c.facts[3].text_known);
+        assert_eq!(&*c.versions[1].text, "E");
+    }
+
+    #[test]
+    fn a_current_prompt_that_has_runs_is_that_version() {
+        let runs = [
+            run("a", 1, RunStatus::Complete, &[]),
+            run("b", 2, RunStatus::Complete, &[]),
+        ];
+        // The current prompt's own text wins even without a snapshot.
+        let c = collect(&runs, &[("a".into(), text("A"))], ("a", text("A")));
+        assert_eq!(c.versions.len(), 2);
+        assert_eq!(c.current, 0);
+        assert!(c.versions[0].current && !c.versions[1].current);
+        let c = collect(&runs, &[], ("b", text("B")));
+        assert_eq!(c.current, 1);
+        assert!(c.facts[1].text_known);
+        assert_eq!(&*c.versions[1].text, "B");
+    }
+
+    fn any_run() -> impl Strategy<Value = Run> {
+        let outcome = prop_oneof![Just(PASS), Just(FAIL), Just(SKIP)];
+        let status = prop_oneof![
+            Just(RunStatus::Complete),
+            Just(RunStatus::Incomplete),
+            Just(RunStatus::Failed)
+        ];
+        (
+            prop_oneof![Just("a"), Just("b"), Just("c")],
+            0u64..1000,
+            status,
+            proptest::collection::vec((0..RuleId::ALL.len(), outcome), 0..6),
+        )
+            .prop_map(|(prompt, at, status, rules)| {
+                let rules: Vec<(RuleId, Outcome)> = rules
+                    .into_iter()
+                    .map(|(i, o)| (RuleId::ALL[i], o))
+                    .collect();
+                run(prompt, at, status, &rules)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn figures_add_up(runs in proptest::collection::vec(any_run(), 0..30)) {
+            let c = collect(&runs, &[], ("c", text("C")));
+            prop_assert_eq!(c.versions.iter().map(|v| v.runs).sum::<usize>(), runs.len());
+            let complete = runs.iter().filter(|r| r.is_complete()).count();
+            prop_assert_eq!(c.versions.iter().map(|v| v.complete).sum::<usize>(), complete);
+            prop_assert!(c.versions[c.current].current);
+            for (v, f) in c.versions.iter().zip(&c.facts) {
+                prop_assert!(f.clean <= v.complete && v.complete <= v.runs);
+                for rate in &v.rules {
+                    prop_assert!(rate.passed <= rate.judged);
+                }
+            }
+            let firsts: Vec<Option<u64>> = c.versions.iter().map(|v| v.first_run_ms).collect();
+            let mut sorted = firsts.clone();
+            sorted.sort_by_key(|f| f.unwrap_or(u64::MAX));
+            prop_assert_eq!(firsts, sorted);
+        }
+    }
+}
