@@ -570,6 +570,8 @@ fn consent_is_asked_once_and_the_answer_is_remembered() {
 fn the_prompt_editor_marks_unsaved_changes_and_ctrl_s_makes_a_new_version() {
     let mut app = app();
     let before = app.prompt.version.id.clone();
+    // The editor holds the file byte for byte, final newline included.
+    assert_eq!(app.prompt.editor_text(), workbench::PROMPT);
     press(&mut app, "p");
     assert!(matches!(app.top(), Some(Layer::PromptEditor)));
     type_text(&mut app, "多想一步。");

@@ -322,7 +322,8 @@ impl App {
             .map(|(id, text)| (id, Arc::from(text)))
             .collect();
         texts.insert(version.id.clone(), Arc::from(prompt_text.as_str()));
-        let editor = TextArea::new(prompt_text.lines().map(str::to_owned).collect());
+        // Split on every newline so joining the lines gives the file back byte for byte.
+        let editor = TextArea::new(prompt_text.split('\n').map(str::to_owned).collect());
         let selected = session
             .selected
             .as_ref()
