@@ -1,1 +1,214 @@
-fn main() {}
+//! The live transcript view under a fast stream:
+//!
+//! - `stream N`: a synthetic zh/en transcript of 100 KB, 1 MB and 4 MB (answers, thinks, python
+//!   RUN blocks with results) pushed in 4-byte chunks, a 120×40 frame drawn after every 64 chunks
+//!   (about 30 frames a second on a fast stream). Reports CPU time per size and per MB: the cost
+//!   must grow linearly.
+//! - `stream 4 MB, one segment`: the same bytes as one answer without a line break, the worst case
+//!   for re-wrapping the growing tail.
+//! - `frame 1 MB middle`: one 120×40 frame of a 1 MB transcript scrolled to its middle (target
+//!   ≤ 2 ms).
+//! - `resize 1 MB`: the first frame after a width change, which re-wraps everything.
+//!
+//! Run without `--bench` (criterion's test mode) only the 100 KB stream is timed.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use moss_thinking::theme::Theme;
+use moss_thinking::transcript::{Rules, RulesConfig};
+use moss_thinking::tui::live::LiveView;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
+#[path = "support/synth.rs"]
+mod synth;
+
+const CHUNK_BYTES: usize = 4;
+const CHUNKS_PER_FRAME: usize = 64;
+const AREA: Rect = Rect::new(0, 0, 120, 40);
+const KB: usize = 1024;
+const MB: usize = 1024 * 1024;
+const FRAME_TARGET: Duration = Duration::from_millis(2);
+/// Frames timed for the printed per-frame figure.
+const FRAMES: u32 = 2_000;
+
+/// One streamed chunk into the view: the step the app's update loop performs per delta.
+fn feed(view: &mut LiveView, chunk: &str) {
+    view.push(chunk);
+}
+
+/// Streams `chunks` into a new view as a run does, drawing a frame every `CHUNKS_PER_FRAME`.
+fn stream(chunks: &[&str], rules: &Arc<Rules>, theme: &Theme) -> LiveView {
+    let mut view = LiveView::new(rules.clone());
+    let mut buf = Buffer::empty(AREA);
+    for (i, chunk) in chunks.iter().enumerate() {
+        feed(&mut view, chunk);
+        if (i + 1) % CHUNKS_PER_FRAME == 0 {
+            view.render(AREA, &mut buf, theme);
+            black_box(view.rules().len());
+        }
+    }
+    view.finish(Vec::new());
+    view.render(AREA, &mut buf, theme);
+    black_box(&buf);
+    view
+}
+
+/// The same bytes as one answer segment on one line: no tag, fence or newline left.
+fn one_segment(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => '‹',
+            '`' => '\'',
+            '\n' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// CPU time of this thread (user + system).
+fn thread_cpu() -> Duration {
+    let Ok(usage) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
+    else {
+        return Duration::ZERO;
+    };
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    tv(usage.user_time()) + tv(usage.system_time())
+}
+
+#[allow(clippy::cast_precision_loss)] // sizes far below 2^52
+fn per_mb(d: Duration, bytes: usize) -> f64 {
+    d.as_secs_f64() * MB as f64 / bytes as f64
+}
+
+fn label(bytes: usize) -> String {
+    if bytes >= MB {
+        format!("{} MB", bytes / MB)
+    } else {
+        format!("{} KB", bytes / KB)
+    }
+}
+
+fn bench_stream(c: &mut Criterion, rules: &Arc<Rules>, theme: &Theme, benching: bool) {
+    let sizes: &[usize] = if benching {
+        &[100 * KB, MB, 4 * MB]
+    } else {
+        &[100 * KB]
+    };
+    let mut group = c.benchmark_group("tui");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(5));
+    let mut cases: Vec<(String, String)> = sizes
+        .iter()
+        .map(|&size| {
+            let text = synth::transcript(&mut synth::Rng::new(11), size);
+            (format!("stream {}", label(size)), text)
+        })
+        .collect();
+    if benching {
+        let text = one_segment(&synth::transcript(&mut synth::Rng::new(11), 4 * MB));
+        cases.push(("stream 4 MB, one segment".to_owned(), text));
+    }
+    for (name, text) in &cases {
+        let chunks = synth::chunks(text, CHUNK_BYTES);
+        let cpu = thread_cpu();
+        let wall = Instant::now();
+        let view = stream(&chunks, rules, theme);
+        let (cpu, wall) = (thread_cpu().saturating_sub(cpu), wall.elapsed());
+        eprintln!(
+            "{name} in {CHUNK_BYTES}-byte chunks, a frame per {CHUNKS_PER_FRAME}: {:.3} s CPU ({:.3} s wall), {:.3} s per MB; {} chunks, {} segments",
+            cpu.as_secs_f64(),
+            wall.as_secs_f64(),
+            per_mb(cpu, text.len()),
+            chunks.len(),
+            view.transcript().segments.len(),
+        );
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| black_box(stream(black_box(&chunks), rules, theme)));
+        });
+    }
+    group.finish();
+}
+
+fn bench_frames(c: &mut Criterion, rules: &Arc<Rules>, theme: &Theme) {
+    let text = synth::transcript(&mut synth::Rng::new(13), MB);
+    let mut view = LiveView::finished(&text, None, Vec::new(), rules.clone());
+    let mut buf = Buffer::empty(AREA);
+    view.render(AREA, &mut buf, theme);
+    let bottom = view.scroll_offset();
+    view.scroll_to_top();
+    view.scroll_by(isize::try_from(bottom / 2).unwrap_or(isize::MAX));
+    view.render(AREA, &mut buf, theme);
+    assert_eq!(view.scroll_offset(), bottom / 2);
+
+    // Alternate between two neighbouring rows so every frame draws a different picture.
+    let start = Instant::now();
+    for i in 0..FRAMES {
+        view.scroll_by(if i % 2 == 0 { 1 } else { -1 });
+        view.render(AREA, &mut buf, theme);
+    }
+    let frame = start.elapsed() / FRAMES;
+    eprintln!(
+        "frame of 1 MB ({} rows) scrolled to the middle, 120×40: {:.1} µs (target ≤ {} ms)",
+        bottom + usize::from(AREA.height),
+        frame.as_secs_f64() * 1e6,
+        FRAME_TARGET.as_millis(),
+    );
+
+    let narrower = Rect {
+        width: AREA.width - 1,
+        ..AREA
+    };
+    let start = Instant::now();
+    for area in [narrower, AREA, narrower, AREA] {
+        view.render(area, &mut buf, theme);
+    }
+    eprintln!(
+        "first frame after a width change, 1 MB: {:.1} ms",
+        start.elapsed().as_secs_f64() * 1e3 / 4.0
+    );
+
+    let mut group = c.benchmark_group("tui");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("frame 1 MB middle 120x40", |b| {
+        let mut step = 1;
+        b.iter(|| {
+            view.scroll_by(step);
+            step = -step;
+            view.render(AREA, &mut buf, theme);
+            black_box(&buf);
+        });
+    });
+    group.bench_function("resize 1 MB", |b| {
+        let mut wide = false;
+        b.iter(|| {
+            wide = !wide;
+            view.render(if wide { AREA } else { narrower }, &mut buf, theme);
+            black_box(&buf);
+        });
+    });
+    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let benching = std::env::args().any(|arg| arg == "--bench");
+    let rules = Arc::new(Rules::new(RulesConfig::default()).expect("default rules"));
+    let theme = Theme::load("dark", None).expect("built-in theme");
+    bench_stream(c, &rules, &theme, benching);
+    if benching {
+        bench_frames(c, &rules, &theme);
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -497,28 +497,17 @@ fn first_answer_concise(segments: &[Segment], max_words: usize) -> Verdict {
 
 /// Each think may hold no more words than the answer since the previous think.
 fn think_budget(segments: &[Segment], rule: &ThinkBudget) -> Verdict {
-    let mut since = 0usize;
+    let mut tally = AllowanceTally::new(rule);
     let mut thinks = 0usize;
     let mut first_failure: Option<(usize, usize, usize, usize)> = None;
     let mut failures = 0usize;
     for (i, s) in segments.iter().enumerate() {
-        match s.kind {
-            SegmentKind::Answer => since += s.words,
-            SegmentKind::Code | SegmentKind::ExecResult | SegmentKind::ExecError
-                if rule.count_code =>
-            {
-                since += s.words;
+        if let Some(budget) = tally.fold(s.kind, s.words) {
+            thinks += 1;
+            if s.words > budget {
+                failures += 1;
+                first_failure.get_or_insert((thinks, s.words, budget, i));
             }
-            SegmentKind::Think => {
-                thinks += 1;
-                let budget = think_allowance(since, rule.ratio);
-                if s.words > budget {
-                    failures += 1;
-                    first_failure.get_or_insert((thinks, s.words, budget, i));
-                }
-                since = 0;
-            }
-            _ => {}
         }
     }
     match first_failure {
@@ -534,6 +523,53 @@ fn think_budget(segments: &[Segment], rule: &ThinkBudget) -> Verdict {
             }
             fail(message, i)
         }
+    }
+}
+
+/// The `think-budget` rule's running account: fed a transcript's segments in order, it knows
+/// what each think may hold. The rule and the live view both judge with it, so a think's badge
+/// and the rule's verdict cannot disagree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AllowanceTally {
+    ratio: f64,
+    count_code: bool,
+    /// Words that count toward the next think since the previous one (or the start).
+    since: usize,
+}
+
+impl AllowanceTally {
+    #[must_use]
+    pub fn new(rule: &ThinkBudget) -> Self {
+        Self {
+            ratio: rule.ratio,
+            count_code: rule.count_code,
+            since: 0,
+        }
+    }
+
+    /// The words a think starting now may hold.
+    #[must_use]
+    pub fn allowance(&self) -> usize {
+        think_allowance(self.since, self.ratio)
+    }
+
+    /// Accounts for one segment with its final word count; for a think, returns what it was
+    /// allowed and starts a new account.
+    pub fn fold(&mut self, kind: SegmentKind, words: usize) -> Option<usize> {
+        match kind {
+            SegmentKind::Answer => self.since += words,
+            SegmentKind::Code | SegmentKind::ExecResult | SegmentKind::ExecError => {
+                if self.count_code {
+                    self.since += words;
+                }
+            }
+            SegmentKind::Think => {
+                let allowed = self.allowance();
+                self.since = 0;
+                return Some(allowed);
+            }
+        }
+        None
     }
 }
 
@@ -806,6 +842,29 @@ mod tests {
             };
             assert_eq!(outcome, expected, "{id}");
         }
+    }
+
+    #[test]
+    fn allowance_tally_counts_answers_and_code_only_when_asked() {
+        let half = ThinkBudget {
+            ratio: 0.5,
+            ..ThinkBudget::default()
+        };
+        let mut tally = AllowanceTally::new(&half);
+        assert_eq!(tally.fold(SegmentKind::Answer, 7), None);
+        assert_eq!(tally.fold(SegmentKind::Code, 100), None);
+        assert_eq!(tally.allowance(), 3);
+        assert_eq!(tally.fold(SegmentKind::Think, 9), Some(3));
+        assert_eq!(tally.allowance(), 0, "each think starts a new account");
+
+        let with_code = ThinkBudget {
+            count_code: true,
+            ..ThinkBudget::default()
+        };
+        let mut tally = AllowanceTally::new(&with_code);
+        tally.fold(SegmentKind::Answer, 2);
+        tally.fold(SegmentKind::ExecResult, 4);
+        assert_eq!(tally.fold(SegmentKind::Think, 0), Some(6));
     }
 
     #[test]
