@@ -114,8 +114,12 @@ fn prompt_diff() {
         let mut old_run = run("q01", GOOD, RunStatus::Complete);
         old_run.prompt_id = prompt_id(old);
         old_run.run_id = "old".to_owned();
+        // 2026-11-20 and 2026-11-24: the old version ran first.
+        old_run.timings.started_at_ms = 1_795_132_800_000;
+        let mut new_run = run("q02", GOOD, RunStatus::Complete);
+        new_run.timings.started_at_ms = 1_795_478_400_000;
         let mut app = app_with(
-            vec![old_run, run("q02", GOOD, RunStatus::Complete)],
+            vec![old_run, new_run],
             Vec::new(),
             Session::default(),
         );
@@ -123,9 +127,8 @@ fn prompt_diff() {
             .texts
             .insert(prompt_id(old), std::sync::Arc::from(old));
         assert_ne!(prompt_id(old), prompt_id(PROMPT));
+        // The current version is selected: its diff against the one before.
         press(&mut app, "h");
-        // The newest version: its diff against the one before.
-        press(&mut app, "j");
         app
     });
 }

@@ -88,7 +88,7 @@ fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let mut spans = Vec::new();
     if teacher.replayed {
         spans.push(Span::styled(" REPLAY ", style(theme, Role::ReplayBadge)));
-        spans.push(Span::raw(" offline recordings, not a model"));
+        spans.push(Span::raw(" recorded answers, offline"));
     } else {
         spans.push(Span::styled(
             format!(" {} ", teacher.provider),
@@ -172,12 +172,13 @@ fn hint_line(app: &App) -> Line<'static> {
                 Action::Accept,
                 Action::Reject,
                 Action::Edit,
+                Action::Help,
+                Action::Quit,
                 Action::Regenerate,
                 Action::RunAll,
                 Action::Export,
                 Action::PromptEditor,
-                Action::Help,
-                Action::Quit,
+                Action::PromptHistory,
             ],
         ),
     };
@@ -205,6 +206,7 @@ fn short_name(action: Action) -> &'static str {
         Action::RunAll => "run all",
         Action::Export => "export",
         Action::PromptEditor => "prompt",
+        Action::PromptHistory => "history",
         Action::Help => "help",
         Action::Quit => "quit",
         Action::Save => "save",

@@ -72,7 +72,8 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
                 Paragraph::new(Span::styled(
                     format!("Not run yet: {hint} runs it with the saved prompt."),
                     style(&theme, Role::Muted),
-                )),
+                ))
+                .wrap(Wrap { trim: false }),
                 body,
             );
         }
@@ -202,7 +203,7 @@ pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
                     Outcome::Fail => ("✗", Role::RuleFail),
                     Outcome::Skip => ("–", Role::RuleSkip),
                 };
-                let head = format!("{mark} {:<19}", r.id.as_str());
+                let head = format!("{mark} {:<20}", r.id.as_str());
                 let rest = width.saturating_sub(super::samples::display_width(&head) + 1);
                 Line::from(vec![
                     Span::styled(head, style(&theme, role)),
