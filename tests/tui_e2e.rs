@@ -137,9 +137,15 @@ fn run_accept_export_in_a_real_terminal() {
     let first = tmux.wait_for("REPLAY");
     assert!(first.contains("q01"), "{first}");
 
-    // Run the first sample and watch it finish.
+    // Run the first sample; it wants to run code, which the workspace is asked about once.
     tmux.keys(&["Enter"]);
-    tmux.wait_for("complete");
+    tmux.wait_for("Run model-written code?");
+    tmux.keys(&["y"]);
+    let finished = tmux.wait_for("complete");
+    assert!(finished.contains("result"), "the result is boxed:\n{finished}");
+    let session = std::fs::read_to_string(dir.path().join(".moss/workbench.json"))
+        .expect("the answer is remembered");
+    assert!(session.contains("\"exec_consent\": true"), "{session}");
     // Accept it: the screen says so only once the decision is on disk.
     tmux.keys(&["a"]);
     tmux.wait_for("accepted");
