@@ -1,6 +1,6 @@
 //! `moss` without a subcommand: load the workspace, open the workbench, restore the terminal.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -54,8 +54,12 @@ fn parse_format(s: &str) -> Result<Format, String> {
 pub fn run(args: &WorkbenchArgs) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let workspace_dir = args.workspace.clone().unwrap_or(cwd);
-    let prompt_text = std::fs::read_to_string(&args.prompt)
-        .with_context(|| format!("cannot read {}", args.prompt.display()))?;
+    let prompt_text = std::fs::read_to_string(&args.prompt).with_context(|| {
+        format!(
+            "cannot read the teacher prompt {} (choose one with --prompt FILE)",
+            args.prompt.display()
+        )
+    })?;
     let prompt = PromptFile::parse(&args.prompt, &prompt_text)?;
     let mut layers = Layers::discover(&workspace_dir)?;
     if let Some(front) = prompt.front_matter.clone() {
@@ -85,6 +89,11 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<()> {
         .lines()
         .map(str::to_owned)
         .collect();
+    if !io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the workbench needs a terminal, and stdout is not one (without a screen: moss generate, moss export, moss check)"
+        );
+    }
     let workspace = Workspace::open(&workspace_dir)?;
     let loaded = workspace.load_runs()?;
     warnings.extend(loaded.warnings);

@@ -497,10 +497,47 @@ fn dash_reads_standard_input() {
 }
 
 #[test]
-fn no_subcommand_prints_help() {
+fn help_lists_the_subcommands_and_the_workbench_options() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let run = moss(dir.path(), &[]);
+    let run = moss(dir.path(), &["--help"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("Usage: moss"), "{}", run.stdout);
-    assert!(run.stdout.contains("check"), "{}", run.stdout);
+    for word in [
+        "check",
+        "generate",
+        "export",
+        "--samples",
+        "--prompt",
+        "--theme",
+    ] {
+        assert!(run.stdout.contains(word), "{word}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn no_subcommand_opens_the_workbench_and_says_what_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No prompt file here: the error names it and the flag.
+    let run = moss(dir.path(), &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("prompts/teacher.zh.md"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--prompt"), "{}", run.stderr);
+    // With its files but no terminal, it says so and writes nothing to stdout.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let run = moss(
+        dir.path(),
+        &[
+            "--samples",
+            &format!("{root}/samples/questions.jsonl"),
+            "--prompt",
+            &format!("{root}/prompts/teacher.zh.md"),
+        ],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("terminal"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }

@@ -142,7 +142,10 @@ fn run_accept_export_in_a_real_terminal() {
     tmux.wait_for("Run model-written code?");
     tmux.keys(&["y"]);
     let finished = tmux.wait_for("complete");
-    assert!(finished.contains("result"), "the result is boxed:\n{finished}");
+    assert!(
+        finished.contains("result"),
+        "the result is boxed:\n{finished}"
+    );
     let session = std::fs::read_to_string(dir.path().join(".moss/workbench.json"))
         .expect("the answer is remembered");
     assert!(session.contains("\"exec_consent\": true"), "{session}");

@@ -118,11 +118,7 @@ fn prompt_diff() {
         old_run.timings.started_at_ms = 1_795_132_800_000;
         let mut new_run = run("q02", GOOD, RunStatus::Complete);
         new_run.timings.started_at_ms = 1_795_478_400_000;
-        let mut app = app_with(
-            vec![old_run, new_run],
-            Vec::new(),
-            Session::default(),
-        );
+        let mut app = app_with(vec![old_run, new_run], Vec::new(), Session::default());
         app.prompt
             .texts
             .insert(prompt_id(old), std::sync::Arc::from(old));

@@ -144,7 +144,10 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
     );
     frame.render_widget(
         Paragraph::new(lines)
-            .block(dialog_block(app, " Help · j/k scroll · any other key closes "))
+            .block(dialog_block(
+                app,
+                " Help · j/k scroll · any other key closes ",
+            ))
             .wrap(Wrap { trim: false })
             .scroll((scroll, 0)),
         rect,
