@@ -1,13 +1,14 @@
-//! The live transcript view under a fast stream:
+//! The workbench under a fast stream:
 //!
 //! - `stream N`: a synthetic zh/en transcript of 100 KB, 1 MB and 4 MB (answers, thinks, python
-//!   RUN blocks with results) pushed in 4-byte chunks, a 120×40 frame drawn after every 64 chunks
+//!   RUN blocks with results) sent in 4-byte chunks as `Msg::Run` through the app's `update`, the
+//!   whole 120×40 screen drawn (samples, transcript, rules, status bar) after every 64 chunks
 //!   (about 30 frames a second on a fast stream). Reports CPU time per size and per MB: the cost
 //!   must grow linearly.
 //! - `stream 4 MB, one segment`: the same bytes as one answer without a line break, the worst case
 //!   for re-wrapping the growing tail.
-//! - `frame 1 MB middle`: one 120×40 frame of a 1 MB transcript scrolled to its middle (target
-//!   ≤ 2 ms).
+//! - `screen 1 MB middle`: one whole 120×40 screen with a 1 MB transcript scrolled to its middle
+//!   (target ≤ 2 ms); `frame 1 MB middle`: the transcript view alone.
 //! - `resize 1 MB`: the first frame after a width change, which re-wraps everything.
 //!
 //! Run without `--bench` (criterion's test mode) only the 100 KB stream is timed.
@@ -17,14 +18,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use moss_thinking::run::{RunEvent, RunStatus};
+use moss_thinking::store::Session;
 use moss_thinking::theme::Theme;
 use moss_thinking::transcript::{Rules, RulesConfig};
+use moss_thinking::tui::app::App;
 use moss_thinking::tui::live::LiveView;
+use moss_thinking::tui::update::{Command, Msg, update};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 #[path = "support/synth.rs"]
 mod synth;
+#[path = "../tests/support/workbench.rs"]
+mod workbench;
 
 const CHUNK_BYTES: usize = 4;
 const CHUNKS_PER_FRAME: usize = 64;
@@ -35,26 +44,48 @@ const FRAME_TARGET: Duration = Duration::from_millis(2);
 /// Frames timed for the printed per-frame figure.
 const FRAMES: u32 = 2_000;
 
-/// One streamed chunk into the view: the step the app's update loop performs per delta.
-fn feed(view: &mut LiveView, chunk: &str) {
-    view.push(chunk);
+/// One streamed chunk, as the runner delivers it: a message through the app's update.
+fn feed(app: &mut App, key: u64, chunk: &str) {
+    let commands = update(
+        app,
+        Msg::Run {
+            key,
+            elapsed: Duration::from_millis(100),
+            event: RunEvent::Text {
+                text: chunk.to_owned(),
+                system: false,
+            },
+        },
+    );
+    black_box(commands);
 }
 
-/// Streams `chunks` into a new view as a run does, drawing a frame every `CHUNKS_PER_FRAME`.
-fn stream(chunks: &[&str], rules: &Arc<Rules>, theme: &Theme) -> LiveView {
-    let mut view = LiveView::new(rules.clone());
-    let mut buf = Buffer::empty(AREA);
+fn terminal() -> Terminal<TestBackend> {
+    Terminal::new(TestBackend::new(AREA.width, AREA.height)).expect("test terminal")
+}
+
+/// Starts a run of the first sample and streams `chunks` into it as a run does, drawing the whole
+/// screen every `CHUNKS_PER_FRAME` chunks.
+fn stream(chunks: &[&str]) -> App {
+    let mut app = workbench::app();
+    let mut terminal = terminal();
+    let commands = update(&mut app, Msg::Key(workbench::key_event("enter")));
+    let Some(Command::StartRun { key, .. }) = commands.first() else {
+        panic!("the run starts");
+    };
+    let key = *key;
     for (i, chunk) in chunks.iter().enumerate() {
-        feed(&mut view, chunk);
+        feed(&mut app, key, chunk);
         if (i + 1) % CHUNKS_PER_FRAME == 0 {
-            view.render(AREA, &mut buf, theme);
-            black_box(view.rules().len());
+            terminal
+                .draw(|frame| moss_thinking::tui::view::draw(frame, &mut app))
+                .expect("draws");
         }
     }
-    view.finish(Vec::new());
-    view.render(AREA, &mut buf, theme);
-    black_box(&buf);
-    view
+    terminal
+        .draw(|frame| moss_thinking::tui::view::draw(frame, &mut app))
+        .expect("draws");
+    app
 }
 
 /// The same bytes as one answer segment on one line: no tag, fence or newline left.
@@ -95,7 +126,7 @@ fn label(bytes: usize) -> String {
     }
 }
 
-fn bench_stream(c: &mut Criterion, rules: &Arc<Rules>, theme: &Theme, benching: bool) {
+fn bench_stream(c: &mut Criterion, benching: bool) {
     let sizes: &[usize] = if benching {
         &[100 * KB, MB, 4 * MB]
     } else {
@@ -121,19 +152,24 @@ fn bench_stream(c: &mut Criterion, rules: &Arc<Rules>, theme: &Theme, benching: 
         let chunks = synth::chunks(text, CHUNK_BYTES);
         let cpu = thread_cpu();
         let wall = Instant::now();
-        let view = stream(&chunks, rules, theme);
+        let app = stream(&chunks);
         let (cpu, wall) = (thread_cpu().saturating_sub(cpu), wall.elapsed());
+        let segments = app
+            .active
+            .values()
+            .next()
+            .map_or(0, |run| run.live.transcript().segments.len());
         eprintln!(
             "{name} in {CHUNK_BYTES}-byte chunks, a frame per {CHUNKS_PER_FRAME}: {:.3} s CPU ({:.3} s wall), {:.3} s per MB; {} chunks, {} segments",
             cpu.as_secs_f64(),
             wall.as_secs_f64(),
             per_mb(cpu, text.len()),
             chunks.len(),
-            view.transcript().segments.len(),
+            segments,
         );
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(name.as_str(), |b| {
-            b.iter(|| black_box(stream(black_box(&chunks), rules, theme)));
+            b.iter(|| black_box(stream(black_box(&chunks))));
         });
     }
     group.finish();
@@ -200,12 +236,67 @@ fn bench_frames(c: &mut Criterion, rules: &Arc<Rules>, theme: &Theme) {
     group.finish();
 }
 
+/// The whole screen with a stored 1 MB run selected and scrolled to the middle of it.
+fn bench_screen(c: &mut Criterion) {
+    let text = synth::transcript(&mut synth::Rng::new(13), MB);
+    let mut app = workbench::app_with(
+        vec![workbench::run("q01", &text, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    let mut terminal = terminal();
+    let draw = |app: &mut App, terminal: &mut Terminal<TestBackend>| {
+        terminal
+            .draw(|frame| moss_thinking::tui::view::draw(frame, app))
+            .expect("draws");
+    };
+    update(&mut app, Msg::Key(workbench::key_event("tab")));
+    update(&mut app, Msg::Key(workbench::key_event("G")));
+    draw(&mut app, &mut terminal);
+    let bottom = live(&mut app).scroll_offset();
+    live(&mut app).scroll_to_top();
+    live(&mut app).scroll_by(isize::try_from(bottom / 2).unwrap_or(isize::MAX));
+    draw(&mut app, &mut terminal);
+    assert_eq!(live(&mut app).scroll_offset(), bottom / 2);
+    let start = Instant::now();
+    for i in 0..FRAMES {
+        // j / k through update, as the user scrolls.
+        let key = if i % 2 == 0 { "j" } else { "k" };
+        update(&mut app, Msg::Key(workbench::key_event(key)));
+        draw(&mut app, &mut terminal);
+    }
+    let frame = start.elapsed() / FRAMES;
+    eprintln!(
+        "whole 120×40 screen, 1 MB transcript scrolled to the middle: {:.1} µs per key + frame (target ≤ {} ms)",
+        frame.as_secs_f64() * 1e6,
+        FRAME_TARGET.as_millis(),
+    );
+    let mut group = c.benchmark_group("tui");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("screen 1 MB middle 120x40", |b| {
+        let mut down = true;
+        b.iter(|| {
+            down = !down;
+            let key = if down { "j" } else { "k" };
+            update(&mut app, Msg::Key(workbench::key_event(key)));
+            draw(&mut app, &mut terminal);
+        });
+    });
+    group.finish();
+}
+
+fn live(app: &mut App) -> &mut LiveView {
+    &mut app.shown.as_mut().expect("the run is shown").live
+}
+
 fn bench(c: &mut Criterion) {
     let benching = std::env::args().any(|arg| arg == "--bench");
     let rules = Arc::new(Rules::new(RulesConfig::default()).expect("default rules"));
     let theme = Theme::load("dark", None).expect("built-in theme");
-    bench_stream(c, &rules, &theme, benching);
+    bench_stream(c, benching);
     if benching {
+        bench_screen(c);
         bench_frames(c, &rules, &theme);
     }
 }
