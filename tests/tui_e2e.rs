@@ -52,6 +52,29 @@ impl Tmux {
         tmux
     }
 
+    /// Replaces the session's command (the previous one has ended or is killed).
+    fn relaunch(&self, dir: &Path, shell_command: &str) {
+        let _ = self.command().args(["kill-session", "-t", "moss"]).output();
+        let status = self
+            .command()
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "moss",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(shell_command)
+            .status()
+            .expect("tmux starts");
+        assert!(status.success(), "tmux new-session failed");
+    }
+
     fn keys(&self, keys: &[&str]) {
         let status = self
             .command()
@@ -123,10 +146,12 @@ fn run_accept_export_in_a_real_terminal() {
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "").expect("config");
     // No key in the environment: the offline replay teacher answers.
+    // `exec` keeps the shell's pid for moss, so the test can kill it.
     let command = format!(
-        "env -u SILICONFLOW_API_KEY -u DEEPSEEK_API_KEY -u OPENAI_API_KEY -u OPENROUTER_API_KEY \
-         TERM=xterm-256color MOSS_CONFIG={config} MOSS_LOG_DIR={logs} {moss} --samples {samples} \
-         --prompt {prompt}; echo moss exited $?; sleep 30",
+        "sh -c 'echo $$ > moss.pid; exec env -u SILICONFLOW_API_KEY -u DEEPSEEK_API_KEY \
+         -u OPENAI_API_KEY -u OPENROUTER_API_KEY TERM=xterm-256color MOSS_CONFIG=\"$0\" \
+         MOSS_LOG_DIR=\"$1\" \"$2\" --samples \"$3\" --prompt \"$4\"' {config} {logs} {moss} \
+         {samples} {prompt}; echo moss exited $?; sleep 30",
         config = shell_quote(&config),
         logs = shell_quote(dir.path()),
         moss = shell_quote(Path::new(env!("CARGO_BIN_EXE_moss"))),
@@ -188,4 +213,39 @@ fn run_accept_export_in_a_real_terminal() {
     );
     assert!(String::from_utf8_lossy(&check.stdout).contains("checked 1 record"));
     assert!(!tmux.alive() || tmux.screen().contains("moss exited 0"));
+
+    // Reopen: the accept is restored. Reject a second sample, then kill moss outright.
+    tmux.relaunch(dir.path(), &command);
+    tmux.wait_for("A1");
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("q02 complete");
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("Run model-written code?"),
+        "asked once: {screen}"
+    );
+    tmux.keys(&["x"]);
+    tmux.wait_for("rejected");
+    let pid: i32 = std::fs::read_to_string(dir.path().join("moss.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill moss");
+    tmux.wait_for("moss exited 137");
+
+    // Nothing the screen showed is lost: both decisions, and the selection, come back.
+    tmux.relaunch(dir.path(), &command);
+    let screen = tmux.wait_for("R1");
+    assert!(screen.contains("A1"), "{screen}");
+    assert!(
+        screen.contains("q02 complete rejected"),
+        "q02 is selected again:\n{screen}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("moss exited 0");
 }

@@ -663,3 +663,86 @@ fn z_expands_and_collapses_hidden_reasoning() {
     press(&mut app, "z");
     assert!(!app.shown.as_ref().expect("shown").live.reasoning_expanded());
 }
+
+#[test]
+fn page_keys_and_capital_n_move_through_the_samples() {
+    let mut app = app();
+    press(&mut app, "pagedown");
+    assert_eq!(app.selected, 3, "a page stops at the last sample");
+    press(&mut app, "N");
+    assert_eq!(app.selected, 2);
+    update(
+        &mut app,
+        Msg::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::PageUp,
+            KeyModifiers::NONE,
+        )),
+    );
+    assert_eq!(app.selected, 0);
+    // N at the top stays there.
+    press(&mut app, "N");
+    assert_eq!(app.selected, 0);
+}
+
+#[test]
+fn history_keys_select_mark_and_scroll() {
+    let old = "旧版本的提示词。\n";
+    let mut first = run("q01", GOOD, RunStatus::Complete);
+    first.prompt_id = moss_thinking::run::prompt_id(old);
+    first.run_id = "old".to_owned();
+    first.timings.started_at_ms = 1;
+    let mut second = run("q02", GOOD, RunStatus::Complete);
+    second.timings.started_at_ms = 2;
+    let mut app = app_with(vec![first, second], Vec::new(), Session::default());
+    app.prompt.texts.insert(
+        moss_thinking::run::prompt_id(old),
+        std::sync::Arc::from(old),
+    );
+    press(&mut app, "h");
+    let selected = |app: &App| match app.top() {
+        Some(Layer::History(h)) => (h.selected(), h.marked()),
+        _ => panic!("history open"),
+    };
+    assert_eq!(
+        selected(&app),
+        (1, None),
+        "the current version starts selected"
+    );
+    press(&mut app, "k");
+    assert_eq!(selected(&app), (0, None));
+    press(&mut app, "space");
+    assert_eq!(selected(&app), (0, Some(0)));
+    press(&mut app, "j");
+    assert_eq!(selected(&app), (1, Some(0)));
+    press(&mut app, "pagedown");
+    press(&mut app, "space");
+    assert_eq!(selected(&app), (1, Some(1)), "space moves the base");
+    press(&mut app, "space");
+    assert_eq!(
+        selected(&app),
+        (1, None),
+        "and clears it on the marked version"
+    );
+    press(&mut app, "q");
+    assert!(app.layers.is_empty(), "q closes the history, not the app");
+    assert!(!app.quit);
+}
+
+#[test]
+fn pasted_text_goes_to_the_layer_that_takes_text() {
+    let mut app = app();
+    press(&mut app, "/");
+    update(&mut app, Msg::Paste("python\nignored".to_owned()));
+    assert_eq!(app.filter, "python");
+    assert_eq!(app.visible, vec![2]);
+    press(&mut app, "esc");
+    press(&mut app, "p");
+    update(&mut app, Msg::Paste("粘贴的一段。".to_owned()));
+    assert!(app.prompt.dirty);
+    assert!(app.prompt.editor_text().starts_with("粘贴的一段。"));
+    // On the main screen a paste does nothing.
+    press(&mut app, "esc");
+    let before = app.filter.clone();
+    assert!(update(&mut app, Msg::Paste("x".to_owned())).is_empty());
+    assert_eq!(app.filter, before);
+}
