@@ -189,29 +189,7 @@ fn run_accept_export_in_a_real_terminal() {
     tmux.keys(&["q"]);
     tmux.wait_for("moss exited 0");
 
-    let runs = std::fs::read_to_string(dir.path().join(".moss/runs.jsonl")).expect("runs");
-    let run: serde_json::Value =
-        serde_json::from_str(runs.lines().next().expect("one run")).expect("a run record");
-    let exported = std::fs::read_to_string(dir.path().join("curated.jsonl")).expect("export");
-    let lines: Vec<&str> = exported.lines().collect();
-    assert_eq!(lines.len(), 1, "{exported}");
-    let example: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
-    assert_eq!(example["conversations"][0]["from"], "human");
-    assert_eq!(example["conversations"][0]["value"], run["question"]);
-    assert_eq!(example["conversations"][1]["value"], run["transcript"]);
-    // The exported file passes `moss check` as a dataset.
-    let check = Command::new(env!("CARGO_BIN_EXE_moss"))
-        .arg("check")
-        .arg(dir.path().join("curated.jsonl"))
-        .env("MOSS_CONFIG", &config)
-        .output()
-        .expect("moss check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    assert!(String::from_utf8_lossy(&check.stdout).contains("checked 1 record"));
+    check_export(dir.path(), &config);
     assert!(!tmux.alive() || tmux.screen().contains("moss exited 0"));
 
     // Reopen: the accept is restored. Reject a second sample, then kill moss outright.
@@ -248,4 +226,31 @@ fn run_accept_export_in_a_real_terminal() {
     );
     tmux.keys(&["q"]);
     tmux.wait_for("moss exited 0");
+}
+
+/// The export holds exactly the accepted run, as recorded, and passes `moss check`.
+fn check_export(dir: &Path, config: &Path) {
+    let runs = std::fs::read_to_string(dir.join(".moss/runs.jsonl")).expect("runs");
+    let run: serde_json::Value =
+        serde_json::from_str(runs.lines().next().expect("one run")).expect("a run record");
+    let exported = std::fs::read_to_string(dir.join("curated.jsonl")).expect("export");
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(lines.len(), 1, "{exported}");
+    let example: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
+    assert_eq!(example["conversations"][0]["from"], "human");
+    assert_eq!(example["conversations"][0]["value"], run["question"]);
+    assert_eq!(example["conversations"][1]["value"], run["transcript"]);
+    // The exported file passes `moss check` as a dataset.
+    let check = Command::new(env!("CARGO_BIN_EXE_moss"))
+        .arg("check")
+        .arg(dir.join("curated.jsonl"))
+        .env("MOSS_CONFIG", config)
+        .output()
+        .expect("moss check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("checked 1 record"));
 }
