@@ -3,6 +3,10 @@
 
 use std::sync::Arc;
 
+#[path = "support/buffer_text.rs"]
+mod buffer_text;
+
+use buffer_text::rows;
 use moss_thinking::exec::ExecMode;
 use moss_thinking::prompt::ModelParams;
 use moss_thinking::run::{Run, RunStatus, SegmentSummary, Timings, prompt_id};
@@ -161,27 +165,6 @@ fn draw(view: &mut HistoryView, width: u16, height: u16) -> Buffer {
     let mut buf = Buffer::empty(area);
     view.render(area, &mut buf, &theme());
     buf
-}
-
-/// The buffer as text, one string per row; the cell a wide character covers is skipped.
-fn rows(buf: &Buffer) -> Vec<String> {
-    let area = buf.area;
-    (area.top()..area.bottom())
-        .map(|y| {
-            let mut row = String::new();
-            let mut hidden = 0;
-            for x in area.left()..area.right() {
-                if hidden > 0 {
-                    hidden -= 1;
-                    continue;
-                }
-                let symbol = buf[(x, y)].symbol();
-                hidden = symbol.cell_width().saturating_sub(1);
-                row.push_str(symbol);
-            }
-            row
-        })
-        .collect()
 }
 
 fn screen(buf: &Buffer) -> String {

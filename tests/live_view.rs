@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+#[path = "support/buffer_text.rs"]
+mod buffer_text;
+
 use moss_thinking::theme::{Role, Theme};
 use moss_thinking::transcript::{Outcome, RuleId, Rules, RulesConfig};
 use moss_thinking::tui::live::LiveView;
@@ -34,24 +37,11 @@ fn render(view: &mut LiveView, width: u16, height: u16) -> Buffer {
     buf
 }
 
-/// The buffer as text, one string per row, each wide character once.
+/// The buffer as text, one string per row without trailing spaces.
 fn rows(buf: &Buffer) -> Vec<String> {
-    let area = buf.area;
-    (area.top()..area.bottom())
-        .map(|y| {
-            let mut line = String::new();
-            let mut hidden = 0;
-            for x in area.left()..area.right() {
-                if hidden > 0 {
-                    hidden -= 1;
-                    continue;
-                }
-                let symbol = buf[(x, y)].symbol();
-                line.push_str(symbol);
-                hidden = usize::from(symbol.cell_width()).saturating_sub(1);
-            }
-            line.trim_end().to_owned()
-        })
+    buffer_text::rows(buf)
+        .into_iter()
+        .map(|row| row.trim_end().to_owned())
         .collect()
 }
 

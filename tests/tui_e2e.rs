@@ -31,28 +31,11 @@ impl Tmux {
         let tmux = Self {
             socket: format!("moss-e2e-{}", std::process::id()),
         };
-        let status = tmux
-            .command()
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                "moss",
-                "-x",
-                "120",
-                "-y",
-                "40",
-                "-c",
-            ])
-            .arg(dir)
-            .arg(shell_command)
-            .status()
-            .expect("tmux starts");
-        assert!(status.success(), "tmux new-session failed");
+        tmux.relaunch(dir, shell_command);
         tmux
     }
 
-    /// Replaces the session's command (the previous one has ended or is killed).
+    /// Starts the session's command, replacing one that has ended or was killed.
     fn relaunch(&self, dir: &Path, shell_command: &str) {
         let _ = self.command().args(["kill-session", "-t", "moss"]).output();
         let status = self

@@ -19,6 +19,9 @@ use moss_thinking::tui::update::{Command, Msg, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+#[path = "buffer_text.rs"]
+mod buffer_text;
+
 pub const PROMPT: &str = "+++\ntemperature = 0.7\n+++\n你是老师。先回答，再思考。\n";
 
 pub fn samples() -> Vec<Sample> {
@@ -168,22 +171,9 @@ pub fn screen(app: &mut App, width: u16, height: u16) -> String {
     terminal
         .draw(|frame| moss_thinking::tui::view::draw(frame, app))
         .expect("draws");
-    let buffer = terminal.backend().buffer();
     let mut out = String::new();
-    for y in 0..buffer.area.height {
-        let mut line = String::new();
-        let mut skip = 0;
-        for x in 0..buffer.area.width {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let symbol = buffer[(x, y)].symbol();
-            line.push_str(symbol);
-            // A wide character covers the next cell.
-            skip = unicode_width::UnicodeWidthStr::width(symbol).saturating_sub(1);
-        }
-        out.push_str(line.trim_end());
+    for row in buffer_text::rows(terminal.backend().buffer()) {
+        out.push_str(row.trim_end());
         out.push('\n');
     }
     out
