@@ -56,7 +56,7 @@ fn defaults_bind_every_action_of_every_scope() {
 fn defaults_are_the_documented_keys() {
     let keymap = Keymap::default();
     let main = |action| keymap.keys(Scope::Main, action);
-    assert_eq!(main(Action::Quit), ["q"]);
+    assert_eq!(main(Action::Quit), ["q", "Ctrl-C"]);
     assert_eq!(main(Action::RunSelected), ["Enter"]);
     assert_eq!(main(Action::PrevPane), ["Shift-Tab"]);
     assert_eq!(main(Action::Down), ["j", "↓"]);
@@ -202,7 +202,7 @@ fn prompt_front_matter_binds_no_keys() {
     let mut layers = Layers::default();
     layers.push_file(&path).expect("read");
     let keymap = Keymap::load(&layers).expect("valid");
-    assert_eq!(keymap.keys(Scope::Main, Action::Quit), ["q"]);
+    assert_eq!(keymap.keys(Scope::Main, Action::Quit), ["q", "Ctrl-C"]);
 }
 
 #[test]
