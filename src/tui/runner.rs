@@ -276,9 +276,24 @@ impl Journal {
                             let stored = open(&mut runs, || workspace.run_log())
                                 .and_then(|log| log.append(&run))
                                 .map_err(|e| e.to_string());
+                            match &stored {
+                                Ok(()) => tracing::info!(
+                                    sample = %run.sample_id,
+                                    run = %run.run_id,
+                                    status = run.status.as_str(),
+                                    "run recorded"
+                                ),
+                                Err(e) => tracing::error!(sample = %run.sample_id, "run not recorded: {e}"),
+                            }
                             Msg::RunFinished { key, run, stored }
                         }
                         Entry::Decision(decision) => {
+                            tracing::info!(
+                                sample = %decision.sample_id,
+                                run = %decision.run_id,
+                                verdict = ?decision.verdict,
+                                "decision"
+                            );
                             match open(&mut decisions, || workspace.decision_log())
                                 .and_then(|log| log.append(&decision))
                             {
