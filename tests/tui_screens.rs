@@ -128,3 +128,43 @@ fn prompt_diff() {
         app
     });
 }
+
+#[test]
+fn a_dialog_over_wide_characters_keeps_its_border() {
+    let mut app = app();
+    update(&mut app, Msg::ConsentNeeded);
+    // Chinese questions run under the dialog's left edge, at odd and even columns.
+    app.samples = (0..30)
+        .map(|i| moss_thinking::generate::Sample {
+            id: format!("q{i:02}"),
+            question: "很长的中文问题".repeat(8),
+        })
+        .collect();
+    app.visible = (0..app.samples.len()).collect();
+    for width in [101, 102] {
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, 30))
+            .expect("terminal");
+        terminal
+            .draw(|frame| moss_thinking::tui::view::draw(frame, &mut app))
+            .expect("draws");
+        let buf = terminal.backend().buffer();
+        let (x, top) = (0..buf.area.height)
+            .find_map(|y| {
+                (0..buf.area.width)
+                    .find(|&x| buf[(x, y)].symbol() == "┌" && buf[(x + 2, y)].symbol() == "R")
+                    .map(|x| (x, y))
+            })
+            .expect("the dialog is drawn");
+        let mut y = top + 1;
+        while buf[(x, y)].symbol() != "└" {
+            assert_eq!(buf[(x, y)].symbol(), "│", "row {y} at width {width}");
+            // Nothing wide sits just left of the border, where it would cover it.
+            let left = buf[(x - 1, y)].symbol();
+            assert!(
+                unicode_width::UnicodeWidthStr::width(left) <= 1,
+                "{left:?} covers the border on row {y}"
+            );
+            y += 1;
+        }
+    }
+}

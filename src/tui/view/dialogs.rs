@@ -4,6 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr as _;
 
 use crate::curate::SystemChoice;
 use crate::export::ExportFormat;
@@ -87,6 +88,16 @@ fn popup(frame: &mut Frame<'_>, area: Rect, width: u16, height: u16) -> Rect {
         Constraint::Length(height.min(area.height)),
     );
     frame.render_widget(Clear, rect);
+    // A wide character just left of the box would be drawn over its left border: blank it.
+    if let Some(left) = rect.x.checked_sub(1) {
+        let buf = frame.buffer_mut();
+        for y in rect.top()..rect.bottom() {
+            let cell = &mut buf[(left, y)];
+            if cell.symbol().width() > 1 {
+                cell.set_symbol(" ");
+            }
+        }
+    }
     rect
 }
 
