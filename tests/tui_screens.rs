@@ -17,6 +17,12 @@ fn snapshot(name: &str, make: impl Fn() -> App) {
     for (width, height) in SIZES {
         let mut app = make();
         let text = screen(&mut app, width, height);
+        for row in text.lines() {
+            assert!(
+                unicode_width::UnicodeWidthStr::width(row) <= usize::from(width),
+                "a row overflows the screen:\n{text}"
+            );
+        }
         insta::assert_snapshot!(format!("{name}_{width}x{height}"), text);
     }
 }
@@ -167,4 +173,14 @@ fn a_dialog_over_wide_characters_keeps_its_border() {
             y += 1;
         }
     }
+}
+
+#[test]
+fn a_long_question_wraps_within_the_pane() {
+    snapshot("long_question", || {
+        let mut app = app();
+        app.samples[0].question =
+            "本金10万元，年化利率3.5%，按月复利，存10年后本息合计多少？和按年复利差多少？如果每年再追加一万元，结果又如何？请分别列出。".to_owned();
+        app
+    });
 }

@@ -13,5 +13,6 @@ pub mod logging;
 pub mod runner;
 pub mod style;
 pub mod terminal;
+pub(crate) mod text;
 pub mod update;
 pub mod view;

@@ -9,7 +9,6 @@ mod diff;
 mod render;
 mod rows;
 mod stats;
-mod text;
 
 use std::sync::Arc;
 

@@ -13,8 +13,8 @@ use crate::theme::{Role, Theme};
 use crate::tui::style::style;
 
 use super::rows::{DiffRows, Ink, diff_rows};
-use super::text::{self, fit, pad, width};
 use super::{Comparison, HistoryView, PromptVersionStats, RuleRate, percent};
+use crate::tui::text::{self, fit, pad, width};
 
 /// From this width the rules and the diff sit side by side; below it they are stacked.
 const SIDE_BY_SIDE_MIN_WIDTH: u16 = 90;

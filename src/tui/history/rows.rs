@@ -3,7 +3,7 @@
 
 use super::Comparison;
 use super::diff::{DiffLine, LineKind, PromptDiff};
-use super::text::{self, pad};
+use crate::tui::text::{self, pad};
 
 /// What a piece of a diff row is, styled when drawn so that cached rows outlive a theme change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

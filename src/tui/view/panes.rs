@@ -6,12 +6,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::pane_block;
-use super::samples::{fit, one_line};
+use super::samples::one_line;
 use crate::theme::Role;
 use crate::transcript::{Outcome, RuleResult};
 use crate::tui::app::{App, Pane};
 use crate::tui::live::LiveView;
 use crate::tui::style::style;
+use crate::tui::text::{self, fit, width};
 
 /// Rows the question may take above the transcript.
 const QUESTION_ROWS: u16 = 3;
@@ -32,22 +33,36 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     let block = pane_block(app, Pane::Live, Line::from(badges));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let question = Paragraph::new(Line::from(vec![
-        Span::styled("Q ", style(&theme, Role::KeyHint)),
-        Span::styled(sample.question.clone(), style(&theme, Role::Title)),
-    ]))
-    .wrap(Wrap { trim: false });
-    // Word wrapping may need a row more than the width alone says; the question is cut at
-    // QUESTION_ROWS anyway.
-    let columns = super::samples::display_width(&sample.question) + 2;
-    let width = usize::from(inner.width.max(1));
-    let rows = u16::try_from(if columns <= width {
-        1
-    } else {
-        columns.div_ceil(width) + 1
-    })
-    .unwrap_or(u16::MAX)
-    .clamp(1, QUESTION_ROWS);
+    // Wrapped by display width (a question is often one long run of Chinese without spaces);
+    // a question longer than QUESTION_ROWS rows ends in an ellipsis.
+    let max_rows = usize::from(QUESTION_ROWS);
+    let question = one_line(&sample.question);
+    let mut wrapped = text::wrap(
+        &[
+            ("Q ", Role::KeyHint),
+            (text::printable(&question).as_ref(), Role::Title),
+        ],
+        usize::from(inner.width),
+    );
+    if wrapped.len() > max_rows {
+        wrapped.truncate(max_rows);
+        if let Some(last) = wrapped.last_mut().and_then(|row| row.last_mut()) {
+            last.0 =
+                text::fit(&format!("{}{}", last.0, text::ELLIPSIS), width(&last.0)).into_owned();
+        }
+    }
+    let rows = u16::try_from(wrapped.len()).unwrap_or(QUESTION_ROWS);
+    let question: Vec<Line<'static>> = wrapped
+        .into_iter()
+        .map(|row| {
+            Line::from(
+                row.into_iter()
+                    .map(|(t, role)| Span::styled(t, style(&theme, role)))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let question = Paragraph::new(question);
     let [q_area, rule, body] = Layout::vertical([
         Constraint::Length(rows),
         Constraint::Length(1),
@@ -204,11 +219,14 @@ pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
                     Outcome::Skip => ("–", Role::RuleSkip),
                 };
                 let head = format!("{mark} {:<20}", r.id.as_str());
-                let rest = width.saturating_sub(super::samples::display_width(&head) + 1);
+                let rest = width.saturating_sub(text::width(&head) + 1);
                 Line::from(vec![
                     Span::styled(head, style(&theme, role)),
                     Span::raw(" "),
-                    Span::styled(fit(&one_line(&r.message), rest), style(&theme, Role::Muted)),
+                    Span::styled(
+                        fit(&one_line(&r.message), rest).into_owned(),
+                        style(&theme, Role::Muted),
+                    ),
                 ])
             })
             .collect()

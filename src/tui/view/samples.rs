@@ -4,12 +4,12 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
-use unicode_width::UnicodeWidthChar;
 
 use super::pane_block;
 use crate::theme::Role;
 use crate::tui::app::{App, Layer, Pane, SampleState};
 use crate::tui::style::style;
+use crate::tui::text::{self, fit};
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let theme = &app.settings.theme;
@@ -46,11 +46,11 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             let sample = &app.samples[i];
             let state = app.state(i);
             let head = format!("{} {} ", state.mark(), sample.id);
-            let rest = width.saturating_sub(display_width(&head));
+            let rest = width.saturating_sub(text::width(&head));
             ListItem::new(Line::from(vec![
                 Span::styled(head, style(theme, role_of(state))),
                 Span::styled(
-                    fit(&one_line(&sample.question), rest),
+                    fit(&one_line(&sample.question), rest).into_owned(),
                     style(theme, Role::Answer),
                 ),
             ]))
@@ -117,43 +117,4 @@ pub(super) fn role_of(state: SampleState) -> Role {
 /// The first line of `text` with runs of whitespace as one space.
 pub(super) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-pub(super) fn display_width(text: &str) -> usize {
-    text.chars().map(|c| c.width().unwrap_or(0)).sum()
-}
-
-/// `text` cut to `width` columns by display width, with `…` when cut; never splits a wide char.
-pub(super) fn fit(text: &str, width: usize) -> String {
-    if display_width(text) <= width {
-        return text.to_owned();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    if width > 0 {
-        out.push('…');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fit_cuts_by_display_width_and_never_splits_a_wide_char() {
-        assert_eq!(fit("天空为什么是蓝色", 7), "天空为…");
-        assert_eq!(display_width(&fit("天空为什么是蓝色", 8)), 7);
-        assert_eq!(fit("short", 10), "short");
-        assert_eq!(fit("abcdef", 4), "abc…");
-        assert_eq!(fit("abc", 0), "");
-    }
 }

@@ -10,11 +10,11 @@ use unicode_segmentation::UnicodeSegmentation as _;
 const TAB: &str = "    ";
 
 /// Marks text cut short.
-pub(super) const ELLIPSIS: &str = "…";
+pub(crate) const ELLIPSIS: &str = "…";
 
 /// `text` with tabs expanded and other control characters made visible, so that what is
 /// measured is what the buffer draws.
-pub(super) fn printable(text: &str) -> Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
     if !text.contains(char::is_control) {
         return Cow::Borrowed(text);
     }
@@ -35,12 +35,12 @@ fn grapheme_width(grapheme: &str) -> usize {
 }
 
 /// Display width of printable text.
-pub(super) fn width(text: &str) -> usize {
+pub(crate) fn width(text: &str) -> usize {
     text.graphemes(true).map(grapheme_width).sum()
 }
 
 /// `text` cut to at most `max` cells, ending in an ellipsis when something was cut.
-pub(super) fn fit(text: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn fit(text: &str, max: usize) -> Cow<'_, str> {
     let text = printable(text);
     if width(&text) <= max {
         return text;
@@ -63,7 +63,7 @@ pub(super) fn fit(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// `text` padded with spaces to `cells` wide (unchanged when already that wide).
-pub(super) fn pad(text: &str, cells: usize) -> String {
+pub(crate) fn pad(text: &str, cells: usize) -> String {
     let mut out = text.to_owned();
     out.extend(std::iter::repeat_n(' ', cells.saturating_sub(width(text))));
     out
@@ -73,7 +73,7 @@ pub(super) fn pad(text: &str, cells: usize) -> String {
 /// graphemes (Chinese has no spaces to break at). A grapheme wider than a whole row is replaced
 /// by an ellipsis so that nothing is drawn in half. An empty input, or no room at all, is one
 /// empty row.
-pub(super) fn wrap<K: Copy + PartialEq>(pieces: &[(&str, K)], max: usize) -> Vec<Vec<(String, K)>> {
+pub(crate) fn wrap<K: Copy + PartialEq>(pieces: &[(&str, K)], max: usize) -> Vec<Vec<(String, K)>> {
     if max == 0 {
         return vec![Vec::new()];
     }
