@@ -1,5 +1,6 @@
 //! `moss`: the command-line front of moss-thinking.
 
+mod setup;
 mod workbench;
 
 use std::io::{self, IsTerminal, Write};
@@ -16,11 +17,10 @@ use moss_thinking::dataset::Format;
 use moss_thinking::exec::ExecMode;
 use moss_thinking::export::ExportFormat;
 use moss_thinking::generate::{self, GenerateOptions, ProgressMode};
-use moss_thinking::prompt::PromptFile;
 use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
 use moss_thinking::store::{STORE_DIR, Workspace};
-use moss_thinking::teacher::provider::choose_teacher;
 use moss_thinking::transcript::rules::Rules;
+use setup::{Setup, TeacherArgs, parse_format};
 use tokio_util::sync::CancellationToken;
 
 /// A workbench for think-while-speaking distillation data.
@@ -102,22 +102,8 @@ fn parse_system(s: &str) -> Result<SystemChoice, String> {
 
 #[derive(Debug, Args)]
 struct GenerateArgs {
-    /// Sample questions: any format `check` reads (the question is the user turn).
-    #[arg(long, value_name = "FILE", default_value = "samples/questions.jsonl")]
-    samples: PathBuf,
-    /// Format of the samples file; detected when not given.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
-    format: Option<Format>,
-    /// The teacher system prompt (Markdown with optional +++ front matter).
-    #[arg(long, value_name = "FILE", default_value = "prompts/teacher.zh.md")]
-    prompt: PathBuf,
-    /// A provider from the config (siliconflow, deepseek, openai, openrouter, ollama, vllm,
-    /// llamacpp, custom, or your own), or `replay` for the offline teacher.
-    #[arg(long, value_name = "NAME")]
-    provider: Option<String>,
-    /// The model, instead of the provider's default.
-    #[arg(long, value_name = "MODEL")]
-    model: Option<String>,
+    #[command(flatten)]
+    teacher: TeacherArgs,
     /// Runs in flight at once (default from [generate] concurrency, 8).
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
@@ -135,9 +121,6 @@ struct GenerateArgs {
     /// Also write the complete runs of the selected samples as sharegpt JSONL.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// The workspace folder holding .moss/ (default: the current directory).
-    #[arg(long, value_name = "DIR")]
-    workspace: Option<PathBuf>,
 }
 
 fn parse_exec(s: &str) -> Result<ExecMode, String> {
@@ -168,10 +151,6 @@ struct CheckArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse::<Format>().map_err(|e| e.to_string())
 }
 
 /// Exit status for usage, IO and format errors.
@@ -263,25 +242,15 @@ const EXIT_NOT_ALL_COMPLETE: u8 = 1;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let workspace_dir = args.workspace.clone().unwrap_or(cwd);
-    // Read once: the id hashes exactly the text whose body is sent.
-    let prompt_text = std::fs::read_to_string(&args.prompt)
-        .with_context(|| format!("cannot read {}", args.prompt.display()))?;
-    let prompt_file = PromptFile::parse(&args.prompt, &prompt_text)?;
-    let mut layers = Layers::discover(&workspace_dir)?;
-    if let Some(front) = prompt_file.front_matter.clone() {
-        layers.push(front);
-    }
-    let config = layers.resolve()?;
-    let rules = Arc::new(Rules::new(config.rules.clone())?);
-    let chosen = choose_teacher(
-        &config.teacher,
-        &config.providers,
-        args.provider.as_deref(),
-        args.model.as_deref(),
-        &|var| std::env::var(var).ok(),
-    )?;
+    let Setup {
+        workspace_dir,
+        prompt_text,
+        prompt: prompt_file,
+        config,
+        rules,
+        teacher: chosen,
+        ..
+    } = Setup::load(&args.teacher)?;
     let stderr = io::stderr();
     if let Some(notice) = &chosen.notice {
         writeln!(stderr.lock(), "moss: {notice}")?;
@@ -300,7 +269,11 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             "moss: this teacher cannot continue a turn: running code after each answer (fill) instead"
         )?;
     }
-    let samples = generate::read_samples(&args.samples, args.format, &mut stderr.lock())?;
+    let samples = generate::read_samples(
+        &args.teacher.samples,
+        args.teacher.format,
+        &mut stderr.lock(),
+    )?;
     let workspace = Workspace::open(&workspace_dir)?;
     let prompt = Arc::new(PromptVersion::new(
         prompt_text,

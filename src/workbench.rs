@@ -1,20 +1,14 @@
 //! `moss` without a subcommand: load the workspace, open the workbench, restore the terminal.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use moss_thinking::config::Layers;
-use moss_thinking::dataset::Format;
 use moss_thinking::generate;
-use moss_thinking::prompt::PromptFile;
 use moss_thinking::run::Pipeline;
 use moss_thinking::store::Workspace;
-use moss_thinking::teacher::provider::choose_teacher;
 use moss_thinking::theme::{Theme, user_theme_dir};
-use moss_thinking::transcript::rules::Rules;
 use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;
 use moss_thinking::tui::runner::{self, Screen};
@@ -22,69 +16,38 @@ use moss_thinking::tui::{logging, terminal};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use crate::setup::{Setup, TeacherArgs};
+
 #[derive(Debug, Args)]
 pub struct WorkbenchArgs {
-    /// Sample questions: any format `check` reads (the question is the user turn).
-    #[arg(long, value_name = "FILE", default_value = "samples/questions.jsonl")]
-    samples: PathBuf,
-    /// Format of the samples file; detected when not given.
-    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
-    format: Option<Format>,
-    /// The teacher system prompt to edit and run (Markdown with optional +++ front matter).
-    #[arg(long, value_name = "FILE", default_value = "prompts/teacher.zh.md")]
-    prompt: PathBuf,
-    /// A provider from the config, or `replay` for the offline teacher.
-    #[arg(long, value_name = "NAME")]
-    provider: Option<String>,
-    /// The model, instead of the provider's default.
-    #[arg(long, value_name = "MODEL")]
-    model: Option<String>,
+    #[command(flatten)]
+    teacher: TeacherArgs,
     /// A built-in theme (dark, light, high-contrast) or one in the config folder's themes/.
     #[arg(long, value_name = "NAME")]
     theme: Option<String>,
-    /// The workspace folder holding .moss/ (default: the current directory).
-    #[arg(long, value_name = "DIR")]
-    workspace: Option<PathBuf>,
-}
-
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse::<Format>().map_err(|e| e.to_string())
 }
 
 pub fn run(args: &WorkbenchArgs) -> anyhow::Result<()> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let workspace_dir = args.workspace.clone().unwrap_or(cwd);
-    let prompt_text = std::fs::read_to_string(&args.prompt).with_context(|| {
-        format!(
-            "cannot read the teacher prompt {} (choose one with --prompt FILE)",
-            args.prompt.display()
-        )
-    })?;
-    let prompt = PromptFile::parse(&args.prompt, &prompt_text)?;
-    let mut layers = Layers::discover(&workspace_dir)?;
-    if let Some(front) = prompt.front_matter.clone() {
-        layers.push(front);
-    }
-    let config = layers.resolve()?;
+    let Setup {
+        workspace_dir,
+        prompt_text,
+        prompt,
+        layers,
+        config,
+        rules,
+        teacher: chosen,
+    } = Setup::load(&args.teacher)?;
     let keymap = Keymap::load(&layers)?;
     let theme_dir = user_theme_dir();
     let theme = match &args.theme {
         Some(name) => Theme::load(name, theme_dir.as_deref())?,
         None => Theme::configured(&layers, &config.workbench.theme, theme_dir.as_deref())?,
     };
-    let rules = Arc::new(Rules::new(config.rules.clone())?);
-    let chosen = choose_teacher(
-        &config.teacher,
-        &config.providers,
-        args.provider.as_deref(),
-        args.model.as_deref(),
-        &|var| std::env::var(var).ok(),
-    )?;
     let mut exec = config.exec.clone();
     exec.mode = config.workbench.exec;
     let pipeline = Pipeline::new(chosen.teacher, exec, Arc::clone(&rules));
     let mut notes = Vec::new();
-    let samples = generate::read_samples(&args.samples, args.format, &mut notes)?;
+    let samples = generate::read_samples(&args.teacher.samples, args.teacher.format, &mut notes)?;
     let mut warnings: Vec<String> = String::from_utf8_lossy(&notes)
         .lines()
         .map(str::to_owned)
@@ -118,7 +81,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<()> {
         runs: loaded.runs,
         decisions: decisions.decisions,
         session,
-        prompt_path: args.prompt.clone(),
+        prompt_path: args.teacher.prompt.clone(),
         prompt,
         prompt_text,
         prompt_texts,

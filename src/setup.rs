@@ -1,0 +1,89 @@
+//! What `moss generate` and the workbench both start from: the samples, the teacher prompt,
+//! the layered config (with the prompt's front matter on top), the rules and the teacher.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use moss_thinking::config::{Config, Layers};
+use moss_thinking::dataset::Format;
+use moss_thinking::prompt::PromptFile;
+use moss_thinking::teacher::provider::{ChosenTeacher, choose_teacher};
+use moss_thinking::transcript::rules::Rules;
+
+/// The flags that say what is answered, with which prompt, by which teacher, where.
+#[derive(Debug, Args)]
+pub struct TeacherArgs {
+    /// Sample questions: any format `check` reads (the question is the user turn).
+    #[arg(long, value_name = "FILE", default_value = "samples/questions.jsonl")]
+    pub samples: PathBuf,
+    /// Format of the samples file; detected when not given.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// The teacher system prompt (Markdown with optional +++ front matter).
+    #[arg(long, value_name = "FILE", default_value = "prompts/teacher.zh.md")]
+    pub prompt: PathBuf,
+    /// A provider from the config (siliconflow, deepseek, openai, openrouter, ollama, vllm,
+    /// llamacpp, custom, or your own), or `replay` for the offline teacher.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// The model, instead of the provider's default.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// The workspace folder holding .moss/ (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+}
+
+pub fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse::<Format>().map_err(|e| e.to_string())
+}
+
+/// Everything loaded from `TeacherArgs`.
+pub struct Setup {
+    pub workspace_dir: PathBuf,
+    /// The prompt file's whole text: its id hashes exactly the text whose body is sent.
+    pub prompt_text: String,
+    pub prompt: PromptFile,
+    pub layers: Layers,
+    pub config: Config,
+    pub rules: Arc<Rules>,
+    pub teacher: ChosenTeacher,
+}
+
+impl Setup {
+    pub fn load(args: &TeacherArgs) -> anyhow::Result<Self> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let workspace_dir = args.workspace.clone().unwrap_or(cwd);
+        let prompt_text = std::fs::read_to_string(&args.prompt).with_context(|| {
+            format!(
+                "cannot read the teacher prompt {} (choose one with --prompt FILE)",
+                args.prompt.display()
+            )
+        })?;
+        let prompt = PromptFile::parse(&args.prompt, &prompt_text)?;
+        let mut layers = Layers::discover(&workspace_dir)?;
+        if let Some(front) = prompt.front_matter.clone() {
+            layers.push(front);
+        }
+        let config = layers.resolve()?;
+        let rules = Arc::new(Rules::new(config.rules.clone())?);
+        let teacher = choose_teacher(
+            &config.teacher,
+            &config.providers,
+            args.provider.as_deref(),
+            args.model.as_deref(),
+            &|var| std::env::var(var).ok(),
+        )?;
+        Ok(Self {
+            workspace_dir,
+            prompt_text,
+            prompt,
+            layers,
+            config,
+            rules,
+            teacher,
+        })
+    }
+}
