@@ -746,3 +746,49 @@ fn pasted_text_goes_to_the_layer_that_takes_text() {
     assert!(update(&mut app, Msg::Paste("x".to_owned())).is_empty());
     assert_eq!(app.filter, before);
 }
+
+#[test]
+fn states_in_one_pass_agree_with_each_sample_state() {
+    let mut app = app_with(
+        vec![run("q04", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    app.settings.concurrency = 1;
+    press(&mut app, "R"); // q01 runs, q02 and q03 wait
+    let states = app.states();
+    assert_eq!(
+        states,
+        [
+            SampleState::Running,
+            SampleState::Queued,
+            SampleState::Queued,
+            SampleState::Passed
+        ]
+    );
+    for (i, state) in states.iter().enumerate() {
+        assert_eq!(app.state(i), *state);
+    }
+}
+
+#[test]
+fn the_samples_list_scrolls_to_keep_the_selection_on_screen() {
+    let mut app = app();
+    app.samples = (0..40)
+        .map(|i| moss_thinking::generate::Sample {
+            id: format!("s{i:02}"),
+            question: format!("问题{i}"),
+        })
+        .collect();
+    app.visible = (0..40).collect();
+    press(&mut app, "G");
+    let screen = workbench::screen(&mut app, 60, 20);
+    assert!(screen.contains("s39"), "{screen}");
+    assert!(!screen.contains("s00"), "{screen}");
+    press(&mut app, "g");
+    let screen = workbench::screen(&mut app, 60, 20);
+    assert!(
+        screen.contains("s00") && !screen.contains("s39"),
+        "{screen}"
+    );
+}

@@ -407,33 +407,59 @@ impl App {
     #[must_use]
     pub fn state(&self, index: usize) -> SampleState {
         if self.active_for(index).is_some() {
-            return SampleState::Running;
+            SampleState::Running
+        } else if self.queue.pending.contains(&index) {
+            SampleState::Queued
+        } else {
+            self.settled_state(index)
         }
-        if self.queue.pending.contains(&index) {
-            return SampleState::Queued;
+    }
+
+    /// Every sample's state in one pass (what the screen draws each frame: no per-sample scan
+    /// of the runs in flight or the queue).
+    #[must_use]
+    pub fn states(&self) -> Vec<SampleState> {
+        let mut states: Vec<Option<SampleState>> = vec![None; self.samples.len()];
+        for &index in &self.queue.pending {
+            if let Some(state) = states.get_mut(index) {
+                *state = Some(SampleState::Queued);
+            }
         }
+        for run in self.active.values() {
+            if let Some(state) = states.get_mut(run.sample) {
+                *state = Some(SampleState::Running);
+            }
+        }
+        states
+            .into_iter()
+            .enumerate()
+            .map(|(i, state)| state.unwrap_or_else(|| self.settled_state(i)))
+            .collect()
+    }
+
+    /// The state of a sample neither running nor queued: from its latest run and decisions.
+    fn settled_state(&self, index: usize) -> SampleState {
         let Some(run) = self.latest_run(index) else {
             return SampleState::NotRun;
         };
         match self.curation.get(&run.run_id).and_then(|c| c.verdict) {
-            Some(Verdict::Accepted) => return SampleState::Accepted,
-            Some(Verdict::Rejected) => return SampleState::Rejected,
-            Some(Verdict::Edited) => return SampleState::Edited,
-            None => {}
-        }
-        match run.status {
-            RunStatus::Complete if run.rules_passed() => SampleState::Passed,
-            RunStatus::Complete => SampleState::RulesFailed,
-            RunStatus::Incomplete | RunStatus::Failed => SampleState::Incomplete,
+            Some(Verdict::Accepted) => SampleState::Accepted,
+            Some(Verdict::Rejected) => SampleState::Rejected,
+            Some(Verdict::Edited) => SampleState::Edited,
+            None => match run.status {
+                RunStatus::Complete if run.rules_passed() => SampleState::Passed,
+                RunStatus::Complete => SampleState::RulesFailed,
+                RunStatus::Incomplete | RunStatus::Failed => SampleState::Incomplete,
+            },
         }
     }
 
     /// How many samples are in each state.
     #[must_use]
-    pub fn state_counts(&self) -> HashMap<SampleState, usize> {
+    pub fn state_counts(states: &[SampleState]) -> HashMap<SampleState, usize> {
         let mut counts = HashMap::new();
-        for i in 0..self.samples.len() {
-            *counts.entry(self.state(i)).or_insert(0) += 1;
+        for &state in states {
+            *counts.entry(state).or_insert(0) += 1;
         }
         counts
     }
@@ -511,11 +537,12 @@ impl App {
             .split_whitespace()
             .map(str::to_lowercase)
             .collect();
+        let states = self.states();
         let visible: Vec<usize> = (0..self.samples.len())
             .filter(|&i| {
                 let sample = &self.samples[i];
                 words.iter().all(|w| match w.strip_prefix("is:") {
-                    Some(state) => self.state(i).as_str().starts_with(state),
+                    Some(state) => states[i].as_str().starts_with(state),
                     None => {
                         sample.id.to_lowercase().contains(w.as_str())
                             || sample.question.to_lowercase().contains(w.as_str())

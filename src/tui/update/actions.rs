@@ -75,7 +75,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
         }
         Action::Export => app
             .layers
-            .push(Layer::Export(super::layers::export_dialog(app))),
+            .push(Layer::Export(super::layers::export_dialog())),
         Action::Filter => app.layers.push(Layer::Filter),
         Action::ToggleReasoning => {
             if let Some(live) = live_mut(app) {

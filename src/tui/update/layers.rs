@@ -128,8 +128,7 @@ fn filter_key(app: &mut App, key: KeyEvent) {
 }
 
 /// The dialog as it opens: sharegpt, no system prompt, a file in the workspace.
-pub(super) fn export_dialog(app: &App) -> ExportDialog {
-    let _ = app;
+pub(super) fn export_dialog() -> ExportDialog {
     ExportDialog {
         format: ExportFormat::Sharegpt,
         system: SystemChoice::None,

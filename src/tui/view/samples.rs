@@ -13,7 +13,8 @@ use crate::tui::text::{self, fit};
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    let counts = app.state_counts();
+    let states = app.states();
+    let counts = App::state_counts(&states);
     let mut title = vec![Span::styled(
         format!(" Samples {} ", app.samples.len()),
         style(theme, Role::Title),
@@ -39,12 +40,19 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         ..inner
     };
     let width = usize::from(inner.width);
+    let selected = app.visible.iter().position(|&i| i == app.selected);
+    // The selection stays on screen: the list starts as late as that needs. Only the rows on
+    // screen are built, however many samples there are.
+    let height = usize::from(list_height);
+    let offset = selected.map_or(0, |at| at.saturating_sub(height.saturating_sub(1)));
     let items: Vec<ListItem<'_>> = app
         .visible
         .iter()
+        .skip(offset)
+        .take(height)
         .map(|&i| {
             let sample = &app.samples[i];
-            let state = app.state(i);
+            let state = states[i];
             let head = format!("{} {} ", state.mark(), sample.id);
             let rest = width.saturating_sub(text::width(&head));
             ListItem::new(Line::from(vec![
@@ -56,13 +64,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
             ]))
         })
         .collect();
-    let selected = app.visible.iter().position(|&i| i == app.selected);
-    let mut state = ListState::default().with_selected(selected);
-    // Keep the selection a few rows from the edges when the list scrolls.
-    if let Some(at) = selected {
-        let height = usize::from(list_height.max(1));
-        *state.offset_mut() = at.saturating_sub(height.saturating_sub(1));
-    }
+    let mut state = ListState::default().with_selected(selected.map(|at| at - offset));
     frame.render_stateful_widget(
         List::new(items).highlight_style(style(theme, Role::Selection)),
         list_area,
