@@ -1,5 +1,6 @@
 //! `moss`: the command-line front of moss-thinking.
 
+mod sandbox_cmd;
 mod setup;
 mod workbench;
 
@@ -62,6 +63,15 @@ enum Command {
     /// leaves an existing file as it was. Exit status: 0 when written (even with refusals), 2
     /// when nothing is accepted and on usage or IO errors.
     Export(ExportArgs),
+    /// Check the sandbox that runs model-written code, or run code in it.
+    ///
+    /// Without FILE: runs a tiny probe in the sandbox and lists every protection, with why
+    /// each missing one is missing on this machine. With FILE (or - for standard input): runs
+    /// that code exactly as a python RUN block is run, with the [exec] settings of moss.toml,
+    /// and prints the block that would follow it. Exit status: 0 when the code succeeded (or
+    /// the check passed), 1 when it failed (or a protection [exec] require names is missing),
+    /// 2 on usage or config errors.
+    Sandbox(sandbox_cmd::SandboxArgs),
 }
 
 #[derive(Debug, Args)]
@@ -159,12 +169,15 @@ const EXIT_ERROR: u8 = 2;
 const EXIT_RULES_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
+    // Started as the sandbox helper for model-written code: that, and nothing else.
+    moss_thinking::exec::helper::run_if_requested();
     let cli = Cli::parse();
     let result = match cli.command {
         None => workbench::run(&cli.workbench).map(|()| ExitCode::SUCCESS),
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Generate(args)) => run_generate(&args),
         Some(Command::Export(args)) => run_export(args),
+        Some(Command::Sandbox(args)) => sandbox_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

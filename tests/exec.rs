@@ -1,57 +1,66 @@
-//! The sandbox that runs `python RUN` blocks, against the real `python3`.
+//! The sandbox that runs `python RUN` blocks, against the real `python3`, with the `moss`
+//! binary of this build as its helper.
+//!
+//! Every protection is required here: a machine that cannot give one fails these tests with
+//! the reason (the sandbox refuses to run the code and says why), rather than passing them
+//! without checking.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use moss_thinking::exec::{ExecConfig, ExecOutcome, ExecStatus, Protections, Sandbox};
+use moss_thinking::exec::{
+    ExecConfig, ExecOutcome, ExecStatus, Protection, Protections, Sandbox, resolve_interpreter,
+};
 use moss_thinking::transcript::{CountMode, SegmentKind, Transcript};
 use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/// The protections every test here needs.
+const REQUIRED: [Protection; 8] = [
+    Protection::FilesystemIsolated,
+    Protection::DiskLimit,
+    Protection::NetworkIsolated,
+    Protection::PidNamespace,
+    Protection::ProcessLimit,
+    Protection::Unprivileged,
+    Protection::SyscallFilter,
+    Protection::Rlimits,
+];
+
 fn config() -> ExecConfig {
     ExecConfig {
-        timeout_secs: 10.0,
+        timeout_secs: 20.0,
+        require: REQUIRED.to_vec(),
         ..ExecConfig::default()
     }
 }
 
-async fn run_with(config: ExecConfig, code: &str) -> ExecOutcome {
+fn sandbox(config: ExecConfig) -> Sandbox {
+    moss_thinking::exec::use_helper(env!("CARGO_BIN_EXE_moss"));
     Sandbox::new(config)
-        .run(code, &CancellationToken::new())
-        .await
+}
+
+async fn run_with(config: ExecConfig, code: &str) -> ExecOutcome {
+    let outcome = sandbox(config).run(code, &CancellationToken::new()).await;
+    if let ExecStatus::NotStarted { message } = &outcome.status {
+        // A protection this machine does not give: say which and why.
+        assert!(
+            !message.contains("refused to run the code"),
+            "the sandbox lacks a protection these tests need: {message}"
+        );
+    }
+    outcome
 }
 
 async fn run(code: &str) -> ExecOutcome {
     run_with(config(), code).await
 }
 
-/// Whether protections the OS may refuse must be active (`MOSS_REQUIRE_SANDBOX=1`, as in CI).
-fn sandbox_required() -> bool {
-    std::env::var_os("MOSS_REQUIRE_SANDBOX").is_some_and(|v| v == "1")
-}
-
-/// A protection is not active: fails under `MOSS_REQUIRE_SANDBOX=1`, else says what was not
-/// checked.
-fn protection_missing(protection: &str, protections: Protections) {
-    assert!(
-        !sandbox_required(),
-        "{protection} is not active although MOSS_REQUIRE_SANDBOX=1: the OS refused it ({protections:?})"
-    );
-    eprintln!("{protection} is unavailable here: not checked ({protections:?})");
-}
-
-/// Whether this test runs as root (who may read any process's environment).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("Uid:"))
-            .and_then(|uids| uids.split_whitespace().nth(1))
-            == Some("0")
-    })
+/// Every protection was in force.
+fn assert_fully_protected(p: Protections) {
+    assert_eq!(p.missing(), Vec::<Protection>::new(), "{p:?}");
 }
 
 /// An argument for `sleep` that no other process has: `60.<random digits>` seconds.
@@ -76,13 +85,24 @@ fn processes_with_arg(arg: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Waits up to two seconds for every process with `arg` to be gone.
+/// Waits (up to a generous bound, polling) for every process with `arg` to be gone.
 async fn gone(arg: &str) -> bool {
-    for _ in 0..40 {
+    for _ in 0..400 {
         if processes_with_arg(arg).is_empty() {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// Waits (up to a generous bound, polling) until a process with `arg` runs.
+async fn started(arg: &str) -> bool {
+    for _ in 0..800 {
+        if !processes_with_arg(arg).is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     false
 }
@@ -97,10 +117,10 @@ fn kill_processes_with_arg(arg: &str) {
     }
 }
 
-/// Code that starts `sleep <arg>` in the background, says `started`, then sleeps itself.
+/// Code that says `started`, then starts `sleep <arg>` in the background and sleeps itself.
 fn sleeper(arg: &str) -> String {
     format!(
-        "import subprocess, time\nsubprocess.Popen(['sleep', '{arg}'])\nprint('started', flush=True)\ntime.sleep(60)\n"
+        "import subprocess, time\nprint('started', flush=True)\nsubprocess.Popen(['sleep', '{arg}'])\ntime.sleep(60)\n"
     )
 }
 
@@ -112,17 +132,12 @@ async fn output_is_captured_into_a_result_block() {
     let outcome = run("print(2**10)\nprint('done')\n").await;
     assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
     assert_eq!(outcome.stdout, "1024\ndone\n");
-    assert_eq!(outcome.stderr, "", "the bootstrap report is stripped");
+    assert_eq!(outcome.stderr, "", "the helper's report is stripped");
     assert_eq!(
         outcome.to_block(),
         "<execute_result>\n1024\ndone\n</execute_result>"
     );
-    let p = outcome.protections;
-    eprintln!("protections here: {p:?}");
-    assert!(
-        p.temp_dir && p.no_stdin && p.env_cleared && p.process_group,
-        "{p:?}"
-    );
+    assert_fully_protected(outcome.protections);
 }
 
 #[tokio::test]
@@ -181,13 +196,7 @@ async fn an_exception_gives_a_plain_traceback() {
         block.ends_with("ZeroDivisionError: division by zero\n</execute_error>"),
         "{block}"
     );
-    for internal in [
-        "<string>",
-        "_moss_boot",
-        "moss-sandbox",
-        "exec(compile",
-        "\0",
-    ] {
+    for internal in ["<string>", "_moss_main", "moss-sandbox", "exec(code", "\0"] {
         assert!(
             !block.contains(internal),
             "{internal:?} leaked into {block}"
@@ -238,9 +247,8 @@ async fn sys_exit_keeps_its_code() {
 
 #[tokio::test]
 async fn input_gets_eof_at_once() {
-    let start = Instant::now();
+    // Were stdin open, this would wait until the timeout instead.
     let outcome = run("name = input('name? ')\nprint('got', name)\n").await;
-    assert!(start.elapsed() < Duration::from_secs(5), "{outcome:?}");
     assert_eq!(
         outcome.status,
         ExecStatus::Failed { code: 1 },
@@ -259,13 +267,7 @@ async fn endless_output_is_capped_with_a_marker() {
         output_limit: limit,
         ..config()
     };
-    let start = Instant::now();
     let outcome = run_with(config, "while True:\n    print('x' * 100)\n").await;
-    assert!(
-        start.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        start.elapsed()
-    );
     assert_eq!(outcome.status, ExecStatus::TimedOut);
     let (kept, marker) = outcome
         .stdout
@@ -287,20 +289,120 @@ async fn endless_output_is_capped_with_a_marker() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Ordinary code still works
+
+#[tokio::test]
+async fn the_standard_library_files_and_subprocesses_work() {
+    let code = r#"import json, sqlite3, decimal, csv, re, statistics, datetime, hashlib, os, subprocess, sys, tempfile
+from multiprocessing import Pool
+with open("data.csv", "w", encoding="utf-8") as f:
+    csv.writer(f).writerows([["名字", "分数"], ["张三", 90], ["李四", 85]])
+with open("data.csv", encoding="utf-8") as f:
+    rows = list(csv.reader(f))[1:]
+print("平均分", statistics.mean(int(r[1]) for r in rows))
+db = sqlite3.connect(os.path.join(tempfile.gettempdir(), "t.db"))
+db.execute("create table t (x)")
+db.executemany("insert into t values (?)", [(1,), (2,)])
+db.commit()
+print("sum", db.execute("select sum(x) from t").fetchone()[0])
+db.close()
+open("/tmp/plot.txt", "w").write("ok")
+print("tmp", open("/tmp/plot.txt").read())
+child = subprocess.run([sys.executable, "-c", "print('子进程')"], capture_output=True, text=True)
+print(child.stdout.strip())
+def square(n):
+    return n * n
+with Pool(2) as pool:
+    print("pool", pool.map(square, range(5)))
+print(json.dumps({"d": str(decimal.Decimal("1.10") * 3)}, ensure_ascii=False))
+print(sorted(os.listdir(".")))
+"#;
+    let outcome = run(code).await;
+    assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
+    assert_eq!(
+        outcome.stdout,
+        "平均分 87.5\nsum 3\ntmp ok\n子进程\npool [0, 1, 4, 9, 16]\n{\"d\": \"3.30\"}\n['data.csv', 'main.py', 't.db']\n",
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_working_folder_is_private_and_is_home_and_tmpdir() {
+    let code = "import json, os\nprint(os.getcwd())\nprint(json.dumps(dict(os.environ)))\n";
+    let outcome = run(code).await;
+    assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
+    let (cwd, env) = outcome
+        .stdout
+        .trim_end()
+        .split_once('\n')
+        .expect("two lines");
+    assert_eq!(cwd, "/work");
+    let env: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(env).expect("environment JSON");
+    let names: BTreeSet<&str> = env.keys().map(String::as_str).collect();
+    let allowed: BTreeSet<&str> = [
+        "PATH",
+        "HOME",
+        "LANG",
+        "LC_ALL",
+        "PYTHONIOENCODING",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONUNBUFFERED",
+        "TMPDIR",
+    ]
+    .into();
+    assert_eq!(names, allowed);
+    // Cargo sets these for test binaries: they do not reach the code.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    assert!(!env.contains_key("CARGO_MANIFEST_DIR"));
+    let interpreter = resolve_interpreter("python3").expect("python3");
+    assert_eq!(
+        env["PATH"],
+        format!(
+            "{}:/usr/local/bin:/usr/bin:/bin",
+            interpreter.bin_dir.display()
+        )
+    );
+    assert_eq!(env["HOME"], "/work");
+    assert_eq!(env["TMPDIR"], "/work");
+    assert_eq!(env["LANG"], "C.UTF-8");
+}
+
+#[tokio::test]
+async fn a_virtual_environment_runs_with_its_own_prefix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let venv = dir.path().join("venv");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("python3 -m venv");
+    assert!(made.success());
+    let python = venv.join("bin/python");
+    let config = ExecConfig {
+        python: python.to_string_lossy().into_owned(),
+        ..config()
+    };
+    let code = "import sys\nprint(sys.prefix)\nprint(sys.prefix != sys.base_prefix)\nimport json, decimal\n";
+    let outcome = run_with(config, code).await;
+    assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
+    let venv = std::fs::canonicalize(&venv).expect("canonical");
+    assert_eq!(outcome.stdout, format!("{}\nTrue\n", venv.display()));
+    assert_fully_protected(outcome.protections);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Process control
 
 #[tokio::test]
-async fn a_timeout_kills_the_whole_process_group() {
+async fn a_timeout_kills_everything_the_block_started() {
     let config = ExecConfig {
         timeout_secs: 1.0,
         ..config()
     };
     let arg = unique_sleep();
-    let start = Instant::now();
     let outcome = run_with(config, &sleeper(&arg)).await;
-    let elapsed = start.elapsed();
     assert_eq!(outcome.status, ExecStatus::TimedOut, "{outcome:?}");
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     assert!(outcome.duration >= Duration::from_secs(1));
     assert_eq!(outcome.stdout, "started\n", "{outcome:?}");
     assert!(gone(&arg).await, "the sleeping child survived");
@@ -316,33 +418,26 @@ async fn children_do_not_outlive_a_successful_run() {
     let arg = unique_sleep();
     let code =
         format!("import subprocess\nsubprocess.Popen(['sleep', '{arg}'])\nprint('started')\n");
-    let start = Instant::now();
     let outcome = run(&code).await;
     assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
     assert_eq!(outcome.stdout, "started\n", "{outcome:?}");
-    assert!(start.elapsed() < Duration::from_secs(8));
     assert!(gone(&arg).await, "the background child survived");
 }
 
 #[tokio::test]
-async fn cancellation_kills_promptly() {
+async fn cancellation_kills_the_running_block() {
     let cancel = CancellationToken::new();
+    let arg = unique_sleep();
     let canceller = {
-        let cancel = cancel.clone();
+        let (cancel, arg) = (cancel.clone(), arg.clone());
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // The block printed `started` before it started the sleeper.
+            assert!(started(&arg).await, "the block never started its child");
             cancel.cancel();
         })
     };
-    let arg = unique_sleep();
-    let start = Instant::now();
-    let outcome = Sandbox::new(config()).run(&sleeper(&arg), &cancel).await;
+    let outcome = sandbox(config()).run(&sleeper(&arg), &cancel).await;
     canceller.await.expect("canceller");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
     assert_eq!(outcome.status, ExecStatus::Cancelled, "{outcome:?}");
     assert_eq!(outcome.stdout, "started\n", "{outcome:?}");
     assert!(gone(&arg).await, "the sleeping child survived");
@@ -353,32 +448,33 @@ async fn cancellation_kills_promptly() {
     );
 }
 
-#[tokio::test]
-async fn the_temp_dir_is_the_cwd_and_is_removed() {
-    let code = "import os\nopen('data.txt', 'w').write('x')\nos.mkdir('sub')\nprint(os.getcwd())\nprint(os.listdir('.'))\n";
-    let outcome = run(code).await;
-    assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
-    let mut lines = outcome.stdout.lines();
-    let cwd = lines.next().expect("cwd line");
-    let listing = lines.next().expect("listing line");
-    assert!(
-        listing.contains("'main.py'") && listing.contains("'data.txt'"),
-        "{listing}"
-    );
-    assert!(!Path::new(cwd).exists(), "{cwd} was not removed");
+/// Code that starts `sleep` in a session of its own (out of the process group), waits until
+/// it runs, and ends.
+fn escaper(arg: &str) -> String {
+    format!(
+        "import os\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n    null = os.open('/dev/null', os.O_WRONLY)\n    os.dup2(null, 1)\n    os.dup2(null, 2)\n    os.execvp('sleep', ['sleep', '{arg}'])\nos.close(w)\nos.read(r, 1)\nprint('escaped?')\n"
+    )
 }
 
 #[tokio::test]
-async fn the_temp_dir_is_removed_after_a_timeout() {
-    let config = ExecConfig {
-        timeout_secs: 0.5,
-        ..config()
-    };
-    let code = "import os, time\nprint(os.getcwd(), flush=True)\ntime.sleep(30)\n";
-    let outcome = run_with(config, code).await;
-    assert_eq!(outcome.status, ExecStatus::TimedOut, "{outcome:?}");
-    let cwd = outcome.stdout.lines().next().expect("cwd line");
-    assert!(!Path::new(cwd).exists(), "{cwd} was not removed");
+async fn a_setsid_escape_does_not_outlive_the_run() {
+    // With and without network isolation: the PID namespace does not depend on it.
+    let args = [unique_sleep(), unique_sleep()];
+    let codes = [escaper(&args[0]), escaper(&args[1])];
+    let mut open_config = config();
+    open_config.isolate_network = false;
+    open_config
+        .require
+        .retain(|p| *p != Protection::NetworkIsolated);
+    let (isolated, open) = tokio::join!(run(&codes[0]), run_with(open_config, &codes[1]));
+    for (outcome, arg) in [(isolated, &args[0]), (open, &args[1])] {
+        assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
+        assert_eq!(outcome.stdout, "escaped?\n", "{outcome:?}");
+        assert!(outcome.protections.pid_namespace, "{outcome:?}");
+        let survived = !gone(arg).await;
+        kill_processes_with_arg(arg);
+        assert!(!survived, "the setsid child survived the run");
+    }
 }
 
 #[tokio::test]
@@ -387,7 +483,9 @@ async fn a_missing_interpreter_is_not_started() {
         python: "moss-no-such-python-3".to_owned(),
         ..config()
     };
-    let outcome = run_with(config, "print(1)\n").await;
+    let outcome = sandbox(config)
+        .run("print(1)\n", &CancellationToken::new())
+        .await;
     let ExecStatus::NotStarted { message } = &outcome.status else {
         panic!("expected NotStarted, got {outcome:?}");
     };
@@ -399,74 +497,29 @@ async fn a_missing_interpreter_is_not_started() {
         block.starts_with("<execute_error>\nCould not start Python: "),
         "{block}"
     );
-    assert!(block.contains("moss-no-such-python-3"), "{block}");
     assert!(block.ends_with("\n</execute_error>"), "{block}");
 }
 
 // ---------------------------------------------------------------------------------------------
-// Isolation
+// Protections: what they stop, what they report
 
 #[tokio::test]
-async fn the_environment_is_only_the_allow_list() {
-    // Cargo sets these for test binaries: they must not reach the code.
-    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
-    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
-    let code = "import json, os\nprint(json.dumps(dict(os.environ)))\nprint(os.getcwd())\n";
-    let outcome = run(code).await;
-    assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
-    let (env_line, cwd) = outcome
-        .stdout
-        .trim_end()
-        .split_once('\n')
-        .expect("two lines");
-    let env: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(env_line).expect("environment JSON");
-    let names: BTreeSet<&str> = env.keys().map(String::as_str).collect();
-    let allowed: BTreeSet<&str> = [
-        "PATH",
-        "HOME",
-        "LANG",
-        "LC_ALL",
-        "PYTHONIOENCODING",
-        "PYTHONDONTWRITEBYTECODE",
-        "PYTHONUNBUFFERED",
-        "TMPDIR",
-    ]
-    .into();
-    assert_eq!(names, allowed);
-    assert!(!env.contains_key("CARGO_MANIFEST_DIR"));
-    assert!(!env.contains_key("CARGO_PKG_NAME"));
-    assert_eq!(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
-    assert_eq!(env["HOME"], cwd);
-    assert_eq!(env["TMPDIR"], cwd);
-    assert_eq!(env["LANG"], "C.UTF-8");
-}
-
-const CONNECT: &str = "import socket, sys\ntry:\n    socket.create_connection(('127.0.0.1', int(PORT)), timeout=2).close()\n    print('connected')\nexcept OSError as e:\n    print('refused', e)\n";
-
-#[tokio::test]
-async fn the_network_is_cut_where_namespaces_allow() {
+async fn the_network_is_cut_and_the_check_would_notice_a_leak() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let code = CONNECT.replace("PORT", &port.to_string());
-
+    let code = format!(
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2).close()\n    print('connected')\nexcept OSError as e:\n    print('refused', e.errno)\n"
+    );
     let isolated = run(&code).await;
     assert_eq!(isolated.status, ExecStatus::Success, "{isolated:?}");
-    if isolated.protections.network_isolated {
-        assert!(isolated.stdout.starts_with("refused"), "{isolated:?}");
-    } else {
-        protection_missing("network isolation", isolated.protections);
-    }
+    assert!(isolated.protections.network_isolated);
+    assert_eq!(isolated.stdout, "refused 101\n", "{isolated:?}"); // ENETUNREACH
 
     // The same check without isolation connects, so the one above would notice a leak.
-    let open = run_with(
-        ExecConfig {
-            isolate_network: false,
-            ..config()
-        },
-        &code,
-    )
-    .await;
+    let mut open = config();
+    open.isolate_network = false;
+    open.require.retain(|p| *p != Protection::NetworkIsolated);
+    let open = run_with(open, &code).await;
     assert!(!open.protections.network_isolated);
     assert_eq!(open.stdout, "connected\n", "{open:?}");
 }
@@ -477,13 +530,8 @@ async fn a_memory_bomb_is_stopped() {
         memory_mb: 512,
         ..config()
     };
-    let start = Instant::now();
     let outcome = run_with(config, "x = bytearray(8 * 1024**3)\nprint('allocated')\n").await;
-    if !outcome.protections.rlimits {
-        protection_missing("resource limits", outcome.protections);
-        return;
-    }
-    assert!(start.elapsed() < Duration::from_secs(8));
+    assert!(outcome.protections.rlimits, "{outcome:?}");
     assert!(!outcome.is_success(), "{outcome:?}");
     assert!(!outcome.stdout.contains("allocated"));
     let block = outcome.to_block();
@@ -501,10 +549,6 @@ async fn a_growing_list_is_stopped() {
     };
     let code = "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n";
     let outcome = run_with(config, code).await;
-    if !outcome.protections.rlimits {
-        protection_missing("resource limits", outcome.protections);
-        return;
-    }
     assert_ne!(outcome.status, ExecStatus::TimedOut, "{outcome:?}");
     assert!(
         outcome.stderr.contains("MemoryError")
@@ -521,27 +565,19 @@ async fn cpu_and_file_size_limits_hold() {
         ..config()
     };
     let code = "try:\n    open('big', 'wb').write(b'x' * (2 * 1024 * 1024))\nexcept OSError as e:\n    print('write failed', e.errno, flush=True)\nwhile True:\n    pass\n";
-    let start = Instant::now();
     let outcome = run_with(config, code).await;
-    if !outcome.protections.rlimits {
-        protection_missing("resource limits", outcome.protections);
-        return;
-    }
     assert!(outcome.stdout.starts_with("write failed 27"), "{outcome:?}"); // EFBIG
     assert_eq!(
         outcome.status,
         ExecStatus::Killed { signal: 9 },
         "{outcome:?}"
     );
-    assert!(start.elapsed() < Duration::from_secs(8));
     let block = outcome.to_block();
     assert!(block.contains("Killed by signal 9 (SIGKILL)"), "{block}");
 }
 
 #[tokio::test]
 async fn threads_start_under_the_process_limit() {
-    // Outside a user namespace RLIMIT_NPROC would count every thread of the user: it is only
-    // set inside one, where it counts the code's own.
     let config = ExecConfig {
         max_processes: 16,
         ..config()
@@ -549,13 +585,7 @@ async fn threads_start_under_the_process_limit() {
     let code = "import threading, time\nts = [threading.Thread(target=time.sleep, args=(0.1,)) for _ in range(8)]\nfor t in ts: t.start()\nfor t in ts: t.join()\nprint('ok')\n";
     let outcome = run_with(config, code).await;
     assert_eq!(outcome.stdout, "ok\n", "{outcome:?}");
-    let p = outcome.protections;
-    if p.network_isolated || p.pid_namespace {
-        assert!(p.process_limit, "{p:?}");
-    } else {
-        assert!(!p.process_limit, "{p:?}");
-        protection_missing("a user namespace (for the process limit)", p);
-    }
+    assert!(outcome.protections.process_limit, "{outcome:?}");
 }
 
 #[tokio::test]
@@ -573,17 +603,108 @@ async fn a_crash_is_reported_with_its_signal() {
     );
 }
 
+#[tokio::test]
+async fn the_code_is_an_unprivileged_user_without_capabilities() {
+    let code = "import os\nstatus = dict(line.split(':\\t', 1) for line in open('/proc/self/status').read().splitlines() if ':\\t' in line)\nprint(os.getuid() != 0, status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip())\n";
+    let outcome = run(code).await;
+    assert_eq!(
+        outcome.stdout, "True 0000000000000000 0000000000000000 1\n",
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn namespaces_mounts_and_ptrace_are_refused_by_the_syscall_filter() {
+    let code = r#"import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def errno_of(result):
+    return os.strerror(ctypes.get_errno()) if result != 0 else "allowed"
+print("unshare", errno_of(libc.unshare(0x10000000)))
+print("mount", errno_of(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None)))
+print("ptrace", errno_of(libc.ptrace(16, 1, None, None)))
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+print("fork", "allowed")
+"#;
+    let outcome = run(code).await;
+    assert_eq!(
+        outcome.stdout,
+        "unshare Operation not permitted\nmount Operation not permitted\nptrace Operation not permitted\nfork allowed\n",
+        "{outcome:?}"
+    );
+    assert!(outcome.protections.syscall_filter);
+}
+
+#[tokio::test]
+async fn a_required_protection_that_is_missing_refuses_the_run() {
+    let config = ExecConfig {
+        disk_mb: 0,
+        require: vec![Protection::DiskLimit],
+        ..config()
+    };
+    let outcome = sandbox(config)
+        .run("print('ran')\n", &CancellationToken::new())
+        .await;
+    let ExecStatus::NotStarted { message } = &outcome.status else {
+        panic!("expected a refusal, got {outcome:?}");
+    };
+    assert!(
+        message.starts_with("refused to run the code: [exec] require names"),
+        "{message}"
+    );
+    assert!(
+        message.contains("disk-limit ([exec] disk-mb is 0)"),
+        "{message}"
+    );
+    assert_eq!(outcome.stdout, "");
+}
+
+#[tokio::test]
+async fn the_check_lists_every_protection_and_the_interpreter() {
+    let check = sandbox(config()).check().await;
+    let found = check.interpreter.clone().expect("python runs");
+    assert!(found.starts_with("Python 3."), "{found}");
+    assert!(check.missing.is_empty(), "{:?}", check.missing);
+    assert!(check.lacking(&REQUIRED).is_empty());
+
+    let unlimited = ExecConfig {
+        disk_mb: 0,
+        max_processes: 0,
+        ..config()
+    };
+    let check = sandbox(unlimited).check().await;
+    let missing: Vec<(Protection, &str)> = check
+        .missing
+        .iter()
+        .map(|m| (m.protection, m.reason.as_str()))
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            (Protection::DiskLimit, "[exec] disk-mb is 0"),
+            (Protection::ProcessLimit, "[exec] max-processes is 0"),
+        ]
+    );
+    assert_eq!(
+        check.lacking(&[Protection::DiskLimit]).len(),
+        1,
+        "{check:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
-// Review fixes: secrets, block structure, escapes
+// Secrets and block structure
 
 #[tokio::test]
 async fn secrets_printed_by_the_code_are_redacted() {
     let secret = "sk-moss-test-3f9a1c7e5b";
-    let sandbox = Sandbox::new(config()).with_secrets(vec![secret.to_owned()]);
-    assert!(!format!("{sandbox:?}").contains(secret));
+    let with_secret = sandbox(config()).with_secrets(vec![secret.to_owned()]);
+    assert!(!format!("{with_secret:?}").contains(secret));
     // Built from pieces, and written in two parts with a pause between, so it crosses reads.
     let code = "import sys, time\ns = 'sk-moss-' + 'test-3f9a1c7e5b'\nprint('key:', s)\nsys.stdout.write(s[:6])\nsys.stdout.flush()\ntime.sleep(0.1)\nprint(s[6:])\nprint(s, file=sys.stderr)\nraise RuntimeError(s)\n";
-    let outcome = sandbox.run(code, &CancellationToken::new()).await;
+    let outcome = with_secret.run(code, &CancellationToken::new()).await;
     assert_eq!(
         outcome.status,
         ExecStatus::Failed { code: 1 },
@@ -600,7 +721,7 @@ async fn secrets_printed_by_the_code_are_redacted() {
     assert!(!block.contains("3f9a1c7e5b"), "{block}");
 
     // A secret across the output limit is hidden whole, not cut to a readable prefix.
-    let capped = Sandbox::new(ExecConfig {
+    let capped = sandbox(ExecConfig {
         output_limit: 20,
         ..config()
     })
@@ -624,16 +745,8 @@ async fn the_parent_environment_cannot_be_read() {
     );
     let outcome = run(&code).await;
     assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
-    // We became non-dumpable before the run: enough against code running as another user
-    // than root.
-    assert_eq!(nix::sys::prctl::get_dumpable(), Ok(false));
-    let p = outcome.protections;
-    if p.network_isolated || p.pid_namespace || !is_root() {
-        assert!(outcome.stdout.starts_with("denied"), "{outcome:?}");
-    } else {
-        // Root reads a non-dumpable process's environment; only a user namespace stops it.
-        protection_missing("a user namespace", p);
-    }
+    // Our process is not even visible in the sandbox's PID namespace.
+    assert_eq!(outcome.stdout, "denied 2\n", "{outcome:?}");
 }
 
 #[tokio::test]
@@ -651,36 +764,4 @@ async fn closing_tags_printed_by_the_code_cannot_end_the_block() {
         "{:?}",
         transcript.anomalies
     );
-}
-
-/// Code that starts `sleep <arg>` in a session of its own (out of the process group), waits
-/// until it runs, and ends.
-fn escaper(arg: &str) -> String {
-    format!(
-        "import os\nr, w = os.pipe()\nif os.fork() == 0:\n    os.setsid()\n    null = os.open('/dev/null', os.O_WRONLY)\n    os.dup2(null, 1)\n    os.dup2(null, 2)\n    os.execvp('sleep', ['sleep', '{arg}'])\nos.close(w)\nos.read(r, 1)\nprint('escaped?')\n"
-    )
-}
-
-#[tokio::test]
-async fn a_setsid_escape_does_not_outlive_the_run() {
-    // With and without network isolation: the PID namespace does not depend on it.
-    let args = [unique_sleep(), unique_sleep()];
-    let codes = [escaper(&args[0]), escaper(&args[1])];
-    let open_config = ExecConfig {
-        isolate_network: false,
-        ..config()
-    };
-    let (isolated, open) = tokio::join!(run(&codes[0]), run_with(open_config, &codes[1]));
-    for (outcome, arg) in [(isolated, &args[0]), (open, &args[1])] {
-        assert_eq!(outcome.status, ExecStatus::Success, "{outcome:?}");
-        assert_eq!(outcome.stdout, "escaped?\n", "{outcome:?}");
-        let survived = !gone(arg).await;
-        kill_processes_with_arg(arg);
-        if outcome.protections.pid_namespace {
-            assert!(!survived, "the setsid child survived the run");
-        } else {
-            eprintln!("setsid escaped the run: {survived}");
-            protection_missing("a PID namespace", outcome.protections);
-        }
-    }
 }

@@ -12,6 +12,12 @@ use moss_thinking::teacher::{ReplayTeacher, Teacher};
 use moss_thinking::transcript::{Outcome, RuleId, Rules, RulesConfig};
 use tokio_util::sync::CancellationToken;
 
+/// A pipeline whose sandbox helper is the `moss` binary built for these tests.
+fn new_pipeline(teacher: Teacher, exec: ExecConfig, rules: Arc<Rules>) -> Pipeline {
+    moss_thinking::exec::use_helper(env!("CARGO_BIN_EXE_moss"));
+    Pipeline::new(teacher, exec, rules)
+}
+
 fn pipeline(mode: ExecMode) -> Pipeline {
     let exec = ExecConfig {
         mode,
@@ -19,7 +25,7 @@ fn pipeline(mode: ExecMode) -> Pipeline {
         ..ExecConfig::default()
     };
     let rules = Rules::new(RulesConfig::default()).expect("default rules");
-    Pipeline::new(
+    new_pipeline(
         Teacher::Replay(ReplayTeacher::builtin().with_pacing(7, std::time::Duration::ZERO)),
         exec,
         Arc::new(rules),
@@ -232,7 +238,7 @@ async fn code_that_cannot_run_makes_the_run_incomplete_not_an_error_block() {
             python: "no-such-python-for-moss".to_owned(),
             ..ExecConfig::default()
         };
-        let pipeline = Pipeline::new(
+        let pipeline = new_pipeline(
             Teacher::Replay(ReplayTeacher::builtin()),
             exec,
             Arc::new(Rules::new(RulesConfig::default()).expect("rules")),
@@ -257,7 +263,7 @@ async fn code_that_reads_input_gets_eof_and_an_error_block() {
 
 #[tokio::test]
 async fn a_cancelled_run_keeps_its_partial_text_as_incomplete() {
-    let pipeline = Pipeline::new(
+    let pipeline = new_pipeline(
         Teacher::Replay(
             ReplayTeacher::builtin().with_pacing(2, std::time::Duration::from_millis(5)),
         ),
@@ -342,7 +348,7 @@ fn openai_pipeline(server: &MockServer, style: ContinuationStyle, mode: ExecMode
         timeout_secs: 10.0,
         ..ExecConfig::default()
     };
-    Pipeline::new(
+    new_pipeline(
         Teacher::OpenAi(teacher),
         exec,
         Arc::new(Rules::new(RulesConfig::default()).expect("rules")),

@@ -1,7 +1,11 @@
 //! The runs in flight, so that [`kill_running`] can stop them when the process is about to
 //! exit without running destructors (`std::process::exit` on a second Ctrl-C, say).
+//!
+//! Killing a run's helper is enough: the sandbox inside ends with the helper's first stage (or,
+//! without namespaces, when this process's end closes its lifeline), and leaves no folder on
+//! the host behind.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -13,8 +17,6 @@ use tokio_util::sync::CancellationToken;
 /// One run in flight.
 struct Entry {
     id: u64,
-    /// The run's temporary directory.
-    dir: PathBuf,
     /// The run's process group, once the interpreter started.
     group: Option<Pid>,
     /// Cancelled by [`kill_running`], so the run reports itself cancelled.
@@ -30,9 +32,8 @@ fn live() -> MutexGuard<'static, Vec<Entry>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Kills every sandboxed run in flight and removes its temporary directory: each run's process
-/// group gets `SIGKILL`, and each run still being awaited ends as
-/// [`Cancelled`](super::ExecStatus::Cancelled).
+/// Kills every sandboxed run in flight: each run's helper group gets `SIGKILL`, and each run
+/// still being awaited ends as [`Cancelled`](super::ExecStatus::Cancelled).
 ///
 /// For a process about to exit without unwinding. Synchronous, best effort, never panics; runs
 /// that start afterwards are not affected.
@@ -44,9 +45,6 @@ pub fn kill_running() {
             // ESRCH (the group is already gone) is harmless.
             let _ = killpg(group, Signal::SIGKILL);
         }
-    }
-    for entry in &entries {
-        remove_dir_now(&entry.dir);
     }
 }
 
@@ -87,13 +85,12 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers a run whose temporary directory is `dir`.
-    pub(crate) fn new(dir: &Path) -> Self {
+    /// Registers a run.
+    pub(crate) fn new() -> Self {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let killed = CancellationToken::new();
         live().push(Entry {
             id,
-            dir: dir.to_owned(),
             group: None,
             killed: killed.clone(),
         });
@@ -122,13 +119,4 @@ impl Drop for Registration {
     fn drop(&mut self) {
         live().retain(|entry| entry.id != self.id);
     }
-}
-
-/// The directory and process group of every run in flight.
-#[cfg(test)]
-pub(crate) fn snapshot() -> Vec<(PathBuf, Option<Pid>)> {
-    live()
-        .iter()
-        .map(|entry| (entry.dir.clone(), entry.group))
-        .collect()
 }
