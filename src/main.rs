@@ -163,7 +163,7 @@ const EXIT_RULES_FAILED: u8 = 1;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => workbench::run(&cli.workbench).map(|()| ExitCode::SUCCESS),
+        None => workbench::run(&cli.workbench),
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Generate(args)) => run_generate(&args),
         Some(Command::Export(args)) => run_export(args),
