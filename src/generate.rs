@@ -656,7 +656,10 @@ impl Progress {
                 } else {
                     "?".to_owned()
                 };
-                eprintln!(
+                // Best effort: stderr may be gone (a closed pipe, a terminal that hung up), and
+                // the batch must still record its runs.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "generate: {done}/{} done, {failed} failed, {rate:.2} runs/s, ETA {eta}",
                     p.total
                 );
@@ -667,7 +670,9 @@ impl Progress {
     fn note(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.println(message),
-            None if self.lines.is_some() => eprintln!("{message}"),
+            None if self.lines.is_some() => {
+                let _ = writeln!(std::io::stderr(), "{message}");
+            }
             None => {}
         }
     }

@@ -11,6 +11,7 @@ pub mod export;
 pub mod generate;
 pub mod prompt;
 pub mod run;
+pub mod signals;
 pub mod store;
 pub mod teacher;
 pub mod theme;

@@ -7,7 +7,7 @@ mod workbench;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -19,6 +19,7 @@ use moss_thinking::exec::ExecMode;
 use moss_thinking::export::ExportFormat;
 use moss_thinking::generate::{self, GenerateOptions, ProgressMode};
 use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
+use moss_thinking::signals::{HostSignal, HostSignals};
 use moss_thinking::store::{STORE_DIR, Workspace};
 use moss_thinking::transcript::rules::Rules;
 use setup::{Setup, TeacherArgs, parse_format};
@@ -51,8 +52,9 @@ enum Command {
     /// teacher), runs its python RUN blocks when --exec allows it, judges it with the rules and
     /// appends the run to .moss/runs.jsonl. A rerun skips samples that already have a complete
     /// run for the same prompt and settings. Exit status: 0 when every selected sample has a
-    /// complete run, 1 when some did not complete, 2 on usage, config or IO errors, 130 when
-    /// interrupted.
+    /// complete run, 1 when some did not complete, 2 on usage, config or IO errors, 128 + the
+    /// signal's number when stopped by one (130 for Ctrl-C / SIGINT, 143 for SIGTERM, 129 for
+    /// SIGHUP): the first cancels the batch, keeping finished runs; a second quits at once.
     Generate(GenerateArgs),
     /// Write the accepted outputs of a workspace as SFT training data.
     ///
@@ -173,7 +175,7 @@ fn main() -> ExitCode {
     moss_thinking::exec::helper::run_if_requested();
     let cli = Cli::parse();
     let result = match cli.command {
-        None => workbench::run(&cli.workbench).map(|()| ExitCode::SUCCESS),
+        None => workbench::run(&cli.workbench),
         Some(Command::Check(args)) => run_check(&args),
         Some(Command::Generate(args)) => run_generate(&args),
         Some(Command::Export(args)) => run_export(args),
@@ -251,8 +253,6 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 /// Exit status of `generate` when some selected sample has no complete run.
 const EXIT_NOT_ALL_COMPLETE: u8 = 1;
-/// Exit status when a run was interrupted (128 + SIGINT).
-const EXIT_INTERRUPTED: u8 = 130;
 
 fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let Setup {
@@ -324,52 +324,90 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             ProgressMode::Lines
         },
     };
-    let report = run_batch(pipeline, prompt, &samples, &workspace, &options)?;
-    let mut err = stderr.lock();
-    for warning in &report.warnings {
-        writeln!(err, "moss: {warning}")?;
+    let (report, stopped_by) = run_batch(pipeline, prompt, &samples, &workspace, &options)?;
+    let written = write_generate_report(&report, &mut stderr.lock());
+    if let Some(signal) = stopped_by {
+        // After SIGHUP, stderr may be a terminal that is gone: the exit status still says why.
+        return Ok(ExitCode::from(signal.exit_status()));
     }
-    report.write_summary(&mut err)?;
-    Ok(if report.interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else if report.all_complete() {
+    written?;
+    Ok(if report.all_complete() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_NOT_ALL_COMPLETE)
     })
 }
 
-/// Runs a batch on a multi-threaded runtime; Ctrl-C cancels it (a second Ctrl-C quits at once).
+fn write_generate_report(
+    report: &generate::GenerateReport,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for warning in &report.warnings {
+        writeln!(out, "moss: {warning}")?;
+    }
+    report.write_summary(out)
+}
+
+/// Runs a batch on a multi-threaded runtime. The first SIGINT, SIGTERM or SIGHUP cancels it and
+/// is returned with the report; a second one quits at once.
 fn run_batch(
     pipeline: Pipeline,
     prompt: Arc<PromptVersion>,
     samples: &[generate::Sample],
     workspace: &Workspace,
     options: &GenerateOptions,
-) -> anyhow::Result<generate::GenerateReport> {
+) -> anyhow::Result<(generate::GenerateReport, Option<HostSignal>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(async {
+    runtime.block_on(async {
+        let mut signals = HostSignals::listen(&[
+            HostSignal::Interrupt,
+            HostSignal::Terminate,
+            HostSignal::Hangup,
+        ])
+        .context("cannot listen for signals")?;
         let cancel = CancellationToken::new();
+        let first = Arc::new(OnceLock::new());
         let on_signal = cancel.clone();
+        let seen = Arc::clone(&first);
+        // A task of its own, so that a second signal quits even while the batch is blocked.
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "moss: interrupted: stopping; finished runs are kept (Ctrl-C again to quit at once)"
-                );
-                on_signal.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    // Exiting skips destructors: stop the sandboxes and remove their folders.
-                    moss_thinking::exec::kill_running();
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-            }
+            let signal = signals.recv().await;
+            let _ = seen.set(signal);
+            // After SIGHUP, stderr may be a terminal that is gone.
+            let _ = writeln!(
+                io::stderr(),
+                "moss: {}: stopping; finished runs are kept (Ctrl-C again to quit at once)",
+                stopping_reason(signal)
+            );
+            on_signal.cancel();
+            signals.recv().await;
+            // Exiting skips destructors: stop the sandboxes and remove their folders.
+            moss_thinking::exec::kill_running();
+            std::process::exit(i32::from(signal.exit_status()));
         });
-        generate::generate(Arc::new(pipeline), prompt, samples, workspace, options, cancel).await
-    })?;
-    Ok(report)
+        let report = generate::generate(
+            Arc::new(pipeline),
+            prompt,
+            samples,
+            workspace,
+            options,
+            cancel,
+        )
+        .await?;
+        Ok((report, first.get().copied()))
+    })
+}
+
+/// Why a batch stops, as the user is told.
+fn stopping_reason(signal: HostSignal) -> String {
+    match signal {
+        HostSignal::Interrupt => "interrupted".to_owned(),
+        HostSignal::Terminate => format!("terminated ({})", signal.name()),
+        HostSignal::Hangup => format!("hung up ({})", signal.name()),
+    }
 }
 
 fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {

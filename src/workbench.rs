@@ -1,6 +1,7 @@
 //! `moss` without a subcommand: load the workspace, open the workbench, restore the terminal.
 
 use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,7 +28,9 @@ pub struct WorkbenchArgs {
     theme: Option<String>,
 }
 
-pub fn run(args: &WorkbenchArgs) -> anyhow::Result<()> {
+/// Opens the workbench; the exit status is 128 + the signal's number when SIGTERM or SIGHUP
+/// ended it.
+pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     let Setup {
         workspace_dir,
         prompt_text,
@@ -101,16 +104,29 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<()> {
     let mut screen = CrosstermScreen {
         terminal: terminal::init().context("cannot open the terminal")?,
     };
-    let result = runtime.block_on(runner::run(&mut app, &mut screen, pipeline, workspace));
-    terminal::restore().context("cannot restore the terminal")?;
+    let ended = runtime.block_on(runner::run(&mut app, &mut screen, pipeline, workspace));
+    let restored = terminal::restore();
+    if restored.is_err() {
+        // The terminal is gone (it hung up): dropping ratatui's terminal would write to it to
+        // show the cursor, and panic when it cannot report that it failed.
+        std::mem::forget(screen);
+    }
     // Runs cancelled on quit must not keep the process (or their sandboxes) alive.
     moss_thinking::exec::kill_running();
     runtime.shutdown_background();
-    result?;
+    let signalled = ended?;
+    match restored {
+        Ok(()) => {}
+        // Told to stop, moss stops: a terminal that is gone cannot be restored, nor needs it.
+        Err(e) if signalled.is_some() => tracing::warn!("the terminal was not restored: {e}"),
+        Err(e) => return Err(e).context("cannot restore the terminal"),
+    }
     if let Some(log) = &log {
         let _ = writeln!(io::stderr(), "moss: log at {}", log.path().display());
     }
-    Ok(())
+    Ok(signalled.map_or(ExitCode::SUCCESS, |signal| {
+        ExitCode::from(signal.exit_status())
+    }))
 }
 
 /// Texts of the prompt versions this workspace's runs used (missing snapshots are skipped:

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use openai_mock::{MockServer, Reply, Request, StreamReply};
 use serde_json::Value;
 
@@ -197,58 +198,122 @@ fn fill_mode_from_the_command_line_puts_real_results_in() {
     );
 }
 
+/// Twelve samples whose answers take ~0.3 s each to stream, three at a time, so a signal lands
+/// mid-batch.
+struct SlowBatch {
+    server: MockServer,
+    ws: Workspace,
+    samples: PathBuf,
+}
+
+impl SlowBatch {
+    fn new() -> Self {
+        let server = MockServer::start_background(|req: &Request| {
+            let answer = answer_to(req.question().unwrap_or_default());
+            StreamReply::text(&answer, 3)
+                .with_gap(Duration::from_millis(12))
+                .into()
+        });
+        let ws = Workspace::with_mock(&server);
+        let samples = ws.samples(12);
+        Self {
+            server,
+            ws,
+            samples,
+        }
+    }
+
+    fn args(&self) -> [&str; 6] {
+        [
+            "--samples",
+            self.samples.to_str().expect("utf-8"),
+            "--provider",
+            "mock",
+            "--concurrency",
+            "3",
+        ]
+    }
+
+    /// Sends `signal` once three runs are complete, and checks what the stop leaves: exit status
+    /// 128 + the signal, `message` on stderr and then the summary (with `None`, stderr is closed
+    /// before the signal, as when the terminal it went to is gone), every run complete before
+    /// the signal still there and whole, the runs cut short `incomplete` with the error
+    /// `cancelled`, no sample recorded twice.
+    fn stop_mid_batch(&self, signal: Signal, message: Option<&str>) {
+        let mut child = self
+            .ws
+            .command(&self.args())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let done_at_signal = loop {
+            let done = complete_ids(&self.ws.runs());
+            if done.len() >= 3 {
+                break done;
+            }
+            assert!(Instant::now() < deadline, "no runs were recorded");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if message.is_none() {
+            drop(child.stderr.take());
+        }
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal");
+        let out = child.wait_with_output().expect("exits");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(128 + signal as i32), "{err}");
+        if let Some(message) = message {
+            let said = err
+                .find(message)
+                .unwrap_or_else(|| panic!("no {message:?}: {err}"));
+            let summary = err.find("samples: ").expect("a summary");
+            assert!(said < summary, "the stop is announced first: {err}");
+            assert!(
+                err[summary..].contains("run the same command again to resume"),
+                "{err}"
+            );
+        }
+
+        let runs = self.ws.runs();
+        let done = complete_ids(&runs);
+        assert!(
+            done_at_signal.iter().all(|id| done.contains(id)),
+            "{done_at_signal:?} were complete before the signal: {done:?}"
+        );
+        assert!(done.len() < 12, "the batch was stopped: {done:?}");
+        for run in runs.iter().filter(|r| r["status"] == "complete") {
+            assert_eq!(
+                run["transcript"].as_str(),
+                Some(answer_to(run["question"].as_str().expect("q")).as_str())
+            );
+        }
+        // Anything cut short is kept, marked incomplete, never passed off as complete.
+        for run in runs.iter().filter(|r| r["status"] != "complete") {
+            assert_eq!(run["status"], "incomplete", "{run}");
+            assert_eq!(run["error"], "cancelled");
+        }
+        let mut recorded: Vec<&str> = runs
+            .iter()
+            .map(|r| r["sample_id"].as_str().expect("id"))
+            .collect();
+        recorded.sort_unstable();
+        recorded.dedup();
+        assert_eq!(recorded.len(), runs.len(), "one run per sample at most");
+    }
+}
+
 #[test]
 fn an_interrupted_batch_resumes_losing_and_duplicating_nothing() {
-    // Each answer takes ~0.3 s to stream, so an interrupt lands mid-batch.
-    let server = MockServer::start_background(|req: &Request| {
-        let answer = answer_to(req.question().unwrap_or_default());
-        StreamReply::text(&answer, 3)
-            .with_gap(Duration::from_millis(12))
-            .into()
-    });
-    let ws = Workspace::with_mock(&server);
-    let samples = ws.samples(12);
-    let samples_arg = samples.to_str().expect("utf-8");
-    let args = [
-        "--samples",
-        samples_arg,
-        "--provider",
-        "mock",
-        "--concurrency",
-        "3",
-    ];
-    let child = ws
-        .command(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while complete_ids(&ws.runs()).len() < 3 {
-        assert!(Instant::now() < deadline, "no runs were recorded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("interrupt");
-    let out = child.wait_with_output().expect("exits");
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-
-    let first = ws.runs();
-    let done_before = complete_ids(&first);
-    assert!((3..12).contains(&done_before.len()), "{done_before:?}");
-    for run in first.iter().filter(|r| r["status"] == "complete") {
-        assert_eq!(
-            run["transcript"].as_str(),
-            Some(answer_to(run["question"].as_str().expect("q")).as_str())
-        );
-    }
-    // Anything cut short is kept, marked incomplete, never passed off as complete.
-    for run in first.iter().filter(|r| r["status"] != "complete") {
-        assert_eq!(run["status"], "incomplete", "{run}");
-        assert_eq!(run["error"], "cancelled");
-    }
+    let batch = SlowBatch::new();
+    batch.stop_mid_batch(
+        Signal::SIGINT,
+        Some("moss: interrupted: stopping; finished runs are kept (Ctrl-C again to quit at once)"),
+    );
+    let SlowBatch { server, ws, .. } = &batch;
+    let args = batch.args();
+    let done_before = complete_ids(&ws.runs());
     let requests_before = server.request_count();
 
     let out = ws.run(&[&args[..], &["--out", "out.jsonl"]].concat());
@@ -279,6 +344,27 @@ fn an_interrupted_batch_resumes_losing_and_duplicating_nothing() {
         );
         assert!(record.get("replayed").is_none());
     }
+}
+
+#[test]
+fn sigterm_stops_a_batch_as_ctrl_c_does_and_exits_143() {
+    SlowBatch::new().stop_mid_batch(
+        Signal::SIGTERM,
+        Some("moss: terminated (SIGTERM): stopping; finished runs are kept"),
+    );
+}
+
+#[test]
+fn sighup_stops_a_batch_as_ctrl_c_does_and_exits_129() {
+    SlowBatch::new().stop_mid_batch(
+        Signal::SIGHUP,
+        Some("moss: hung up (SIGHUP): stopping; finished runs are kept"),
+    );
+}
+
+#[test]
+fn a_hangup_that_took_stderr_with_it_still_stops_the_batch_cleanly() {
+    SlowBatch::new().stop_mid_batch(Signal::SIGHUP, None);
 }
 
 #[test]

@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
 
 /// How long the screen may take to show what a step waits for.
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -28,8 +32,14 @@ impl Tmux {
     }
 
     fn start(dir: &Path, shell_command: &str) -> Self {
+        // A server per test: the tests of this file run in parallel.
+        static SERVERS: AtomicUsize = AtomicUsize::new(0);
         let tmux = Self {
-            socket: format!("moss-e2e-{}", std::process::id()),
+            socket: format!(
+                "moss-e2e-{}-{}",
+                std::process::id(),
+                SERVERS.fetch_add(1, Ordering::Relaxed)
+            ),
         };
         tmux.relaunch(dir, shell_command);
         tmux
@@ -77,6 +87,26 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Whether the pane shows the alternate screen (moss's, until it restores the terminal).
+    fn alternate_screen(&self) -> bool {
+        let out = self
+            .command()
+            .args(["display-message", "-p", "-t", "moss", "#{alternate_on}"])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// Closes the terminal under whatever runs in it, as closing a terminal window does.
+    fn kill_session(&self) {
+        let status = self
+            .command()
+            .args(["kill-session", "-t", "moss"])
+            .status()
+            .expect("tmux kill-session");
+        assert!(status.success());
+    }
+
     fn alive(&self) -> bool {
         self.command()
             .args(["has-session", "-t", "moss"])
@@ -115,31 +145,61 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
+/// Writes `moss.sh` in `dir`, which opens the workbench there with the offline replay teacher
+/// (no key in the environment), the config file `config` and its log in `dir`, and returns the
+/// shell command that runs it. The script writes its pid to `moss.pid` and `exec`s moss, which
+/// keeps that pid, so the test can signal moss.
+fn moss_script(dir: &Path, config: &Path) -> String {
+    let script = format!(
+        "echo $$ > moss.pid\n\
+         exec env -u SILICONFLOW_API_KEY -u DEEPSEEK_API_KEY -u OPENAI_API_KEY \
+         -u OPENROUTER_API_KEY TERM=xterm-256color MOSS_CONFIG={config} MOSS_LOG_DIR={logs} \
+         {moss} --samples {samples} --prompt {prompt}\n",
+        config = shell_quote(config),
+        logs = shell_quote(dir),
+        moss = shell_quote(Path::new(env!("CARGO_BIN_EXE_moss"))),
+        samples = shell_quote(&repo("samples/questions.jsonl")),
+        prompt = shell_quote(&repo("prompts/teacher.zh.md")),
+    );
+    let path = dir.join("moss.sh");
+    std::fs::write(&path, script).expect("moss.sh");
+    format!("sh {}", shell_quote(&path))
+}
+
+fn moss_pid(dir: &Path) -> nix::unistd::Pid {
+    let pid: i32 = std::fs::read_to_string(dir.join("moss.pid"))
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    nix::unistd::Pid::from_raw(pid)
+}
+
+/// Whether tmux is here to drive a terminal; without it the tests pass vacuously, unless
+/// `MOSS_REQUIRE_TMUX` is set.
+fn tmux_available() -> bool {
+    if Tmux::available() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("MOSS_REQUIRE_TMUX").is_none(),
+        "tmux is required here (MOSS_REQUIRE_TMUX is set) but not installed"
+    );
+    eprintln!("tmux is not installed: the end-to-end test cannot drive a terminal");
+    false
+}
+
 #[test]
 fn run_accept_export_in_a_real_terminal() {
-    if !Tmux::available() {
-        assert!(
-            std::env::var_os("MOSS_REQUIRE_TMUX").is_none(),
-            "tmux is required here (MOSS_REQUIRE_TMUX is set) but not installed"
-        );
-        eprintln!("tmux is not installed: the end-to-end test cannot drive a terminal");
+    if !tmux_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
     std::fs::write(&config, "").expect("config");
-    // No key in the environment: the offline replay teacher answers.
-    // `exec` keeps the shell's pid for moss, so the test can kill it.
     let command = format!(
-        "sh -c 'echo $$ > moss.pid; exec env -u SILICONFLOW_API_KEY -u DEEPSEEK_API_KEY \
-         -u OPENAI_API_KEY -u OPENROUTER_API_KEY TERM=xterm-256color MOSS_CONFIG=\"$0\" \
-         MOSS_LOG_DIR=\"$1\" \"$2\" --samples \"$3\" --prompt \"$4\"' {config} {logs} {moss} \
-         {samples} {prompt}; echo moss exited $?; sleep 30",
-        config = shell_quote(&config),
-        logs = shell_quote(dir.path()),
-        moss = shell_quote(Path::new(env!("CARGO_BIN_EXE_moss"))),
-        samples = shell_quote(&repo("samples/questions.jsonl")),
-        prompt = shell_quote(&repo("prompts/teacher.zh.md")),
+        "{}; echo moss exited $?; sleep 30",
+        moss_script(dir.path(), &config)
     );
     let tmux = Tmux::start(dir.path(), &command);
     let first = tmux.wait_for("REPLAY");
@@ -187,16 +247,7 @@ fn run_accept_export_in_a_real_terminal() {
     );
     tmux.keys(&["x"]);
     tmux.wait_for("rejected");
-    let pid: i32 = std::fs::read_to_string(dir.path().join("moss.pid"))
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("a pid");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("kill moss");
+    nix::sys::signal::kill(moss_pid(dir.path()), Signal::SIGKILL).expect("kill moss");
     tmux.wait_for("moss exited 137");
 
     // Nothing the screen showed is lost: both decisions, and the selection, come back.
@@ -236,4 +287,135 @@ fn check_export(dir: &Path, config: &Path) {
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(String::from_utf8_lossy(&check.stdout).contains("checked 1 record"));
+}
+
+/// Replay at a second a chunk (four characters): a run stays in flight for minutes.
+const SLOW_REPLAY: &str = "[teacher]\nreplay-pause-ms = 1000\n";
+
+/// The runs recorded in `dir`'s workspace.
+fn runs(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join(".moss/runs.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a run record"))
+        .collect()
+}
+
+/// Runs the sample that `moves` select and waits until `answer_text` (a piece of its answer, not
+/// of its question) is on screen: the run is in flight and has text to keep.
+fn start_a_run(tmux: &Tmux, moves: &[&str], answer_text: &str) {
+    tmux.wait_for("REPLAY");
+    if !moves.is_empty() {
+        tmux.keys(moves);
+    }
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("running 1");
+    tmux.wait_for(answer_text);
+}
+
+/// The one run of `sample` was cut short by the signal and kept: incomplete, cancelled, with
+/// the text that had arrived.
+fn assert_cut_short(dir: &Path, sample: &str, begins: &str) {
+    let runs = runs(dir);
+    let cut: Vec<&Value> = runs.iter().filter(|r| r["sample_id"] == sample).collect();
+    assert_eq!(cut.len(), 1, "{runs:?}");
+    assert_eq!(cut[0]["status"], "incomplete", "{}", cut[0]);
+    assert_eq!(cut[0]["error"], "cancelled", "{}", cut[0]);
+    let text = cut[0]["transcript"].as_str().expect("a transcript");
+    assert!(text.starts_with(begins), "{text}");
+}
+
+/// The session file says `sample` is selected.
+fn assert_session_selects(dir: &Path, sample: &str) {
+    let session: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(".moss/workbench.json")).expect("the session is saved"),
+    )
+    .expect("a session");
+    assert_eq!(session["selected"], sample, "{session}");
+}
+
+#[test]
+fn sigterm_and_sighup_quit_at_once_keeping_the_run_in_flight_and_the_session() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, SLOW_REPLAY).expect("config");
+    let command = format!(
+        "{}; echo moss exited $?; sleep 30",
+        moss_script(dir.path(), &config)
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    start_a_run(&tmux, &[], "次方是");
+    let session = dir.path().join(".moss/workbench.json");
+    assert!(!session.exists(), "nothing has changed the session yet");
+    assert!(runs(dir.path()).is_empty());
+
+    // SIGTERM: no question asked, the run cut short and recorded, the session saved, the
+    // terminal restored, and the exit status says why. (A shell reports 143 for a process the
+    // signal killed outright, too: the records and the log tell the two apart.)
+    nix::sys::signal::kill(moss_pid(dir.path()), Signal::SIGTERM).expect("SIGTERM");
+    tmux.wait_for("moss exited 143");
+    assert!(!tmux.alternate_screen(), "the terminal is restored");
+    assert_cut_short(dir.path(), "q01", "2的1000次方是");
+    assert_session_selects(dir.path(), "q01");
+    let log = std::fs::read_to_string(dir.path().join("moss.log")).expect("the log");
+    let signalled = log
+        .find("quitting on a signal")
+        .expect("the signal is logged");
+    let recorded = log.find("run recorded").expect("the run is logged");
+    assert!(
+        signalled < recorded,
+        "the run was cut by the signal:\n{log}"
+    );
+
+    // SIGHUP sent to moss while the terminal is still there: the same, with 129.
+    tmux.relaunch(dir.path(), &command);
+    start_a_run(&tmux, &["j"], "复利10年");
+    nix::sys::signal::kill(moss_pid(dir.path()), Signal::SIGHUP).expect("SIGHUP");
+    tmux.wait_for("moss exited 129");
+    assert!(!tmux.alternate_screen(), "the terminal is restored");
+    assert_cut_short(dir.path(), "q02", "按月复利10年");
+    assert_session_selects(dir.path(), "q02");
+}
+
+#[test]
+fn closing_the_terminal_mid_run_exits_129_and_keeps_the_run() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, SLOW_REPLAY).expect("config");
+    // The terminal's own shell dies with it; the shell between it and moss ignores the hangup
+    // (a trap is reset for the programs it starts) to write down how moss exited.
+    let command = format!(
+        "sh -c 'trap : HUP; {}; echo $? > moss.status'; sleep 30",
+        moss_script(dir.path(), &config).replace('\'', r"'\''")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    start_a_run(&tmux, &[], "次方是");
+    tmux.kill_session();
+
+    let status_file = dir.path().join("moss.status");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = std::fs::read_to_string(&status_file)
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+        {
+            break status;
+        }
+        assert!(
+            started.elapsed() < STEP_TIMEOUT,
+            "moss never exited after its terminal closed"
+        );
+        std::thread::sleep(POLL);
+    };
+    // Not 101 (a panic on the dead terminal), not 2 (an error restoring it); a moss that the
+    // hangup killed outright would show 129 too, and record nothing.
+    assert_eq!(status.trim(), "129");
+    assert_cut_short(dir.path(), "q01", "2的1000次方是");
+    assert_session_selects(dir.path(), "q01");
 }

@@ -9,6 +9,7 @@ use crossterm::event::{KeyModifiers, MouseEvent, MouseEventKind};
 use moss_thinking::curate::{ExportReport, SystemChoice};
 use moss_thinking::export::ExportFormat;
 use moss_thinking::run::{Run, RunEvent, RunStatus};
+use moss_thinking::signals::HostSignal;
 use moss_thinking::store::{Decision, Session, Verdict};
 use moss_thinking::tui::app::{App, Layer, Pane, SampleState};
 use moss_thinking::tui::update::{Command, Msg, update};
@@ -537,6 +538,53 @@ fn q_quits_at_once_when_idle_and_asks_while_runs_are_in_flight() {
     let commands = press(&mut app, "y");
     assert!(commands.contains(&Command::CancelRun(key)));
     assert!(commands.contains(&Command::Quit));
+}
+
+#[test]
+fn sigterm_or_sighup_quits_at_once_over_any_dialog_cancelling_runs_and_the_queue() {
+    let mut app = app();
+    let commands = press(&mut app, "R"); // q01 and q02 run, q03 and q04 wait
+    let running: Vec<u64> = started(&commands).iter().map(|(key, _)| *key).collect();
+    assert_eq!(running.len(), 2);
+    press(&mut app, "q");
+    assert!(matches!(app.top(), Some(Layer::ConfirmQuit)));
+
+    let commands = update(&mut app, Msg::Signal(HostSignal::Terminate));
+    // Every run in flight is cancelled, then the session saved, then the runner told to quit.
+    let (last, rest) = commands.split_last().expect("commands");
+    assert_eq!(*last, Command::Quit);
+    let (save, cancels) = rest.split_last().expect("a session save");
+    assert!(matches!(save, Command::SaveSession(_)), "{save:?}");
+    let mut cancelled: Vec<u64> = cancels
+        .iter()
+        .map(|c| match c {
+            Command::CancelRun(key) => *key,
+            other => panic!("only cancels before the save: {other:?}"),
+        })
+        .collect();
+    cancelled.sort_unstable();
+    assert_eq!(cancelled, running);
+    assert!(app.quit);
+    assert!(app.queue.pending.is_empty(), "nothing waiting starts");
+    assert!(app.active.values().all(|run| run.cancelling));
+    // The cancelled runs finish as usual; nothing new starts, and a second signal adds nothing.
+    assert!(update(&mut app, Msg::Signal(HostSignal::Hangup)).is_empty());
+    let commands = stream_and_finish(
+        &mut app,
+        running[0],
+        "是蓝色。",
+        run("q01", "是蓝色。", RunStatus::Incomplete),
+    );
+    assert!(started(&commands).is_empty(), "{commands:?}");
+
+    // Idle, with no dialog: the same, at once.
+    let mut app = workbench::app();
+    let commands = update(&mut app, Msg::Signal(HostSignal::Hangup));
+    assert!(matches!(
+        commands[..],
+        [Command::SaveSession(_), Command::Quit]
+    ));
+    assert!(app.quit);
 }
 
 #[test]

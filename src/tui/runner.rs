@@ -23,6 +23,7 @@ use super::app::{App, RunKey};
 use super::update::{Command, Msg, update};
 use super::view;
 use crate::run::{ExecConsent, Job, Pipeline, PromptVersion, Run};
+use crate::signals::{HostSignal, HostSignals};
 use crate::store::{Decision, DecisionLog, RunLog, Session, StoreError, Workspace};
 
 /// At most this many frames per second: a fast stream redraws per frame, not per token.
@@ -38,6 +39,8 @@ const MAX_BATCH: usize = 4096;
 pub enum RunnerError {
     #[error("the terminal failed: {0}")]
     Terminal(#[from] io::Error),
+    #[error("cannot listen for signals: {0}")]
+    Signals(io::Error),
 }
 
 /// Something the terminal does besides drawing: handing itself to an external editor.
@@ -51,19 +54,24 @@ pub trait Screen {
     fn edit_externally(&mut self, text: &str) -> io::Result<String>;
 }
 
-/// Runs the workbench until the user quits.
+/// Runs the workbench until the user quits, or SIGTERM or SIGHUP ends it (returned: the caller
+/// exits with its status). Either way, runs in flight are cancelled and recorded as incomplete
+/// (waiting a few seconds at most) and the session is saved before this returns.
 ///
 /// # Errors
-/// When the terminal cannot be read or drawn.
+/// When the terminal cannot be read or drawn (after quitting as above), or the signal handlers
+/// cannot be installed.
 pub async fn run<S: Screen>(
     app: &mut App,
     screen: &mut S,
     pipeline: Pipeline,
     workspace: Workspace,
-) -> Result<(), RunnerError>
+) -> Result<Option<HostSignal>, RunnerError>
 where
     RunnerError: From<<S::Backend as Backend>::Error>,
 {
+    let mut signals = HostSignals::listen(&[HostSignal::Terminate, HostSignal::Hangup])
+        .map_err(RunnerError::Signals)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let consent = Arc::new(WorkbenchConsent::new(app.consent, tx.clone()));
     let consent_gate: Arc<dyn ExecConsent> = consent.clone();
@@ -82,28 +90,45 @@ where
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut quit_deadline: Option<Instant> = None;
+    let mut signalled: Option<HostSignal> = None;
+    // Once the terminal fails it is neither drawn nor read again.
+    let mut terminal_failure: Option<RunnerError> = None;
     loop {
-        if dirty && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
-            screen.terminal().draw(|frame| view::draw(frame, app))?;
+        if dirty && terminal_failure.is_none() && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
+            if let Err(e) = screen.terminal().draw(|frame| view::draw(frame, app)) {
+                lose_terminal(&mut terminal_failure, e.into(), &runner.tx);
+            }
             last_draw = Some(Instant::now());
             dirty = false;
         }
-        if let Some(deadline) = quit_deadline
-            && (app.active.is_empty() || Instant::now() >= deadline)
-        {
-            break;
+        if let Some(deadline) = quit_deadline {
+            // A terminal that fails has usually hung up, and its SIGHUP is on the way: wait
+            // for it (at most until the deadline), so that the exit says so.
+            let settled =
+                app.active.is_empty() && (terminal_failure.is_none() || signalled.is_some());
+            if settled || Instant::now() >= deadline {
+                break;
+            }
         }
         let redraw_at = last_draw.map_or_else(Instant::now, |t| t + FRAME);
         let stream = events.get_or_insert_with(EventStream::new);
         let msg = tokio::select! {
-            event = stream.next() => match event {
+            event = stream.next(), if terminal_failure.is_none() => match event {
                 Some(Ok(event)) => match terminal_msg(event) {
                     Some(msg) => msg,
                     None => continue,
                 },
-                Some(Err(e)) => return Err(RunnerError::Terminal(e)),
+                Some(Err(e)) => {
+                    lose_terminal(&mut terminal_failure, RunnerError::Terminal(e), &runner.tx);
+                    continue;
+                }
                 None => break,
             },
+            signal = signals.recv() => {
+                tracing::info!(signal = signal.name(), "quitting on a signal");
+                signalled.get_or_insert(signal);
+                Msg::Signal(signal)
+            }
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => Msg::Tick,
             () = tokio::time::sleep_until(redraw_at.into()), if dirty => continue,
@@ -128,7 +153,9 @@ where
                         // The editor reads the keyboard: stop reading it until it is done.
                         events = None;
                         let result = screen.edit_externally(&text).map_err(|e| e.to_string());
-                        screen.terminal().clear()?;
+                        if let Err(e) = screen.terminal().clear() {
+                            lose_terminal(&mut terminal_failure, e.into(), &runner.tx);
+                        }
                         let _ = runner.tx.send(Msg::ExternallyEdited { run, result });
                     }
                     other => runner.execute(other),
@@ -138,7 +165,25 @@ where
         dirty = true;
     }
     runner.journal.finish();
-    Ok(())
+    match (signalled, terminal_failure) {
+        (Some(signal), _) => Ok(Some(signal)),
+        (None, Some(failure)) => Err(failure),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A terminal that cannot be read or drawn is gone (one that hung up fails before its SIGHUP
+/// arrives): quit as on SIGHUP, and keep the failure to report unless the signal comes.
+fn lose_terminal(
+    failure: &mut Option<RunnerError>,
+    error: RunnerError,
+    tx: &mpsc::UnboundedSender<Msg>,
+) {
+    if failure.is_none() {
+        tracing::warn!("{error}");
+        let _ = tx.send(Msg::Signal(HostSignal::Hangup));
+        *failure = Some(error);
+    }
 }
 
 fn terminal_msg(event: Event) -> Option<Msg> {

@@ -13,6 +13,7 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 use super::app::{App, Layer, Notice, Pane, RunKey};
 use crate::curate::{ExportOptions, ExportReport};
 use crate::run::{Job, Run, RunEvent};
+use crate::signals::HostSignal;
 use crate::store::{Decision, Session};
 
 /// Rows the mouse wheel scrolls.
@@ -59,6 +60,9 @@ pub enum Msg {
         result: Result<String, String>,
     },
     SessionSaved(Result<(), String>),
+    /// The host asked moss to stop (SIGTERM, SIGHUP; the runner also says SIGHUP when the
+    /// terminal is gone): quit at once, without asking, as a confirmed quit does.
+    Signal(HostSignal),
 }
 
 /// Work for the runner.
@@ -135,6 +139,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::SessionSaved(Err(e)) => {
             notify_error(app, format!("could not save the selection: {e}"));
         }
+        Msg::Signal(_) if app.quit => {}
+        Msg::Signal(_) => actions::quit(app, &mut commands),
     }
     commands
 }
