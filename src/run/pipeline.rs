@@ -151,6 +151,12 @@ impl Pipeline {
         &self.rules
     }
 
+    /// The sandbox that runs the teacher's code.
+    #[must_use]
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
     /// The settings runs of `prompt` are made with.
     #[must_use]
     pub fn settings(&self, prompt: &PromptVersion) -> RunSettings {
