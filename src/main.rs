@@ -311,6 +311,9 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         prompt.id,
         pipeline.exec_mode().as_str(),
     )?;
+    if pipeline.exec_mode() != ExecMode::Off {
+        sandbox_cmd::announce(pipeline.sandbox(), &mut stderr.lock())?;
+    }
     let options = GenerateOptions {
         concurrency: args
             .concurrency

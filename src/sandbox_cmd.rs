@@ -75,6 +75,62 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Before a batch runs code: checks the sandbox and says what it lacks here; refuses when
+/// Python cannot run or a protection `[exec] require` names is missing.
+///
+/// # Errors
+/// When code cannot run, or may not; and when `out` cannot be written.
+pub fn announce(sandbox: &Sandbox, out: &mut impl Write) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let check = runtime.block_on(sandbox.check());
+    let interpreter = match &check.interpreter {
+        Ok(found) => found,
+        Err(why) => anyhow::bail!(
+            "the sandbox cannot run Python: {why}\n(set [exec] python, or run with --exec off)"
+        ),
+    };
+    let lacking = check.lacking(&sandbox.config().require);
+    if !lacking.is_empty() {
+        let list: Vec<String> = lacking
+            .iter()
+            .map(|m| format!("{} ({})", m.protection, m.reason))
+            .collect();
+        anyhow::bail!(
+            "no code runs: [exec] require names {}, which the sandbox does not have here\n(`moss sandbox` lists every protection)",
+            list.join("; ")
+        );
+    }
+    if check.missing.is_empty() {
+        writeln!(
+            out,
+            "moss: code runs in the sandbox with every protection ({interpreter})"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "moss: code runs in the sandbox ({interpreter}) without these protections:"
+        )?;
+        for missing in &check.missing {
+            writeln!(
+                out,
+                "moss:   {} ({}): {}",
+                missing.protection.describe(),
+                missing.protection,
+                missing.reason
+            )?;
+        }
+        writeln!(
+            out,
+            "moss: [exec] require = [\"{}\", …] refuses to run code without one",
+            check.missing[0].protection
+        )?;
+    }
+    Ok(())
+}
+
 /// One line per protection: `✓ name` or `✗ name: why` (and `required` where `[exec] require`
 /// names it).
 fn write_check(

@@ -41,6 +41,8 @@ pub(crate) struct Plan {
     pub isolate_network: bool,
     /// Protections without which the code must not start.
     pub require: Vec<Protection>,
+    /// Where a private folder goes when there is no mount namespace (moss's temporary folder).
+    pub temp_root: PathBuf,
 }
 
 /// Resource limits; 0 means "not limited".
@@ -131,6 +133,7 @@ mod tests {
             disk_mb: 256,
             isolate_network: true,
             require: vec![Protection::FilesystemIsolated],
+            temp_root: PathBuf::from("/tmp"),
         };
         let mut bytes = frames(&plan, "print('中文')\n");
         bytes.extend_from_slice(b"rest");

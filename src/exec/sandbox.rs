@@ -60,7 +60,6 @@ def _moss_main():
         pass
     main = types.ModuleType("__main__")
     main.__file__ = "main.py"
-    main.__builtins__ = __builtins__
     sys.modules["__main__"] = main
     sys.argv[:] = ["main.py"]
     sys.path[0] = os.getcwd()
@@ -323,6 +322,7 @@ impl Sandbox {
             disk_mb: self.config.disk_mb,
             isolate_network: self.config.isolate_network,
             require: self.config.require.clone(),
+            temp_root: std::env::temp_dir(),
         })
     }
 

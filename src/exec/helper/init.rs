@@ -143,7 +143,7 @@ fn reap_until(code: Pid) -> Option<Ended> {
 fn fallback_dir(setup: &Setup, code: &[u8]) -> Result<PathBuf, String> {
     let dir = tempfile::Builder::new()
         .prefix("moss-exec-")
-        .tempdir()
+        .tempdir_in(&setup.plan.temp_root)
         .map_err(|e| format!("cannot create a temporary folder: {e}"))?
         .keep();
     let main = dir.join(MAIN_FILE);
