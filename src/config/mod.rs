@@ -476,6 +476,46 @@ mod tests {
     }
 
     #[test]
+    fn exec_numbers_out_of_range_name_file_line_and_column() {
+        for (text, at, says) in [
+            (
+                "[exec]\ntimeout-secs = -1.0\n",
+                "moss.toml:2:16: ",
+                "found -1",
+            ),
+            (
+                "[exec]\nmode = \"fill\"\ntimeout-secs = nan\n",
+                "moss.toml:3:16: ",
+                "found NaN",
+            ),
+            (
+                "[exec]\ntimeout-secs = 0.0\n",
+                "moss.toml:2:16: ",
+                "found 0",
+            ),
+            ("[exec]\ncpu-secs = -5\n", "moss.toml:2:12: ", "found -5"),
+            ("[exec]\ndisk-mb = -1\n", "moss.toml:2:11: ", "found -1"),
+            (
+                "[exec]\nmax-processes = -1\n",
+                "moss.toml:2:17: ",
+                "found -1",
+            ),
+            ("[exec]\noutput-limit = 0\n", "moss.toml:2:16: ", "found 0"),
+            (
+                "[exec]\nrequire = [\"fs\"]\n",
+                "moss.toml:2:12: ",
+                "filesystem-isolated",
+            ),
+        ] {
+            let mut layers = Layers::default();
+            layers.push(Source::inline("moss.toml", text));
+            let err = layers.resolve().expect_err(text).to_string();
+            assert!(err.starts_with(at), "{text}: {err}");
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn the_workbench_table_has_its_defaults_and_takes_overrides() {
         let config = Layers::default().resolve().expect("defaults");
         assert_eq!(config.workbench.theme, "dark");
