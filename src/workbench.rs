@@ -72,6 +72,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings {
         teacher: pipeline.teacher().info(),
         exec: pipeline.exec_mode(),
+        require: pipeline.sandbox().config().require.clone(),
         concurrency: config.workbench.concurrency.max(1),
         theme,
         keymap,

@@ -5,11 +5,12 @@ mod workbench;
 
 use std::time::Duration;
 
+use moss_thinking::exec::Protection;
 use moss_thinking::run::{RunEvent, RunStatus, prompt_id};
 use moss_thinking::store::Session;
 use moss_thinking::tui::app::App;
 use moss_thinking::tui::update::{Command, Msg, update};
-use workbench::{GOOD, PROMPT, app, app_with, press, run, screen};
+use workbench::{GOOD, PROMPT, app, app_with, press, run, sandbox_check, screen};
 
 const SIZES: [(u16, u16); 2] = [(100, 30), (60, 20)];
 
@@ -181,6 +182,77 @@ fn a_long_question_wraps_within_the_pane() {
         let mut app = app();
         app.samples[0].question =
             "本金10万元，年化利率3.5%，按月复利，存10年后本息合计多少？和按年复利差多少？如果每年再追加一万元，结果又如何？请分别列出。".to_owned();
+        app
+    });
+}
+
+#[test]
+fn consent_while_the_sandbox_is_checked() {
+    snapshot("consent_checking", || {
+        let mut app = app();
+        update(&mut app, Msg::ConsentNeeded);
+        app
+    });
+}
+
+#[test]
+fn consent_with_every_protection() {
+    snapshot("consent_every_protection", || {
+        let mut app = app();
+        update(
+            &mut app,
+            Msg::SandboxChecked(Box::new(sandbox_check(
+                Ok("Python 3.12.3 (/usr/bin/python3.12)"),
+                &[],
+            ))),
+        );
+        update(&mut app, Msg::ConsentNeeded);
+        app
+    });
+}
+
+#[test]
+fn consent_lists_the_protections_this_machine_refuses() {
+    snapshot("consent_missing_protections", || {
+        let mut app = app();
+        update(
+            &mut app,
+            Msg::SandboxChecked(Box::new(sandbox_check(
+                Ok("Python 3.12.3 (/usr/bin/python3.12)"),
+                &[
+                    (
+                        Protection::FilesystemIsolated,
+                        "user namespaces are disabled (kernel.unprivileged_userns_clone = 0)",
+                    ),
+                    (Protection::NetworkIsolated, "需要用户命名空间"),
+                    (
+                        Protection::ProcessLimit,
+                        "moss runs as root without a user namespace",
+                    ),
+                ],
+            ))),
+        );
+        update(&mut app, Msg::ConsentNeeded);
+        app
+    });
+}
+
+#[test]
+fn consent_says_require_refuses_every_block() {
+    snapshot("consent_refused_by_require", || {
+        let mut app = app();
+        app.settings.require = vec![Protection::FilesystemIsolated];
+        update(
+            &mut app,
+            Msg::SandboxChecked(Box::new(sandbox_check(
+                Ok("Python 3.12.3 (/usr/bin/python3.12)"),
+                &[(
+                    Protection::FilesystemIsolated,
+                    "user namespaces are disabled",
+                )],
+            ))),
+        );
+        update(&mut app, Msg::ConsentNeeded);
         app
     });
 }

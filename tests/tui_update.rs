@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use crossterm::event::{KeyModifiers, MouseEvent, MouseEventKind};
 use moss_thinking::curate::{ExportReport, SystemChoice};
+use moss_thinking::exec::Protection;
 use moss_thinking::export::ExportFormat;
 use moss_thinking::run::{Run, RunEvent, RunStatus};
 use moss_thinking::signals::HostSignal;
 use moss_thinking::store::{Decision, Session, Verdict};
 use moss_thinking::tui::app::{App, Layer, Pane, SampleState};
 use moss_thinking::tui::update::{Command, Msg, update};
-use workbench::{GOOD, OVER_BUDGET, app, app_with, press, run, type_text};
+use workbench::{GOOD, OVER_BUDGET, app, app_with, press, run, sandbox_check, type_text};
 
 fn started(commands: &[Command]) -> Vec<(u64, String)> {
     commands
@@ -839,4 +840,85 @@ fn the_samples_list_scrolls_to_keep_the_selection_on_screen() {
         screen.contains("s00") && !screen.contains("s39"),
         "{screen}"
     );
+}
+
+fn status_row(app: &mut App) -> String {
+    let screen = workbench::screen(app, 160, 20);
+    screen
+        .lines()
+        .find(|row| row.contains(" · exec "))
+        .unwrap_or_else(|| panic!("a status bar:\n{screen}"))
+        .to_owned()
+}
+
+#[test]
+fn the_sandbox_check_reaches_the_status_bar_and_the_consent_dialog() {
+    let mut app = app();
+    assert!(
+        !status_row(&mut app).contains("sandbox:"),
+        "nothing before the check"
+    );
+    update(
+        &mut app,
+        Msg::SandboxChecked(Box::new(sandbox_check(
+            Ok("Python 3.12.3 (/usr/bin/python3)"),
+            &[
+                (Protection::FilesystemIsolated, "no user namespaces"),
+                (Protection::DiskLimit, "no user namespaces"),
+            ],
+        ))),
+    );
+    assert!(
+        app.notice.is_none(),
+        "missing protections alone are not an error"
+    );
+    assert_eq!(app.sandbox.as_ref().map(|c| c.missing.len()), Some(2));
+    assert!(status_row(&mut app).contains("fill (asks first) · sandbox: 2 missing"));
+    update(&mut app, Msg::ConsentNeeded);
+    let dialog = workbench::screen(&mut app, 100, 30);
+    assert!(
+        dialog.contains("✗ filesystem isolation: no user namespaces"),
+        "{dialog}"
+    );
+    assert!(
+        dialog.contains("✗ disk limit: no user namespaces"),
+        "{dialog}"
+    );
+}
+
+#[test]
+fn a_required_protection_that_is_missing_is_an_error_at_once() {
+    let mut app = app();
+    app.settings.require = vec![Protection::FilesystemIsolated, Protection::Unprivileged];
+    update(
+        &mut app,
+        Msg::SandboxChecked(Box::new(sandbox_check(
+            Ok("Python 3.12.3 (/usr/bin/python3)"),
+            &[(Protection::FilesystemIsolated, "no user namespaces")],
+        ))),
+    );
+    let notice = app.notice.as_ref().expect("an error");
+    assert!(notice.error);
+    assert!(
+        notice.text.contains("filesystem-isolated") && !notice.text.contains("unprivileged"),
+        "names exactly what is lacking: {}",
+        notice.text
+    );
+    assert!(status_row(&mut app).contains("sandbox: refused by require"));
+}
+
+#[test]
+fn a_sandbox_that_cannot_start_python_is_an_error_at_once() {
+    let mut app = app();
+    update(
+        &mut app,
+        Msg::SandboxChecked(Box::new(sandbox_check(Err("python3.99: not found"), &[]))),
+    );
+    let notice = app.notice.as_ref().expect("an error");
+    assert!(
+        notice.error && notice.text.contains("python3.99: not found"),
+        "{}",
+        notice.text
+    );
+    assert!(status_row(&mut app).contains("sandbox: no python"));
 }

@@ -12,7 +12,7 @@ use super::history::HistoryView;
 use super::keymap::Keymap;
 use super::live::LiveView;
 use crate::curate::SystemChoice;
-use crate::exec::ExecMode;
+use crate::exec::{ExecMode, Protection, SandboxCheck};
 use crate::export::ExportFormat;
 use crate::generate::Sample;
 use crate::prompt::PromptFile;
@@ -237,6 +237,8 @@ pub struct Stats {
 pub struct Settings {
     pub teacher: TeacherInfo,
     pub exec: ExecMode,
+    /// `[exec] require`: protections without which no code runs.
+    pub require: Vec<Protection>,
     pub concurrency: usize,
     pub theme: Theme,
     pub keymap: Keymap,
@@ -289,6 +291,8 @@ pub struct App {
     pub settings: Settings,
     /// The workspace's answer on running code; `None` until asked.
     pub consent: Option<bool>,
+    /// What the sandbox can do on this machine; `None` until checked (or when code never runs).
+    pub sandbox: Option<SandboxCheck>,
     /// Decisions sent to disk and not yet confirmed.
     pub saving: usize,
     /// The session (selection) changed since it was last saved.
@@ -353,6 +357,7 @@ impl App {
             stats: Stats::default(),
             settings,
             consent: session.exec_consent,
+            sandbox: None,
             saving: 0,
             session_dirty: false,
             quit: false,

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::app::{App, RunKey};
 use super::update::{Command, Msg, update};
 use super::view;
+use crate::exec::ExecMode;
 use crate::run::{ExecConsent, Job, Pipeline, PromptVersion, Run};
 use crate::signals::{HostSignal, HostSignals};
 use crate::store::{Decision, DecisionLog, RunLog, Session, StoreError, Workspace};
@@ -54,6 +55,20 @@ pub trait Screen {
     fn edit_externally(&mut self, text: &str) -> io::Result<String>;
 }
 
+/// What the sandbox can do here, for the consent dialog and the status bar: checked once, in
+/// the background beside everything else, since it starts an interpreter. Not when code never
+/// runs.
+fn check_sandbox(exec: ExecMode, pipeline: &Pipeline, tx: mpsc::UnboundedSender<Msg>) {
+    if exec == ExecMode::Off {
+        return;
+    }
+    let sandbox = pipeline.sandbox().clone();
+    tokio::spawn(async move {
+        let check = sandbox.check().await;
+        let _ = tx.send(Msg::SandboxChecked(Box::new(check)));
+    });
+}
+
 /// Runs the workbench until the user quits, or SIGTERM or SIGHUP ends it (returned: the caller
 /// exits with its status). Either way, runs in flight are cancelled and recorded as incomplete
 /// (waiting a few seconds at most) and the session is saved before this returns.
@@ -76,6 +91,7 @@ where
     let consent = Arc::new(WorkbenchConsent::new(app.consent, tx.clone()));
     let consent_gate: Arc<dyn ExecConsent> = consent.clone();
     let pipeline = Arc::new(pipeline.with_consent(Some(consent_gate)));
+    check_sandbox(app.settings.exec, &pipeline, tx.clone());
     let journal = Journal::start(workspace.clone(), tx.clone());
     let mut runner = Runner {
         tx,

@@ -98,6 +98,7 @@ pub fn app_with(runs: Vec<Run>, decisions: Vec<Decision>, session: Session) -> A
                 replayed: true,
             },
             exec: ExecMode::Fill,
+            require: Vec::new(),
             concurrency: 2,
             theme: Theme::load("dark", None).expect("built-in theme"),
             keymap: Keymap::default(),
@@ -177,4 +178,23 @@ pub fn screen(app: &mut App, width: u16, height: u16) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A sandbox check as the runner reports it: Python works (or not), these protections missing.
+pub fn sandbox_check(
+    interpreter: Result<&str, &str>,
+    missing: &[(moss_thinking::exec::Protection, &str)],
+) -> moss_thinking::exec::SandboxCheck {
+    use moss_thinking::exec::{Missing, Protections, SandboxCheck};
+    SandboxCheck {
+        protections: Protections::default(),
+        missing: missing
+            .iter()
+            .map(|(protection, reason)| Missing {
+                protection: *protection,
+                reason: (*reason).to_owned(),
+            })
+            .collect(),
+        interpreter: interpreter.map(str::to_owned).map_err(str::to_owned),
+    }
 }

@@ -12,6 +12,7 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 
 use super::app::{App, Layer, Notice, Pane, RunKey};
 use crate::curate::{ExportOptions, ExportReport};
+use crate::exec::SandboxCheck;
 use crate::run::{Job, Run, RunEvent};
 use crate::signals::HostSignal;
 use crate::store::{Decision, Session};
@@ -43,6 +44,8 @@ pub enum Msg {
     },
     /// A run wants to execute code and the workspace has no answer yet.
     ConsentNeeded,
+    /// What the sandbox can do here (checked once at start, when code may run).
+    SandboxChecked(Box<SandboxCheck>),
     /// A decision is on disk (fsynced): now the screen may show it.
     DecisionSaved(Decision),
     DecisionFailed {
@@ -119,6 +122,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 app.layers.push(Layer::Consent);
             }
         }
+        Msg::SandboxChecked(check) => sandbox_checked(app, *check),
         Msg::DecisionSaved(decision) => actions::decision_saved(app, decision),
         Msg::DecisionFailed { decision, error } => {
             app.saving = app.saving.saturating_sub(1);
@@ -143,6 +147,32 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Signal(_) => actions::quit(app, &mut commands),
     }
     commands
+}
+
+/// Keeps the check for the consent dialog and the status bar; says at once when no code can run.
+fn sandbox_checked(app: &mut App, check: SandboxCheck) {
+    if let Err(why) = &check.interpreter {
+        notify_error(
+            app,
+            format!("code cannot run: the sandbox cannot start Python: {why}"),
+        );
+    } else {
+        let lacking: Vec<String> = check
+            .lacking(&app.settings.require)
+            .iter()
+            .map(|m| m.protection.to_string())
+            .collect();
+        if !lacking.is_empty() {
+            notify_error(
+                app,
+                format!(
+                    "no code runs: [exec] require names {}, which the sandbox does not have here",
+                    lacking.join(", ")
+                ),
+            );
+        }
+    }
+    app.sandbox = Some(check);
 }
 
 fn mouse(app: &mut App, mouse: MouseEvent) {

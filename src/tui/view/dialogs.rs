@@ -1,7 +1,7 @@
 //! Full-screen editors and views, and the dialogs drawn over the main screen.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr as _;
@@ -276,25 +276,89 @@ pub(super) fn confirm_quit(frame: &mut Frame<'_>, area: Rect, app: &App) {
 
 pub(super) fn consent(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    let lines = vec![
+    let error = style(theme, Role::Error);
+    let mut lines = vec![
         Line::from("A run wants to execute Python code the model wrote."),
-        Line::from(
-            "It runs in a sandbox: a fresh temporary folder, no stdin, time, memory and \
-             process limits, and no network where the OS allows it.",
-        ),
+        Line::default(),
+    ];
+    match &app.sandbox {
+        None => lines.push(Line::from(
+            "Checking what the sandbox can do on this machine…",
+        )),
+        Some(check) => match &check.interpreter {
+            Err(why) => lines.push(Line::from(Span::styled(
+                format!(
+                    "The sandbox cannot start Python here: {why}. Blocks get an error \
+                     instead of a result."
+                ),
+                error,
+            ))),
+            Ok(interpreter) => {
+                let lacking = check.lacking(&app.settings.require);
+                if !lacking.is_empty() {
+                    let named: Vec<String> = lacking
+                        .iter()
+                        .map(|m| format!("{} ({})", m.protection, m.reason))
+                        .collect();
+                    lines.push(Line::from(Span::styled(
+                        format!(
+                            "No code runs: [exec] require names {}, which the sandbox does \
+                             not have here. Blocks get an error instead of a result.",
+                            named.join("; ")
+                        ),
+                        error,
+                    )));
+                } else if check.missing.is_empty() {
+                    lines.push(Line::from(format!(
+                        "It runs in a sandbox with every protection ({interpreter}): a \
+                         minimal read-only root with a size-limited private folder and none \
+                         of your files, no network, an unprivileged user, time, memory and \
+                         process limits, a syscall filter; it dies with moss."
+                    )));
+                } else {
+                    lines.push(Line::from(format!(
+                        "It runs in a sandbox ({interpreter}), but this machine does not \
+                         give these protections:"
+                    )));
+                    for missing in &check.missing {
+                        lines.push(Line::from(vec![
+                            Span::styled("✗ ", error),
+                            Span::styled(missing.protection.describe(), error),
+                            Span::raw(format!(": {}", missing.reason)),
+                        ]));
+                    }
+                    lines.push(Line::from(
+                        "[exec] require refuses to run code without the ones you name.",
+                    ));
+                }
+            }
+        },
+    }
+    lines.extend([
         Line::default(),
         Line::from("Allow code execution in this workspace? The answer is remembered."),
-        Line::default(),
-        Line::from(Span::styled(
+    ]);
+    let width = 72.min(area.width);
+    let body = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Tall enough for every wrapped row (the reasons are what the user must read), with the
+    // keys on a row of their own that stays in sight when the screen is too short for the rest.
+    let rows = body.line_count(width.saturating_sub(2)) + 4;
+    let rect = popup(frame, area, width, u16::try_from(rows).unwrap_or(u16::MAX));
+    let block = dialog_block(app, " Run model-written code? ");
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let [body_area, _, keys_area] = Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    frame.render_widget(body, body_area);
+    frame.render_widget(
+        Paragraph::new(Span::styled(
             "y allow · n never (blocks stay without results)",
             style(theme, Role::KeyHint),
         )),
-    ];
-    let rect = popup(frame, area, 66, 12);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(dialog_block(app, " Run model-written code? "))
-            .wrap(Wrap { trim: false }),
-        rect,
+        keys_area,
     );
 }

@@ -142,10 +142,22 @@ fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
 
 fn exec_label(app: &App) -> String {
     let mode = app.settings.exec.as_str();
-    match (app.settings.exec, app.consent) {
-        (crate::exec::ExecMode::Off, _) | (_, Some(true)) => mode.to_owned(),
+    let label = match (app.settings.exec, app.consent) {
+        (crate::exec::ExecMode::Off, _) => return mode.to_owned(),
+        (_, Some(true)) => mode.to_owned(),
         (_, Some(false)) => format!("{mode} (not allowed here)"),
         (_, None) => format!("{mode} (asks first)"),
+    };
+    // What the sandbox lacks here, so that nobody has to open the dialog to know.
+    match &app.sandbox {
+        Some(check) if !check.works() => format!("{label} · sandbox: no python"),
+        Some(check) if !check.lacking(&app.settings.require).is_empty() => {
+            format!("{label} · sandbox: refused by require")
+        }
+        Some(check) if !check.missing.is_empty() => {
+            format!("{label} · sandbox: {} missing", check.missing.len())
+        }
+        _ => label,
     }
 }
 
