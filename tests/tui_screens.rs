@@ -224,6 +224,10 @@ fn consent_lists_the_protections_this_machine_refuses() {
                         Protection::FilesystemIsolated,
                         "user namespaces are disabled (kernel.unprivileged_userns_clone = 0)",
                     ),
+                    (
+                        Protection::DiskLimit,
+                        "user namespaces are disabled (kernel.unprivileged_userns_clone = 0)",
+                    ),
                     (Protection::NetworkIsolated, "需要用户命名空间"),
                     (
                         Protection::ProcessLimit,

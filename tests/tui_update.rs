@@ -877,12 +877,8 @@ fn the_sandbox_check_reaches_the_status_bar_and_the_consent_dialog() {
     update(&mut app, Msg::ConsentNeeded);
     let dialog = workbench::screen(&mut app, 100, 30);
     assert!(
-        dialog.contains("✗ filesystem isolation: no user namespaces"),
-        "{dialog}"
-    );
-    assert!(
-        dialog.contains("✗ disk limit: no user namespaces"),
-        "{dialog}"
+        dialog.contains("✗ filesystem isolation, disk limit: no user namespaces"),
+        "one row per reason:\n{dialog}"
     );
 }
 

@@ -303,7 +303,8 @@ pub(super) fn consent(frame: &mut Frame<'_>, area: Rect, app: &App) {
                     lines.push(Line::from(Span::styled(
                         format!(
                             "No code runs: [exec] require names {}, which the sandbox does \
-                             not have here. Blocks get an error instead of a result.",
+                             not have here. A run that reaches code stops there and is \
+                             recorded incomplete.",
                             named.join("; ")
                         ),
                         error,
@@ -320,11 +321,20 @@ pub(super) fn consent(frame: &mut Frame<'_>, area: Rect, app: &App) {
                         "It runs in a sandbox ({interpreter}), but this machine does not \
                          give these protections:"
                     )));
+                    // Protections refused for one reason (no namespaces, say) share a row.
+                    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
                     for missing in &check.missing {
+                        let label = missing.protection.describe();
+                        match reasons.iter_mut().find(|(r, _)| *r == missing.reason) {
+                            Some((_, names)) => names.push(label),
+                            None => reasons.push((&missing.reason, vec![label])),
+                        }
+                    }
+                    for (reason, names) in reasons {
                         lines.push(Line::from(vec![
                             Span::styled("✗ ", error),
-                            Span::styled(missing.protection.describe(), error),
-                            Span::raw(format!(": {}", missing.reason)),
+                            Span::styled(names.join(", "), error),
+                            Span::raw(format!(": {reason}")),
                         ]));
                     }
                     lines.push(Line::from(
