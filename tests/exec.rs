@@ -5,6 +5,9 @@
 //! the reason (the sandbox refuses to run the code and says why), rather than passing them
 //! without checking.
 
+#[path = "support/procs.rs"]
+mod procs;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ use moss_thinking::exec::{
     ExecConfig, ExecOutcome, ExecStatus, Protection, Protections, Sandbox, resolve_interpreter,
 };
 use moss_thinking::transcript::{CountMode, SegmentKind, Transcript};
+use procs::processes_with_arg;
 use tokio_util::sync::CancellationToken;
 
 // ---------------------------------------------------------------------------------------------
@@ -66,23 +70,6 @@ fn assert_fully_protected(p: Protections) {
 /// An argument for `sleep` that no other process has: `60.<random digits>` seconds.
 fn unique_sleep() -> String {
     format!("60.{}", fastrand::u64(1_000_000_000..))
-}
-
-/// Live processes with `arg` among their arguments (seen from the host, whatever namespace
-/// they are in).
-fn processes_with_arg(arg: &str) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            // A zombie's command line is empty.
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
-        })
-        .collect()
 }
 
 /// Waits (up to a generous bound, polling) for every process with `arg` to be gone.

@@ -1,19 +1,18 @@
 //! `kill_running` stops every sandboxed run of the process, so it has a test binary of its own:
 //! other runs at the same time would be stopped too.
 
+#[path = "support/procs.rs"]
+mod procs;
+
 use std::time::Duration;
 
 use moss_thinking::exec::{ExecConfig, ExecStatus, Sandbox};
+use procs::processes_with_arg;
 use tokio_util::sync::CancellationToken;
 
 /// Whether a live process has `arg` among its arguments (seen from the host).
 fn running(arg: &str) -> bool {
-    std::fs::read_dir("/proc").is_ok_and(|entries| {
-        entries.flatten().any(|entry| {
-            std::fs::read(entry.path().join("cmdline"))
-                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
-        })
-    })
+    !processes_with_arg(arg).is_empty()
 }
 
 /// Polls `condition` until it holds, up to a generous bound.

@@ -10,6 +10,9 @@
 #[path = "support/openai_mock.rs"]
 mod openai_mock;
 
+#[path = "support/procs.rs"]
+mod procs;
+
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::os::unix::fs::PermissionsExt;
@@ -22,6 +25,7 @@ use std::time::{Duration, Instant};
 use moss_thinking::exec::resolve_interpreter;
 use nix::sys::signal::Signal;
 use openai_mock::{MockServer, Request, StreamReply};
+use procs::processes_with_arg;
 use serde_json::Value;
 
 const KEY: &str = "sk-moss-attack-5e2d8c1f9a";
@@ -357,21 +361,6 @@ fn attacks_through_generate_are_contained_and_the_host_is_untouched() {
 
 // ---------------------------------------------------------------------------------------------
 // Nothing outlives moss
-
-/// Live processes with `arg` among their arguments (seen from the host).
-fn processes_with_arg(arg: &str) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
-        })
-        .collect()
-}
 
 /// Polls `condition` until it holds, up to a generous bound.
 fn eventually(condition: impl Fn() -> bool) -> bool {

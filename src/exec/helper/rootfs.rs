@@ -155,6 +155,25 @@ fn locked_flags(path: &Path) -> MsFlags {
     flags
 }
 
+/// Binds `source` at `target`, then remounts the bind with `flags` (a bind ignores flags given
+/// with it) plus those of `source`'s mount that a user namespace may not clear.
+fn bind_with(source: &Path, target: &Path, flags: MsFlags) -> nix::Result<()> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )?;
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked_flags(source),
+        None::<&str>,
+    )
+}
+
 impl Layout {
     /// `path` of the sandbox, in the new root being built.
     fn inside(&self, path: &Path) -> PathBuf {
@@ -177,25 +196,10 @@ impl Layout {
         }
         let fail =
             |e: nix::Error| format!("cannot show {} read-only: {}", path.display(), os_error(e));
-        mount(
-            Some(&source),
+        bind_with(
+            &source,
             &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(fail)?;
-        mount(
-            None::<&str>,
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND
-                | MsFlags::MS_REMOUNT
-                | MsFlags::MS_RDONLY
-                | MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV
-                | locked_flags(&source),
-            None::<&str>,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         )
         .map_err(fail)
     }
@@ -253,30 +257,10 @@ impl Layout {
         mkdir(&dir.join("shm"))?;
         for name in DEVICES {
             let host = Path::new("/dev").join(name);
-            let source = host.clone();
             let target = self.inside(&host);
             std::fs::write(&target, b"").map_err(|e| format!("cannot create /dev/{name}: {e}"))?;
             let fail = |e: nix::Error| format!("cannot show /dev/{name}: {}", os_error(e));
-            mount(
-                Some(&source),
-                &target,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(fail)?;
-            mount(
-                None::<&str>,
-                &target,
-                None::<&str>,
-                MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT
-                    | MsFlags::MS_NOSUID
-                    | MsFlags::MS_NOEXEC
-                    | locked_flags(&source),
-                None::<&str>,
-            )
-            .map_err(fail)?;
+            bind_with(&host, &target, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC).map_err(fail)?;
         }
         for (name, target) in [
             ("fd", "/proc/self/fd"),
