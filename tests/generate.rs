@@ -378,12 +378,15 @@ fn failures_are_reported_with_reasons_and_never_become_data() {
             StreamReply::new(vec![openai_mock::content("只说了一半")])
                 .with_end(openai_mock::End::Close)
                 .into()
+        } else if question.ends_with('4') {
+            // Cut off as llama.cpp cuts a stream: `[DONE]`, but no finish reason.
+            StreamReply::new(vec![openai_mock::content("半句话")]).into()
         } else {
             Reply::text(&answer_to(question))
         }
     });
     let ws = Workspace::with_mock(&server);
-    let samples = ws.samples(4);
+    let samples = ws.samples(5);
     let out = ws.run(&[
         "--samples",
         samples.to_str().expect("utf-8"),
@@ -394,7 +397,11 @@ fn failures_are_reported_with_reasons_and_never_become_data() {
     ]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("2 complete, 1 incomplete, 1 failed"), "{err}");
+    assert!(err.contains("2 complete, 2 incomplete, 1 failed"), "{err}");
+    assert!(
+        err.contains("s04") && err.contains("the stream ended without a finish reason"),
+        "{err}"
+    );
     assert!(err.contains("s01"), "{err}");
     assert!(
         err.contains("HTTP 401: Invalid token for this account"),
@@ -418,6 +425,12 @@ fn failures_are_reported_with_reasons_and_never_become_data() {
         .expect("s01 recorded");
     assert_eq!(s01["status"], "failed");
     assert_eq!(s01["transcript"], "");
+    let s04 = runs
+        .iter()
+        .find(|r| r["sample_id"] == "s04")
+        .expect("s04 recorded");
+    assert_eq!(s04["status"], "incomplete");
+    assert_eq!(s04["transcript"], "半句话");
 
     let exported = read_jsonl(&ws.path("out.jsonl"));
     let questions: Vec<&str> = exported

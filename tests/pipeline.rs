@@ -508,7 +508,28 @@ async fn cut_off_streams_are_incomplete_and_errors_before_text_are_failures() {
             .into(),
             RunStatus::Failed,
             "",
-            "finished without writing an answer",
+            "the server sent no answer (only hidden reasoning) (the stream ended, finish reason: stop); the request may exceed the model's context window, or the server was busy",
+        ),
+        (
+            // llama.cpp's way of ending a stream it interrupts: `[DONE]` and no reason.
+            StreamReply::new(vec![openai_mock::content("说到一半")]).into(),
+            RunStatus::Incomplete,
+            "说到一半",
+            "the stream ended without a finish reason, so the answer may be cut short",
+        ),
+        (
+            StreamReply::new(vec![openai_mock::content("没说完")])
+                .with_end(End::Close)
+                .into(),
+            RunStatus::Incomplete,
+            "没说完",
+            "the stream ended without [DONE] or a finish reason",
+        ),
+        (
+            StreamReply::new(Vec::new()).into(),
+            RunStatus::Failed,
+            "",
+            "the server sent no answer (the stream ended); the request may exceed the model's context window, or the server was busy",
         ),
         (
             Reply::error(500, "the model is overloaded"),
@@ -583,4 +604,66 @@ async fn a_refused_continuation_starts_the_turn_over_in_fill_mode() {
     );
     // Only the fresh turn's execution is recorded.
     assert_eq!(run.executions.len(), 1);
+}
+
+#[tokio::test]
+async fn a_local_server_that_cuts_a_stream_for_another_request_is_named() {
+    // A llama.cpp-style server with one slot: the first stream is held until a second request
+    // arrives, then ended with `[DONE]` and no finish reason; the second is answered in full.
+    let cut = Arc::new(tokio::sync::Notify::new());
+    let hold = Arc::clone(&cut);
+    let server = MockServer::start(move |req: &Request| {
+        if req.index == 0 {
+            StreamReply::new(vec![openai_mock::content("第一个回答说到")])
+                .with_hold(Arc::clone(&hold))
+                .into()
+        } else {
+            hold.notify_one();
+            StreamReply::text("第二个回答。", 3).into()
+        }
+    })
+    .await;
+    let pipeline = Arc::new(openai_pipeline(
+        &server,
+        ContinuationStyle::None,
+        ExecMode::Off,
+    ));
+    let first = {
+        let pipeline = Arc::clone(&pipeline);
+        tokio::spawn(async move { pipeline.run_quietly(&job("a")).await })
+    };
+    // The second run starts once the first stream is open.
+    assert!(
+        server
+            .wait_until(Duration::from_secs(30), |s| s.open_streams() == 1)
+            .await
+    );
+    let second = pipeline.run_quietly(&job("b")).await;
+    let first = first.await.expect("the first run");
+    assert_eq!(second.status, RunStatus::Complete, "{:?}", second.error);
+    assert_eq!(first.status, RunStatus::Incomplete);
+    assert_eq!(first.transcript, "第一个回答说到");
+    let error = first.error.expect("why");
+    assert!(
+        error.contains("without a finish reason") && error.contains("try --concurrency 1"),
+        "{error}"
+    );
+
+    // Alone, the same cut says nothing of concurrency.
+    let server = MockServer::start(|_: &Request| {
+        StreamReply::new(vec![openai_mock::content("说到")]).into()
+    })
+    .await;
+    let alone = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Off)
+        .run_quietly(&job("c"))
+        .await;
+    assert_eq!(alone.status, RunStatus::Incomplete);
+    assert!(
+        alone
+            .error
+            .as_deref()
+            .is_some_and(|e| !e.contains("concurrency")),
+        "{:?}",
+        alone.error
+    );
 }

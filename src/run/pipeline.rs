@@ -5,6 +5,7 @@ use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
@@ -83,6 +84,30 @@ pub struct Pipeline {
     rules: Arc<Rules>,
     limiter: Option<Arc<RateLimiter>>,
     consent: Option<Arc<dyn ExecConsent>>,
+    /// Runs of this pipeline (and its clones) in flight: a local server that cut a stream while
+    /// another request was open was most likely made to serve it.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a run in flight for as long as it lives (a panicking run too).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(counter))
+    }
+
+    /// Whether other runs are in flight too.
+    fn shared(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 1
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Pipeline {
@@ -101,6 +126,7 @@ impl Pipeline {
             rules,
             limiter: None,
             consent: None,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -177,6 +203,7 @@ impl Pipeline {
         observer: &mut dyn RunObserver,
         cancel: &CancellationToken,
     ) -> Run {
+        let in_flight = InFlight::enter(&self.in_flight);
         let started = Instant::now();
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -197,6 +224,11 @@ impl Pipeline {
                 .converse(job, &mut live, &mut allowed, started, observer, cancel)
                 .await;
         }
+        let end = StreamContext {
+            local: self.teacher.is_local(),
+            // Only a stream the server ended (or cut) can have been cut by a busy server.
+            shared: matches!(outcome, Ok(_) | Err(Turn::Cut(_))) && in_flight.shared(),
+        };
         let outcome = outcome.map_err(Turn::into_message);
         let mut executions = std::mem::take(&mut live.executions);
         let mut exec_time = live.exec_time;
@@ -205,19 +237,10 @@ impl Pipeline {
         let mut text = std::mem::take(&mut live.text);
         let count_mode = self.rules.config().count_mode;
         let mut transcript = Transcript::parse(&text, count_mode);
-        let total_results = transcript
-            .segments
-            .iter()
-            .filter(|s| s.kind.is_exec_output())
-            .count();
-        let model_results = if self.teacher.info().replayed {
-            // Results right after a block are the recorded system's; only others are invented.
-            total_results.saturating_sub(attached_results(&transcript))
-        } else {
-            total_results.saturating_sub(system_results)
-        };
+        let model_results = self.model_results(&transcript, system_results);
 
-        let (mut status, mut error, finish_reason) = judge_end(outcome, &text, &live.reasoning);
+        let (mut status, mut error, finish_reason) =
+            judge_end(outcome, &text, &live.reasoning, end);
         if status == RunStatus::Complete
             && self.mode != ExecMode::Off
             && blocks_of(&transcript).len() > executions.len()
@@ -279,6 +302,22 @@ impl Pipeline {
                 exec_ms: millis(exec_time),
                 tokens_per_sec,
             },
+        }
+    }
+
+    /// Result blocks of `transcript` the model wrote itself (not the `system_results` moss put
+    /// in).
+    fn model_results(&self, transcript: &Transcript, system_results: usize) -> usize {
+        let total_results = transcript
+            .segments
+            .iter()
+            .filter(|s| s.kind.is_exec_output())
+            .count();
+        if self.teacher.info().replayed {
+            // Results right after a block are the recorded system's; only others are invented.
+            total_results.saturating_sub(attached_results(transcript))
+        } else {
+            total_results.saturating_sub(system_results)
         }
     }
 
@@ -349,6 +388,9 @@ impl Pipeline {
                 Err(e @ TeacherError::ContinuationRefused { .. }) => {
                     return Err(Turn::ContinuationRefused(e.to_string()));
                 }
+                Err(e @ (TeacherError::Dropped(_) | TeacherError::Incomplete)) => {
+                    return Err(Turn::Cut(e.to_string()));
+                }
                 Err(e) => return Err(Turn::Failed(e.to_string())),
             }
         }
@@ -417,6 +459,8 @@ impl Pipeline {
 /// Why a turn ended without finishing.
 enum Turn {
     Failed(String),
+    /// The stream broke off (dropped, or ended without `[DONE]`): a server may have cut it.
+    Cut(String),
     /// The provider refused a continuation request: the run starts over in fill mode.
     ContinuationRefused(String),
 }
@@ -424,7 +468,7 @@ enum Turn {
 impl Turn {
     fn into_message(self) -> String {
         match self {
-            Self::Failed(m) | Self::ContinuationRefused(m) => m,
+            Self::Failed(m) | Self::Cut(m) | Self::ContinuationRefused(m) => m,
         }
     }
 }
@@ -433,8 +477,32 @@ impl Turn {
 /// `run-has-result` rule says so). Bounds the cost of a teacher that keeps writing code.
 pub const MAX_EXECUTIONS: usize = 16;
 
-/// Finish reasons that mean the teacher ended its turn by itself.
+/// Finish reasons that mean the teacher ended its turn by itself: `stop`, and the names other
+/// compatible servers give it (`eos` in TGI and some llama.cpp builds, `end_turn` and
+/// `stop_sequence` in gateways to Anthropic-style APIs).
 const FINISHED_REASONS: [&str; 4] = ["stop", "eos", "end_turn", "stop_sequence"];
+
+/// What the end of a stream is judged with besides the stream itself.
+#[derive(Clone, Copy, Debug)]
+struct StreamContext {
+    /// The server runs on this machine.
+    local: bool,
+    /// Other runs were in flight when this one ended.
+    shared: bool,
+}
+
+impl StreamContext {
+    /// Why a stream may have been cut short, for the error.
+    fn hint(self) -> &'static str {
+        if self.local && self.shared {
+            "; a local server that serves fewer requests at once than it is sent (llama.cpp's \
+             --parallel, say) cuts the streams it interrupts like this: try --concurrency 1 \
+             ([workbench] concurrency = 1 in the workbench)"
+        } else {
+            ""
+        }
+    }
+}
 
 /// Why an execution means the run cannot be complete: the sandbox could not run the code, or
 /// the run was cancelled. (Code that fails is a result like any other.)
@@ -463,18 +531,47 @@ fn tokens_per_sec(
 }
 
 /// Status, error and finish reason of a run from how its stream ended.
+/// The run's status from the end of its stream: `complete` only when the provider said the
+/// answer ended (a finish reason in [`FINISHED_REASONS`]); `[DONE]` alone, a cut stream or
+/// any other reason is `incomplete`, and no answer at all is `failed`.
 fn judge_end(
     outcome: Result<Option<String>, String>,
     text: &str,
     reasoning: &str,
+    end: StreamContext,
 ) -> (RunStatus, Option<String>, Option<String>) {
+    let hint = end.hint();
     match outcome {
-        Ok(reason) if text.trim().is_empty() => (
-            RunStatus::Failed,
-            Some("the teacher finished without writing an answer".to_owned()),
-            reason,
+        Ok(reason) if text.trim().is_empty() => {
+            let said = reason
+                .as_deref()
+                .map(|r| format!(", finish reason: {r}"))
+                .unwrap_or_default();
+            let thought = if reasoning.trim().is_empty() {
+                ""
+            } else {
+                " (only hidden reasoning)"
+            };
+            let causes = if hint.is_empty() {
+                "; the request may exceed the model's context window, or the server was busy"
+            } else {
+                hint
+            };
+            (
+                RunStatus::Failed,
+                Some(format!(
+                    "the server sent no answer{thought} (the stream ended{said}){causes}"
+                )),
+                reason,
+            )
+        }
+        Ok(None) => (
+            RunStatus::Incomplete,
+            Some(format!(
+                "the stream ended without a finish reason, so the answer may be cut short{hint}"
+            )),
+            None,
         ),
-        Ok(None) => (RunStatus::Complete, None, None),
         Ok(Some(reason)) if FINISHED_REASONS.contains(&reason.as_str()) => {
             (RunStatus::Complete, None, Some(reason))
         }
@@ -490,8 +587,10 @@ fn judge_end(
             )),
             Some(reason),
         ),
-        Err(e) if text.is_empty() && reasoning.is_empty() => (RunStatus::Failed, Some(e), None),
-        Err(e) => (RunStatus::Incomplete, Some(e), None),
+        Err(e) if text.is_empty() && reasoning.is_empty() => {
+            (RunStatus::Failed, Some(format!("{e}{hint}")), None)
+        }
+        Err(e) => (RunStatus::Incomplete, Some(format!("{e}{hint}")), None),
     }
 }
 

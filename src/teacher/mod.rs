@@ -179,6 +179,15 @@ impl Teacher {
         }
     }
 
+    /// Whether the teacher is a server on this machine (see [`OpenAiTeacher::is_local`]).
+    #[must_use]
+    pub fn is_local(&self) -> bool {
+        match self {
+            Self::OpenAi(t) => t.is_local(),
+            Self::Replay(_) => false,
+        }
+    }
+
     /// Streams the answer to `request` into `sink` until the turn ends, the sink stops it, an
     /// error occurs or `cancel` fires (which closes the connection at once).
     ///

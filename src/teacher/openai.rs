@@ -155,6 +155,13 @@ impl OpenAiTeacher {
         self.inner.settings.continuation != ContinuationStyle::None
     }
 
+    /// Whether the server runs on this machine (llama.cpp, Ollama, vLLM…): such servers often
+    /// serve fewer requests at once than moss sends.
+    #[must_use]
+    pub fn is_local(&self) -> bool {
+        is_loopback(&self.inner.url)
+    }
+
     /// The URL `request` is sent to.
     #[must_use]
     pub fn request_url(&self, request: &TeacherRequest) -> &str {

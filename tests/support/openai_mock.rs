@@ -192,6 +192,9 @@ pub struct StreamReply {
     /// characters anywhere); `None` sends one piece per frame.
     pub split: Option<usize>,
     pub end: End,
+    /// After the frames, before the end (`[DONE]` or the close), wait for this to be notified:
+    /// a server that holds a stream until something else happens (another request arrives).
+    pub hold: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// How a stream ends after its frames.
@@ -334,6 +337,7 @@ impl StreamReply {
             gap: Duration::ZERO,
             split: None,
             end: End::Done,
+            hold: None,
         }
     }
 
@@ -378,6 +382,14 @@ impl StreamReply {
         self
     }
 
+    /// Holds the end of the stream until `hold` is notified (`notify_one` before the stream
+    /// gets there counts too).
+    #[must_use]
+    pub fn with_hold(mut self, hold: Arc<tokio::sync::Notify>) -> Self {
+        self.hold = Some(hold);
+        self
+    }
+
     /// Appends a frame.
     #[must_use]
     pub fn then(mut self, frame: Frame) -> Self {
@@ -388,10 +400,13 @@ impl StreamReply {
     /// Renders the reply once, for cheap reuse across requests.
     pub fn prepare(&self) -> Prepared {
         let mut rendered: Vec<String> = self.frames.iter().map(Frame::render).collect();
-        if self.end == End::Done {
-            rendered.push("data: [DONE]\n\n".to_owned());
+        let done = "data: [DONE]\n\n".to_owned();
+        // A held stream keeps its end marker apart, to send it after the hold.
+        let held_done = self.end == End::Done && self.hold.is_some();
+        if self.end == End::Done && !held_done {
+            rendered.push(done.clone());
         }
-        let pieces: Vec<Bytes> = match self.split {
+        let mut pieces: Vec<Bytes> = match self.split {
             Some(n) => rendered
                 .concat()
                 .into_bytes()
@@ -400,12 +415,18 @@ impl StreamReply {
                 .collect(),
             None => rendered.into_iter().map(Bytes::from).collect(),
         };
+        let hold_before = pieces.len();
+        if held_done {
+            pieces.push(Bytes::from(done));
+        }
         Prepared {
             pieces: pieces.into(),
             head_delay: self.head_delay,
             first_delay: self.first_delay,
             gap: self.gap,
             end: self.end,
+            hold: self.hold.clone(),
+            hold_before,
         }
     }
 }
@@ -418,6 +439,9 @@ pub struct Prepared {
     first_delay: Duration,
     gap: Duration,
     end: End,
+    hold: Option<Arc<tokio::sync::Notify>>,
+    /// The piece the hold comes before (the end marker, or the end).
+    hold_before: usize,
 }
 
 /// Replies with `reply` to every request.
@@ -670,6 +694,11 @@ async fn stream_response(prepared: Prepared, shared: Arc<Shared>) -> Response {
         let pause = if feed.next == 0 { p.first_delay } else { p.gap };
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
+        }
+        if feed.next == feed.prepared.hold_before
+            && let Some(hold) = feed.prepared.hold.take()
+        {
+            hold.notified().await;
         }
         if let Some(piece) = feed.prepared.pieces.get(feed.next) {
             feed.next += 1;
