@@ -6,6 +6,8 @@ mod openai_mock;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -198,21 +200,35 @@ fn fill_mode_from_the_command_line_puts_real_results_in() {
     );
 }
 
-/// Twelve samples whose answers take ~0.3 s each to stream, three at a time, so a signal lands
-/// mid-batch.
+/// Twelve samples, three at a time: the first three answers stream in full, every later one
+/// streams its text and then waits for its end until [`SlowBatch::release`], so a signal sent
+/// once three runs are complete lands mid-batch however fast or slow the machine is.
 struct SlowBatch {
     server: MockServer,
     ws: Workspace,
     samples: PathBuf,
+    held: Arc<AtomicBool>,
 }
 
 impl SlowBatch {
     fn new() -> Self {
-        let server = MockServer::start_background(|req: &Request| {
+        let held = Arc::new(AtomicBool::new(true));
+        let never = Arc::new(tokio::sync::Notify::new());
+        let holding = Arc::clone(&held);
+        let server = MockServer::start_background(move |req: &Request| {
             let answer = answer_to(req.question().unwrap_or_default());
-            StreamReply::text(&answer, 3)
-                .with_gap(Duration::from_millis(12))
-                .into()
+            if req.index >= 3 && holding.load(Ordering::SeqCst) {
+                // The text, and no finish reason: the answer is not over.
+                let frames = openai_mock::chunks(&answer, 3)
+                    .iter()
+                    .map(|piece| openai_mock::content(piece))
+                    .collect();
+                StreamReply::new(frames)
+                    .with_hold(Arc::clone(&never))
+                    .into()
+            } else {
+                StreamReply::text(&answer, 3).into()
+            }
         });
         let ws = Workspace::with_mock(&server);
         let samples = ws.samples(12);
@@ -220,7 +236,13 @@ impl SlowBatch {
             server,
             ws,
             samples,
+            held,
         }
+    }
+
+    /// Later requests are answered in full.
+    fn release(&self) {
+        self.held.store(false, Ordering::SeqCst);
     }
 
     fn args(&self) -> [&str; 6] {
@@ -282,7 +304,11 @@ impl SlowBatch {
             done_at_signal.iter().all(|id| done.contains(id)),
             "{done_at_signal:?} were complete before the signal: {done:?}"
         );
-        assert!(done.len() < 12, "the batch was stopped: {done:?}");
+        assert_eq!(
+            done.len(),
+            3,
+            "the batch was stopped, with the held runs cut short: {done:?}"
+        );
         for run in runs.iter().filter(|r| r["status"] == "complete") {
             assert_eq!(
                 run["transcript"].as_str(),
@@ -311,6 +337,7 @@ fn an_interrupted_batch_resumes_losing_and_duplicating_nothing() {
         Signal::SIGINT,
         Some("moss: interrupted: stopping; finished runs are kept (Ctrl-C again to quit at once)"),
     );
+    batch.release();
     let SlowBatch { server, ws, .. } = &batch;
     let args = batch.args();
     let done_before = complete_ids(&ws.runs());

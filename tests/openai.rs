@@ -512,29 +512,24 @@ async fn retry_after_ms_is_honoured() {
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     let waited = requests[1].received_at - requests[0].received_at;
+    // The base delay is 1 ms: only the header explains the wait (no upper bound: a busy
+    // machine only adds to it).
     assert!(waited >= Duration::from_millis(60), "{waited:?}");
-    assert!(waited < Duration::from_millis(400), "{waited:?}");
 }
 
 #[tokio::test]
 async fn retry_after_seconds_is_honoured_up_to_max_delay() {
-    // (header, max-delay, least wait, most wait); the base delay is 1 ms, so only the header
-    // explains these waits.
+    // (header, max-delay, least wait); the base delay is 1 ms, so only the header explains the
+    // wait. The second server asks for an hour: that the test ends at all shows the cap.
     let cases = [
+        ("1", Duration::from_secs(5), Duration::from_secs(1)),
         (
-            "1",
-            Duration::from_secs(5),
-            Duration::from_secs(1),
-            Duration::from_millis(1600),
-        ),
-        (
-            "30",
+            "3600",
             Duration::from_millis(120),
             Duration::from_millis(120),
-            Duration::from_millis(700),
         ),
     ];
-    for (header, max_delay, least, most) in cases {
+    for (header, max_delay, least) in cases {
         let server = MockServer::start(sequence(vec![
             Reply::error(429, "rate limited").with_header("retry-after", header),
             Reply::text("ok"),
@@ -547,10 +542,7 @@ async fn retry_after_seconds_is_honoured_up_to_max_delay() {
         let requests = server.requests();
         assert_eq!(requests.len(), 2);
         let waited = requests[1].received_at - requests[0].received_at;
-        assert!(
-            waited >= least && waited < most,
-            "retry-after {header}: {waited:?}"
-        );
+        assert!(waited >= least, "retry-after {header}: {waited:?}");
     }
 }
 
@@ -687,15 +679,16 @@ async fn connect_failures_are_retried_then_reported() {
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(112), "{took:?}");
 
+    // Without retries it gives up at once: with an hour's backoff, a retry would never end.
     s.retry.max_retries = 0;
+    s.retry.base_delay = Duration::from_secs(3600);
+    s.retry.max_delay = Duration::from_secs(3600);
     let t = teacher(s);
-    let started = Instant::now();
     let (result, _) = run_with(&t, &request()).await;
     assert!(
         matches!(result, Err(TeacherError::Connect(_))),
         "{result:?}"
     );
-    assert!(started.elapsed() < Duration::from_millis(100));
 }
 
 // --- timeouts ---------------------------------------------------------------------------------
@@ -729,11 +722,9 @@ async fn a_connect_timeout_is_reported_and_retried() {
     let (result, events) = run_with(&t, &request()).await;
     assert_eq!(result, Err(TeacherError::Timeout(TimeoutKind::Connect)));
     assert!(events.is_empty());
+    // Two attempts, each waited out (a timeout never fires early).
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(200) && took < Duration::from_secs(1),
-        "two attempts: {took:?}"
-    );
+    assert!(took >= Duration::from_millis(200), "two attempts: {took:?}");
     drop(listener);
 }
 
@@ -743,8 +734,8 @@ async fn a_slow_first_token_times_out_even_with_headers_and_keep_alives() {
     let keep_alives = StreamReply::new(vec![comment("keep-alive"); 40])
         .with_gap(Duration::from_millis(20))
         .then(content("too late"));
-    // No headers at all for a while.
-    let late_headers = StreamReply::text("too late", 4).with_head_delay(Duration::from_secs(2));
+    // No headers at all for an hour.
+    let late_headers = StreamReply::text("too late", 4).with_head_delay(Duration::from_secs(3600));
     for reply in [keep_alives, late_headers] {
         let server = MockServer::start(always(reply.into())).await;
         let mut s = settings(&server.base_url);
@@ -754,10 +745,7 @@ async fn a_slow_first_token_times_out_even_with_headers_and_keep_alives() {
         assert_eq!(result, Err(TeacherError::Timeout(TimeoutKind::FirstToken)));
         assert!(events.is_empty());
         let took = started.elapsed();
-        assert!(
-            took >= Duration::from_millis(150) && took < Duration::from_millis(600),
-            "{took:?}"
-        );
+        assert!(took >= Duration::from_millis(150), "{took:?}");
         assert_eq!(
             server.request_count(),
             1,
@@ -768,7 +756,9 @@ async fn a_slow_first_token_times_out_even_with_headers_and_keep_alives() {
 
 #[tokio::test]
 async fn an_idle_stream_times_out_and_keeps_the_text() {
-    let reply = StreamReply::new(vec![content("a"), content("b")]).with_gap(Duration::from_secs(2));
+    // "b" would come an hour later.
+    let reply =
+        StreamReply::new(vec![content("a"), content("b")]).with_gap(Duration::from_secs(3600));
     let server = MockServer::start(always(reply.into())).await;
     let mut s = settings(&server.base_url);
     s.timeouts.idle = Duration::from_millis(120);
@@ -777,10 +767,7 @@ async fn an_idle_stream_times_out_and_keeps_the_text() {
     assert_eq!(result, Err(TeacherError::Timeout(TimeoutKind::Idle)));
     assert_eq!(text(&events), "a");
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(120) && took < Duration::from_millis(700),
-        "{took:?}"
-    );
+    assert!(took >= Duration::from_millis(120), "{took:?}");
 }
 
 #[tokio::test]
@@ -828,15 +815,10 @@ async fn cancelling_a_hanging_stream_closes_the_connection_at_once() {
     };
     assert_eq!(rx.recv().await, Some(TeacherEvent::Text("started".into())));
     assert_eq!(server.open_streams(), 1);
-    let started = Instant::now();
+    // The stream never ends by itself: only the cancellation can end the task.
     cancel.cancel();
     let result = task.await.expect("join");
     assert_eq!(result, Err(TeacherError::Cancelled));
-    assert!(
-        started.elapsed() < Duration::from_millis(100),
-        "{:?}",
-        started.elapsed()
-    );
     assert!(
         server
             .wait_until(Duration::from_secs(2), |s| s.abandoned_streams() == 1)
@@ -848,32 +830,31 @@ async fn cancelling_a_hanging_stream_closes_the_connection_at_once() {
 
 #[tokio::test]
 async fn cancelling_while_waiting_for_headers_or_a_retry() {
+    // Headers an hour away, or a retry an hour away: only the cancellation can end these.
     let slow_headers =
-        Reply::from(StreamReply::text("x", 1).with_head_delay(Duration::from_secs(5)));
-    let rate_limited = Reply::error(429, "busy").with_header("retry-after", "5");
+        Reply::from(StreamReply::text("x", 1).with_head_delay(Duration::from_secs(3600)));
+    let rate_limited = Reply::error(429, "busy").with_header("retry-after", "3600");
     for reply in [slow_headers, rate_limited] {
         let server = MockServer::start(always(reply)).await;
         let mut s = settings(&server.base_url);
-        s.retry.max_delay = Duration::from_secs(10);
+        s.retry.max_delay = Duration::from_secs(7200);
         let t = teacher(s);
         let cancel = CancellationToken::new();
-        let canceller = {
+        let task = {
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(80)).await;
-                cancel.cancel();
+                let mut sink = |_| ControlFlow::Continue(());
+                t.stream(&request(), &mut sink, &cancel).await
             })
         };
-        let started = Instant::now();
-        let mut sink = |_| ControlFlow::Continue(());
-        let result = t.stream(&request(), &mut sink, &cancel).await;
-        assert_eq!(result, Err(TeacherError::Cancelled));
+        // Cancelled once the server has the request (the client is then waiting).
         assert!(
-            started.elapsed() < Duration::from_millis(500),
-            "{:?}",
-            started.elapsed()
+            server
+                .wait_until(Duration::from_secs(60), |s| s.request_count() == 1)
+                .await
         );
-        canceller.await.expect("join");
+        cancel.cancel();
+        assert_eq!(task.await.expect("join"), Err(TeacherError::Cancelled));
         assert_eq!(server.request_count(), 1);
     }
     let t = teacher(settings(&closed_port().await));

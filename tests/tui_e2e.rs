@@ -63,9 +63,13 @@ impl Tmux {
             ])
             .arg(dir)
             .arg(shell_command)
-            .status()
+            .output()
             .expect("tmux starts");
-        assert!(status.success(), "tmux new-session failed");
+        assert!(
+            status.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
     }
 
     fn keys(&self, keys: &[&str]) {
