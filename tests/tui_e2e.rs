@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -14,7 +13,9 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
 
 struct Tmux {
-    socket: String,
+    /// A folder of this server's own for its socket: a name derived from the process id could
+    /// meet a stale socket of an earlier process with the same id.
+    socket_dir: tempfile::TempDir,
 }
 
 impl Tmux {
@@ -27,19 +28,17 @@ impl Tmux {
 
     fn command(&self) -> Command {
         let mut command = Command::new("tmux");
-        command.args(["-L", &self.socket, "-f", "/dev/null"]);
+        command
+            .arg("-S")
+            .arg(self.socket_dir.path().join("tmux"))
+            .args(["-f", "/dev/null"]);
         command
     }
 
     fn start(dir: &Path, shell_command: &str) -> Self {
         // A server per test: the tests of this file run in parallel.
-        static SERVERS: AtomicUsize = AtomicUsize::new(0);
         let tmux = Self {
-            socket: format!(
-                "moss-e2e-{}-{}",
-                std::process::id(),
-                SERVERS.fetch_add(1, Ordering::Relaxed)
-            ),
+            socket_dir: tempfile::tempdir().expect("a folder for the tmux socket"),
         };
         tmux.relaunch(dir, shell_command);
         tmux

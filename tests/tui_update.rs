@@ -362,7 +362,7 @@ fn selection_moves_and_is_saved_on_the_next_tick() {
     assert_eq!(app.selected, 0);
     press(&mut app, "n");
     assert_eq!(app.selected, 1);
-    let commands = update(&mut app, Msg::Tick);
+    let commands = update(&mut app, Msg::Tick(Vec::new()));
     assert_eq!(
         commands,
         vec![Command::SaveSession(Session {
@@ -370,7 +370,10 @@ fn selection_moves_and_is_saved_on_the_next_tick() {
             exec_consent: None,
         })]
     );
-    assert!(update(&mut app, Msg::Tick).is_empty(), "saved once");
+    assert!(
+        update(&mut app, Msg::Tick(Vec::new())).is_empty(),
+        "saved once"
+    );
 }
 
 #[test]
@@ -917,4 +920,80 @@ fn a_sandbox_that_cannot_start_python_is_an_error_at_once() {
         notice.text
     );
     assert!(status_row(&mut app).contains("sandbox: no python"));
+}
+
+#[test]
+fn the_clock_of_a_run_waiting_for_its_first_token_moves_on_ticks() {
+    let mut app = app();
+    let commands = press(&mut app, "enter");
+    let Some(Command::StartRun { key, .. }) = commands.first() else {
+        panic!("a run starts");
+    };
+    let key = *key;
+    update(
+        &mut app,
+        Msg::Tick(vec![(key, Duration::from_millis(2300))]),
+    );
+    assert_eq!(app.active[&key].elapsed, Duration::from_millis(2300));
+    let screen = workbench::screen(&mut app, 100, 30);
+    assert!(screen.contains("waiting for the teacher 2.3s"), "{screen}");
+    // A late tick never winds the clock back; runs no longer in flight are ignored.
+    update(
+        &mut app,
+        Msg::Tick(vec![
+            (key, Duration::from_millis(900)),
+            (key + 99, Duration::ZERO),
+        ]),
+    );
+    assert_eq!(app.active[&key].elapsed, Duration::from_millis(2300));
+}
+
+#[test]
+fn without_usage_tokens_and_speed_are_estimated_from_the_text_and_say_so() {
+    let mut app = app();
+    let commands = press(&mut app, "enter");
+    let Some(Command::StartRun { key, .. }) = commands.first() else {
+        panic!("a run starts");
+    };
+    let mut record = run("q01", GOOD, RunStatus::Complete);
+    record.usage = None;
+    record.timings.first_token_ms = Some(500);
+    record.timings.total_ms = 2500;
+    stream_and_finish(&mut app, *key, GOOD, record);
+    let estimate = moss_thinking::run::estimate_tokens(GOOD);
+    assert!(estimate > 0);
+    assert_eq!(app.stats.tokens, estimate);
+    assert!(app.stats.tokens_estimated && app.stats.speed_estimated);
+    // Two seconds of streaming.
+    let speed = app.stats.last_tokens_per_sec.expect("a speed");
+    #[allow(clippy::cast_precision_loss)]
+    let expected = estimate as f64 / 2.0;
+    assert!((speed - expected).abs() < 1e-9, "{speed} vs {expected}");
+    let status = status_row(&mut app);
+    assert!(status.contains(&format!("≈{estimate} tok")), "{status}");
+    assert!(
+        status.contains(&format!("≈{expected:.1} tok/s")),
+        "{status}"
+    );
+
+    // With usage, the provider's count, and no `≈` on the speed it gave.
+    let commands = press(&mut app, "j");
+    let commands = [commands, press(&mut app, "enter")].concat();
+    let Some(Command::StartRun { key, .. }) = commands
+        .iter()
+        .find(|c| matches!(c, Command::StartRun { .. }))
+    else {
+        panic!("a second run starts");
+    };
+    let mut record = run("q02", GOOD, RunStatus::Complete);
+    record.usage = Some(moss_thinking::teacher::Usage {
+        completion_tokens: 40,
+        ..Default::default()
+    });
+    record.timings.tokens_per_sec = Some(20.0);
+    stream_and_finish(&mut app, *key, GOOD, record);
+    assert_eq!(app.stats.tokens, estimate + 40);
+    assert!(!app.stats.speed_estimated);
+    let status = status_row(&mut app);
+    assert!(status.contains(" 20.0 tok/s"), "{status}");
 }

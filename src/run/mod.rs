@@ -221,6 +221,22 @@ impl Run {
     }
 }
 
+/// A rough count of the tokens in `text`, for when the provider sends no usage: one per CJK
+/// character (the usual teachers' and students' tokenizers give 0.6 to 1 per Chinese
+/// character) and one per four bytes of other text (the usual rule of thumb for English). Shown as an estimate (`≈`).
+#[must_use]
+pub fn estimate_tokens(text: &str) -> u64 {
+    let (mut cjk, mut other) = (0u64, 0u64);
+    for c in text.chars() {
+        if crate::transcript::is_cjk(c) {
+            cjk += 1;
+        } else {
+            other += c.len_utf8() as u64;
+        }
+    }
+    cjk + other.div_ceil(4)
+}
+
 /// A fresh run id: time-ordered and unique enough across processes.
 #[must_use]
 pub fn new_run_id() -> String {
@@ -233,6 +249,22 @@ pub fn new_run_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_estimates_count_cjk_characters_and_bytes_of_other_text() {
+        assert_eq!(estimate_tokens(""), 0);
+        // Six CJK characters (the full stop 。 is one too).
+        assert_eq!(estimate_tokens("天空是蓝色。"), 6);
+        // 19 bytes of English: 5 tokens.
+        assert_eq!(estimate_tokens("The sky is blue ok."), 5);
+        // Mixed: 2 CJK + " world" (6 bytes: 2 tokens).
+        assert_eq!(estimate_tokens("你好 world"), 4);
+        // Pieces never estimate less than the whole by more than one per piece.
+        let (a, b) = ("答案是42。", " Then more text here");
+        let whole = estimate_tokens(&format!("{a}{b}"));
+        assert!(whole <= estimate_tokens(a) + estimate_tokens(b));
+        assert!(whole + 1 >= estimate_tokens(a) + estimate_tokens(b));
+    }
 
     #[test]
     fn prompt_ids_are_stable_sha256_prefixes() {

@@ -530,7 +530,6 @@ fn tokens_per_sec(
     (usage.completion_tokens > 0 && !streaming.is_zero()).then(|| tokens / streaming.as_secs_f64())
 }
 
-/// Status, error and finish reason of a run from how its stream ended.
 /// The run's status from the end of its stream: `complete` only when the provider said the
 /// answer ended (a finish reason in [`FINISHED_REASONS`]); `[DONE]` alone, a cut stream or
 /// any other reason is `incomplete`, and no answer at all is `failed`.

@@ -228,8 +228,12 @@ pub struct Stats {
     /// Runs finished in this session.
     pub runs: usize,
     pub tokens: u64,
+    /// Some of `tokens` were estimated from the text (the provider sent no usage).
+    pub tokens_estimated: bool,
     pub last_first_token: Option<Duration>,
     pub last_tokens_per_sec: Option<f64>,
+    /// The last speed was estimated from the text.
+    pub speed_estimated: bool,
 }
 
 /// Fixed for the session: who answers, how code runs, how things look.

@@ -99,6 +99,7 @@ where
         workspace,
         journal,
         cancels: HashMap::new(),
+        started: HashMap::new(),
         consent,
     };
     let mut events = Some(EventStream::new());
@@ -146,7 +147,7 @@ where
                 Msg::Signal(signal)
             }
             Some(msg) = rx.recv() => msg,
-            _ = tick.tick() => Msg::Tick,
+            _ = tick.tick() => Msg::Tick(runner.clocks()),
             () = tokio::time::sleep_until(redraw_at.into()), if dirty => continue,
         };
         let mut pending = vec![msg];
@@ -158,7 +159,7 @@ where
         }
         for msg in pending {
             if let Msg::RunFinished { key, .. } = &msg {
-                runner.cancels.remove(key);
+                runner.finished(*key);
             }
             for command in update(app, msg) {
                 match command {
@@ -218,6 +219,8 @@ struct Runner {
     workspace: Workspace,
     journal: Journal,
     cancels: HashMap<RunKey, CancellationToken>,
+    /// When each run in flight started.
+    started: HashMap<RunKey, Instant>,
     consent: Arc<WorkbenchConsent>,
 }
 
@@ -260,16 +263,31 @@ impl Runner {
         }
     }
 
+    /// Forgets a run that is no longer in flight.
+    fn finished(&mut self, key: RunKey) {
+        self.cancels.remove(&key);
+        self.started.remove(&key);
+    }
+
+    /// How long each run in flight has been running.
+    fn clocks(&self) -> Vec<(RunKey, Duration)> {
+        self.started
+            .iter()
+            .map(|(key, started)| (*key, started.elapsed()))
+            .collect()
+    }
+
     fn start(&mut self, key: RunKey, job: Job) {
         let cancel = CancellationToken::new();
         self.cancels.insert(key, cancel.clone());
+        let started = Instant::now();
+        self.started.insert(key, started);
         // The snapshot is written (in order, before the run) so every run's prompt id resolves.
         self.journal.send(Entry::Prompt(Arc::clone(&job.prompt)));
         let tx = self.tx.clone();
         let pipeline = Arc::clone(&self.pipeline);
         let journal = self.journal.sender();
         tokio::spawn(async move {
-            let started = Instant::now();
             let events = tx.clone();
             let mut observer = move |event| {
                 let _ = events.send(Msg::Run {

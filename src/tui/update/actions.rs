@@ -328,6 +328,43 @@ pub(super) fn run_event(app: &mut App, key: RunKey, elapsed: Duration, event: Ru
     }
 }
 
+/// Adds the run's tokens and speed to the status bar's figures: the provider's usage, or an
+/// estimate from the text (marked as such) when it sent none.
+fn count_tokens(stats: &mut crate::tui::app::Stats, run: &Run) {
+    if let Some(ms) = run.timings.first_token_ms {
+        stats.last_first_token = Some(Duration::from_millis(ms));
+    }
+    if let Some(usage) = run.usage {
+        stats.tokens += usage.completion_tokens;
+        if run.timings.tokens_per_sec.is_some() {
+            stats.last_tokens_per_sec = run.timings.tokens_per_sec;
+            stats.speed_estimated = false;
+        }
+        return;
+    }
+    let tokens = crate::run::estimate_tokens(&run.transcript)
+        + run
+            .reasoning
+            .as_deref()
+            .map_or(0, crate::run::estimate_tokens);
+    if tokens == 0 {
+        return;
+    }
+    stats.tokens += tokens;
+    stats.tokens_estimated = true;
+    let streaming_ms = run
+        .timings
+        .total_ms
+        .saturating_sub(run.timings.exec_ms)
+        .saturating_sub(run.timings.first_token_ms.unwrap_or(0));
+    if streaming_ms > 0 {
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let speed = tokens as f64 * 1000.0 / streaming_ms as f64;
+        stats.last_tokens_per_sec = Some(speed);
+        stats.speed_estimated = true;
+    }
+}
+
 pub(super) fn run_finished(
     app: &mut App,
     key: RunKey,
@@ -339,15 +376,7 @@ pub(super) fn run_finished(
         return;
     };
     app.stats.runs += 1;
-    if let Some(usage) = run.usage {
-        app.stats.tokens += usage.completion_tokens;
-    }
-    if let Some(ms) = run.timings.first_token_ms {
-        app.stats.last_first_token = Some(Duration::from_millis(ms));
-    }
-    if run.timings.tokens_per_sec.is_some() {
-        app.stats.last_tokens_per_sec = run.timings.tokens_per_sec;
-    }
+    count_tokens(&mut app.stats, &run);
     if let Err(e) = stored {
         notify_error(
             app,

@@ -28,8 +28,9 @@ pub enum Msg {
     Paste(String),
     /// The terminal was resized (the next frame re-wraps).
     Resize,
-    /// Time passes: the session is saved when it changed.
-    Tick,
+    /// Time passes: the session is saved when it changed, and the clocks of the runs in flight
+    /// (how long each has been running) move even while no text arrives.
+    Tick(Vec<(RunKey, Duration)>),
     /// A run in flight reported something, `elapsed` after it started.
     Run {
         key: RunKey,
@@ -103,7 +104,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Mouse(mouse) => self::mouse(app, mouse),
         Msg::Paste(text) => layers::paste(app, &text),
         Msg::Resize | Msg::SessionSaved(Ok(())) => {}
-        Msg::Tick => {
+        Msg::Tick(running) => {
+            for (key, elapsed) in running {
+                if let Some(run) = app.active.get_mut(&key) {
+                    run.elapsed = run.elapsed.max(elapsed);
+                }
+            }
             if app.session_dirty {
                 app.session_dirty = false;
                 commands.push(Command::SaveSession(app.session()));

@@ -105,10 +105,16 @@ fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if let Some(ttft) = live_ttft.or(stats.last_first_token) {
         parts.push(format!("ttft {:.2}s", ttft.as_secs_f64()));
     }
+    // `≈`: estimated from the text, the provider sent no usage.
+    let about = |estimated: bool| if estimated { "≈" } else { "" };
     if let Some(tps) = stats.last_tokens_per_sec {
-        parts.push(format!("{tps:.1} tok/s"));
+        parts.push(format!("{}{tps:.1} tok/s", about(stats.speed_estimated)));
     }
-    parts.push(format!("{} tok", stats.tokens));
+    parts.push(format!(
+        "{}{} tok",
+        about(stats.tokens_estimated),
+        stats.tokens
+    ));
     parts.push(format!("runs {}", stats.runs));
     if !app.active.is_empty() {
         parts.push(format!("running {}", app.active.len()));
