@@ -1,6 +1,7 @@
 //! The real `moss` binary in a real terminal (tmux): run a sample, accept it, export, and check
 //! the exported file.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -44,31 +45,45 @@ impl Tmux {
         tmux
     }
 
-    /// Starts the session's command, replacing one that has ended or was killed.
+    /// Starts the session's command, replacing one that has ended or was killed. A live
+    /// session gets the command in its pane (`respawn-pane -k`): killing the session would end
+    /// the server, and a new session could meet the server on its way out.
     fn relaunch(&self, dir: &Path, shell_command: &str) {
-        let _ = self.command().args(["kill-session", "-t", "moss"]).output();
-        let status = self
-            .command()
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                "moss",
-                "-x",
-                "120",
-                "-y",
-                "40",
-                "-c",
-            ])
-            .arg(dir)
-            .arg(shell_command)
-            .output()
-            .expect("tmux starts");
-        assert!(
-            status.status.success(),
-            "tmux new-session failed: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
+        let mut attempts = 0;
+        loop {
+            let mut command = self.command();
+            if self.alive() {
+                command.args(["respawn-pane", "-k", "-t", "moss", "-c"]);
+            } else {
+                command.args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    "moss",
+                    "-x",
+                    "120",
+                    "-y",
+                    "40",
+                    "-c",
+                ]);
+            }
+            let out = command
+                .arg(dir)
+                .arg(shell_command)
+                .output()
+                .expect("tmux starts");
+            if out.status.success() {
+                return;
+            }
+            // A server that was ending as we called (its last session had closed): try again.
+            attempts += 1;
+            assert!(
+                attempts < 50,
+                "tmux could not start the session: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(POLL);
+        }
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -421,4 +436,53 @@ fn closing_the_terminal_mid_run_exits_129_and_keeps_the_run() {
     assert_eq!(status.trim(), "129");
     assert_cut_short(dir.path(), "q01", "2的1000次方是");
     assert_session_selects(dir.path(), "q01");
+}
+
+#[test]
+fn editing_an_output_in_the_editor_hands_the_terminal_over_and_back() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").expect("config");
+    // A scripted editor: it adds a sentence to the file it is given, as a person would.
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf '\\n补充一句：编辑过。\\n' >> \"$1\"\n",
+    )
+    .expect("editor");
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let command = format!(
+        "env -u VISUAL EDITOR={} {}; echo moss exited $?; sleep 30",
+        shell_quote(&editor),
+        moss_script(dir.path(), &config)
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("REPLAY");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Run model-written code?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("q01 complete");
+
+    // `E`: the editor gets the terminal, moss takes it back and saves the edit.
+    tmux.keys(&["E"]);
+    let screen = tmux.wait_for("edit saved and re-checked");
+    assert!(screen.contains("q01 complete edited"), "{screen}");
+    assert!(tmux.alternate_screen(), "moss has the screen again");
+    let decisions = std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl"))
+        .expect("the edit is on disk when the screen shows it");
+    assert!(
+        decisions.contains("\"edited\"") && decisions.contains("补充一句：编辑过。"),
+        "{decisions}"
+    );
+    // The keyboard is moss's again: the edit is accepted, and moss quits normally.
+    tmux.keys(&["a"]);
+    tmux.wait_for("q01: accepted");
+    let decisions =
+        std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl")).expect("decisions");
+    assert!(decisions.contains("\"accepted\""), "{decisions}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("moss exited 0");
 }

@@ -170,7 +170,7 @@ where
                         // The editor reads the keyboard: stop reading it until it is done.
                         events = None;
                         let result = screen.edit_externally(&text).map_err(|e| e.to_string());
-                        if let Err(e) = screen.terminal().clear() {
+                        if let Err(e) = super::terminal::repaint(screen.terminal()) {
                             lose_terminal(&mut terminal_failure, e.into(), &runner.tx);
                         }
                         let _ = runner.tx.send(Msg::ExternallyEdited { run, result });

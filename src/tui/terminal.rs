@@ -16,7 +16,8 @@ use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::layout::{Position, Rect};
 
 /// The workbench's terminal.
 pub type Tui = Terminal<CrosstermBackend<Stdout>>;
@@ -103,7 +104,19 @@ pub fn suspend() -> io::Result<()> {
 /// As [`init`].
 pub fn resume(terminal: &mut Tui) -> io::Result<()> {
     enter()?;
-    terminal.clear()
+    repaint(terminal)
+}
+
+/// Makes the next draw paint every cell after another program had the screen: clears it and
+/// forgets what ratatui thinks is on it. Unlike `Terminal::clear`, this asks the terminal
+/// nothing: that one reads the cursor position, whose answer arrives as input, and input is not
+/// being read while the terminal was handed over (the read would time out and fail).
+///
+/// # Errors
+/// When the terminal's size cannot be read or the screen cannot be cleared.
+pub fn repaint<B: Backend>(terminal: &mut Terminal<B>) -> Result<(), B::Error> {
+    let size = terminal.size()?;
+    terminal.resize(Rect::from((Position::ORIGIN, size)))
 }
 
 /// Lets the user edit `text` in their editor (see [`editor_command`]) and returns the new text.
