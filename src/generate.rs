@@ -6,13 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -193,14 +191,6 @@ impl GenerateReport {
                 }
             }
             Ok(Ok(Finished::Cancelled)) => self.cancelled += 1,
-            Ok(Ok(Finished::Panicked(p))) => {
-                self.failed += 1;
-                self.failures.push(Failure {
-                    sample_id: p.sample_id,
-                    status: RunStatus::Failed,
-                    reason: format!("internal error (not recorded): {}", p.message),
-                });
-            }
             Ok(Err(e)) => return Err(e),
             Err(join) => {
                 self.failed += 1;
@@ -344,17 +334,8 @@ pub async fn generate(
             let cancel = cancel.clone();
             let writer = writer.sender();
             tasks.spawn(async move {
-                let run = AssertUnwindSafe(pipeline.run(&job, &mut NoObserver, &cancel))
-                    .catch_unwind()
-                    .await
-                    .map_err(|panic| Panicked {
-                        sample_id: job.sample_id.clone(),
-                        message: panic_message(panic.as_ref()),
-                    });
-                let run = match run {
-                    Ok(run) => run,
-                    Err(panicked) => return Ok(Finished::Panicked(panicked)),
-                };
+                // A panic becomes a failed run, recorded like any other.
+                let run = pipeline.run_contained(&job, &mut NoObserver, &cancel).await;
                 if cancel.is_cancelled() && run.status == RunStatus::Failed {
                     return Ok(Finished::Cancelled);
                 }
@@ -512,21 +493,6 @@ fn export_runs(
 enum Finished {
     Recorded(Failure),
     Cancelled,
-    /// A bug: reported, never recorded as data.
-    Panicked(Panicked),
-}
-
-struct Panicked {
-    sample_id: String,
-    message: String,
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned())
 }
 
 type Ack = oneshot::Sender<Result<(), String>>;

@@ -498,15 +498,17 @@ fn requests_per_minute_space_the_requests() {
         "--concurrency",
         "4",
         "--rpm",
-        "300",
+        "120",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let times: Vec<Instant> = server.requests().iter().map(|r| r.received_at).collect();
     assert_eq!(times.len(), 4);
     for pair in times.windows(2) {
-        // 300 per minute is one every 200 ms (a little slack for the clock).
+        // 120 per minute is one every 500 ms, sent; the server sees them arrive, and one may
+        // take longer on its way than the next (a new connection on a busy machine), so only
+        // half the spacing is asserted: without the limit all four arrive at once.
         assert!(
-            pair[1].duration_since(pair[0]) >= Duration::from_millis(190),
+            pair[1].duration_since(pair[0]) >= Duration::from_millis(250),
             "{:?}",
             pair[1].duration_since(pair[0])
         );

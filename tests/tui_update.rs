@@ -997,3 +997,25 @@ fn without_usage_tokens_and_speed_are_estimated_from_the_text_and_say_so() {
     let status = status_row(&mut app);
     assert!(status.contains(" 20.0 tok/s"), "{status}");
 }
+
+#[test]
+fn a_run_that_panicked_is_failed_frees_its_slot_and_the_queue_goes_on() {
+    let mut app = app();
+    app.settings.concurrency = 1;
+    let commands = press(&mut app, "R");
+    let (key, sample) = started(&commands)[0].clone();
+    assert_eq!(sample, "q01");
+    // What `run_contained` records for a run that panicked.
+    let mut panicked = run("q01", "", RunStatus::Failed);
+    panicked.error = Some("internal error in moss (please report it): boom".to_owned());
+    let commands = stream_and_finish(&mut app, key, "", panicked);
+    assert_eq!(started(&commands)[0].1, "q02", "the slot went to the next");
+    assert_eq!(app.state(0), SampleState::Incomplete);
+    assert!(!app.active.contains_key(&key));
+    let notice = app.notice.as_ref().expect("said");
+    assert!(
+        notice.error && notice.text.contains("boom"),
+        "{}",
+        notice.text
+    );
+}

@@ -3,6 +3,7 @@
 //! [`Pipeline::run`] is the one code path from a [`Job`] to a [`Run`] record, used by
 //! `moss generate` and by the workbench alike.
 
+mod contain;
 mod fill;
 mod pipeline;
 mod rate;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use contain::{panic_is_contained, panic_message};
 pub use fill::{ExecutableBlock, executable_blocks, splice_results};
 pub use pipeline::{ExecConsent, MAX_EXECUTIONS, NoObserver, Pipeline, RunEvent, RunObserver};
 pub use rate::RateLimiter;

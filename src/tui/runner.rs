@@ -296,7 +296,8 @@ impl Runner {
                     event,
                 });
             };
-            let run = pipeline.run(&job, &mut observer, &cancel).await;
+            // A panic becomes a failed run: the slot is freed and the screen goes on.
+            let run = pipeline.run_contained(&job, &mut observer, &cancel).await;
             if journal
                 .send(Entry::Run {
                     key,

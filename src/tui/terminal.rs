@@ -81,9 +81,17 @@ pub fn restore() -> io::Result<()> {
 /// Wraps the current panic hook so that a panic first restores the terminal: otherwise the
 /// message would print into the alternate screen, in raw mode, and vanish with it. Install it
 /// before [`init`].
+///
+/// A panic inside a contained run ([`crate::run::panic_is_contained`]) is caught and recorded
+/// as a failed run while the workbench goes on: the hook leaves the terminal alone and only
+/// logs it (printing would scribble over the screen).
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if crate::run::panic_is_contained() {
+            tracing::error!(%info, "a run panicked; it is recorded as failed");
+            return;
+        }
         let _ = restore();
         previous(info);
     }));
