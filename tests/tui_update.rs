@@ -1019,3 +1019,42 @@ fn a_run_that_panicked_is_failed_frees_its_slot_and_the_queue_goes_on() {
         notice.text
     );
 }
+
+#[test]
+fn the_workbench_folds_decisions_exactly_as_the_store_reads_them_back() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    let run_id = app.runs[0].run_id.clone();
+    let decision = |verdict: Verdict, text: Option<&str>| Decision {
+        run_id: run_id.clone(),
+        sample_id: "q01".to_owned(),
+        verdict,
+        text: text.map(str::to_owned),
+        rules: Vec::new(),
+        at_ms: 1,
+    };
+    let decisions = [
+        decision(Verdict::Edited, Some("改过的回答。")),
+        decision(Verdict::Accepted, None),
+        // A damaged edit line: no text. The edit before it stands.
+        decision(Verdict::Edited, None),
+        decision(Verdict::Rejected, None),
+    ];
+    for (i, d) in decisions.iter().enumerate() {
+        app.saving += 1;
+        update(&mut app, Msg::DecisionSaved(d.clone()));
+        let read_back = moss_thinking::store::fold(&decisions[..=i]);
+        assert_eq!(
+            app.curation.get(&run_id),
+            read_back.get(&run_id),
+            "after {i}"
+        );
+    }
+    assert_eq!(
+        app.curation[&run_id].edited.as_deref(),
+        Some("改过的回答。")
+    );
+}

@@ -66,16 +66,27 @@ pub struct LoadedDecisions {
 pub fn fold(decisions: &[Decision]) -> HashMap<String, Curation> {
     let mut curations: HashMap<String, Curation> = HashMap::new();
     for decision in decisions {
-        let curation = curations.entry(decision.run_id.clone()).or_default();
+        curations
+            .entry(decision.run_id.clone())
+            .or_default()
+            .apply(decision);
+    }
+    curations
+}
+
+impl Curation {
+    /// Takes one more decision on this run: the one place a decision changes a curation, for
+    /// the store's [`fold`] and the workbench alike. An edit without a text (a damaged line)
+    /// keeps the text edited before.
+    pub fn apply(&mut self, decision: &Decision) {
         if decision.verdict == Verdict::Edited
             && let Some(text) = &decision.text
         {
-            curation.edited = Some(text.clone());
-            curation.edited_rules.clone_from(&decision.rules);
+            self.edited = Some(text.clone());
+            self.edited_rules.clone_from(&decision.rules);
         }
-        curation.verdict = Some(decision.verdict);
+        self.verdict = Some(decision.verdict);
     }
-    curations
 }
 
 /// The append handle of `decisions.jsonl`: each append is fsynced before it returns.

@@ -487,14 +487,14 @@ pub(super) fn save_edit(app: &mut App, index: usize, text: String, commands: &mu
     commands.push(Command::SaveDecision(decision));
 }
 
-pub(super) fn decision_saved(app: &mut App, decision: Decision) {
+pub(super) fn decision_saved(app: &mut App, decision: &Decision) {
     app.saving = app.saving.saturating_sub(1);
     let verdict = decision.verdict;
     let sample = decision.sample_id.clone();
-    apply(
-        app.curation.entry(decision.run_id.clone()).or_default(),
-        decision,
-    );
+    app.curation
+        .entry(decision.run_id.clone())
+        .or_default()
+        .apply(decision);
     if app.selected_sample().is_some_and(|s| s.id == sample) {
         app.show_selected();
     }
@@ -539,13 +539,4 @@ pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), Strin
         }
         Err(e) => notify_error(app, format!("saved, but the prompt does not parse: {e}")),
     }
-}
-
-/// One decision folded into a run's curation, as `store::fold` does for a whole journal.
-fn apply(curation: &mut crate::store::Curation, decision: Decision) {
-    if decision.verdict == Verdict::Edited {
-        curation.edited = decision.text;
-        curation.edited_rules = decision.rules;
-    }
-    curation.verdict = Some(decision.verdict);
 }

@@ -129,7 +129,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             }
         }
         Msg::SandboxChecked(check) => sandbox_checked(app, *check),
-        Msg::DecisionSaved(decision) => actions::decision_saved(app, decision),
+        Msg::DecisionSaved(decision) => actions::decision_saved(app, &decision),
         Msg::DecisionFailed { decision, error } => {
             app.saving = app.saving.saturating_sub(1);
             notify_error(
