@@ -327,6 +327,7 @@ mod tests {
             question: format!("{sample} 的问题"),
             prompt_id: "p".to_owned(),
             settings_id: "s".to_owned(),
+            rules_id: String::new(),
             teacher: TeacherInfo {
                 provider: "replay".to_owned(),
                 model: "recorded".to_owned(),

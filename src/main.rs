@@ -274,7 +274,7 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let requested = exec.mode;
     let rpm = args.rpm.unwrap_or(config.generate.rpm);
-    let pipeline = Pipeline::new(chosen.teacher, exec, rules)
+    let pipeline = Pipeline::new(chosen.teacher, exec, Arc::clone(&rules))
         .with_rate_limit(RateLimiter::per_minute(rpm).map(Arc::new));
     if requested == ExecMode::Continue && pipeline.exec_mode() == ExecMode::Fill {
         writeln!(
@@ -288,11 +288,11 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         &mut stderr.lock(),
     )?;
     let workspace = Workspace::open(&workspace_dir)?;
-    let prompt = Arc::new(PromptVersion::new(
-        prompt_text,
-        prompt_file.body,
-        prompt_file.params,
-    ));
+    // Judged by the configuration's rules with this prompt's front matter on top; their id is
+    // part of the settings, so a rules change is never resumed past nor counted with the old.
+    let prompt = Arc::new(
+        PromptVersion::new(prompt_text, prompt_file.body, prompt_file.params).with_rules(rules),
+    );
     let info = pipeline.teacher().info();
     let teacher = if info.replayed {
         "offline replay of recorded answers (not a model)".to_owned()

@@ -47,6 +47,9 @@ pub struct Setup {
     pub prompt_text: String,
     pub prompt: PromptFile,
     pub layers: Layers,
+    /// The configuration's layers without the prompt's front matter: what a new prompt version's
+    /// rules are resolved from (`Layers::rules_with`).
+    pub base_layers: Layers,
     pub config: Config,
     pub rules: Arc<Rules>,
     pub teacher: ChosenTeacher,
@@ -63,7 +66,8 @@ impl Setup {
             )
         })?;
         let prompt = PromptFile::parse(&args.prompt, &prompt_text)?;
-        let mut layers = Layers::discover(&workspace_dir)?;
+        let base_layers = Layers::discover(&workspace_dir)?;
+        let mut layers = base_layers.clone();
         if let Some(front) = prompt.front_matter.clone() {
             layers.push(front);
         }
@@ -81,6 +85,7 @@ impl Setup {
             prompt_text,
             prompt,
             layers,
+            base_layers,
             config,
             rules,
             teacher,

@@ -36,6 +36,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         prompt_text,
         prompt,
         layers,
+        base_layers,
         config,
         rules,
         teacher: chosen,
@@ -77,6 +78,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         theme,
         keymap,
         rules,
+        rule_layers: base_layers,
         workspace: workspace_dir,
         log_path: log.as_ref().map(|l| l.path().to_owned()),
     };

@@ -128,6 +128,7 @@ fn make_run(id: &str, sample: &str, status: RunStatus, prompt_id: &str) -> Run {
         question: format!("问题 {sample}：天空为什么是蓝色的？"),
         prompt_id: prompt_id.to_owned(),
         settings_id: "settings".to_owned(),
+        rules_id: String::new(),
         teacher: TeacherInfo {
             provider: "siliconflow".to_owned(),
             model: "deepseek-ai/DeepSeek-V3".to_owned(),

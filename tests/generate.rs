@@ -614,3 +614,58 @@ fn a_new_prompt_model_exec_mode_or_question_is_run_again() {
         answer_to("改过的问题").as_str()
     );
 }
+
+#[test]
+fn a_rules_change_in_moss_toml_runs_again_and_is_never_counted_with_the_old() {
+    let server = MockServer::start_background(|req: &Request| {
+        Reply::text(&answer_to(req.question().unwrap_or_default()))
+    });
+    let ws = Workspace::with_mock(&server);
+    let samples = ws.samples(2);
+    let args = [
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "mock",
+    ];
+    let out = ws.run(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let concise = |err: &str| {
+        let line = err
+            .lines()
+            .find(|l| l.trim_start().starts_with("think-budget"))
+            .unwrap_or_else(|| panic!("no pass rate: {err}"));
+        line.split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(concise(&err), "2/2", "{err}");
+
+    // Stricter rules: a think may hold a tenth of the answer words before it, and each
+    // answer's think is about as long as its first answer.
+    let toml = std::fs::read_to_string(ws.path("moss.toml")).expect("moss.toml");
+    std::fs::write(
+        ws.path("moss.toml"),
+        format!("{toml}\n[rules.think-budget]\nratio = 0.1\n"),
+    )
+    .expect("moss.toml");
+    let out = ws.run(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("2 samples: 2 run now") && !err.contains("already complete"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 4);
+    // Only the runs judged by the new rules are counted.
+    assert_eq!(concise(&err), "0/2", "{err}");
+    let runs = ws.runs();
+    let ids: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .map(|r| r["rules_id"].as_str().expect("rules id"))
+        .collect();
+    assert_eq!(ids.len(), 2, "each run records the rules that judged it");
+    assert!(ids.iter().all(|id| id.len() == 16));
+}

@@ -99,6 +99,7 @@ fn run(prompt: &str, at: u64, status: RunStatus, fails: &[RuleId]) -> Run {
         question: "1+1=?".into(),
         prompt_id: prompt_id(prompt),
         settings_id: "x".into(),
+        rules_id: String::new(),
         teacher: TeacherInfo {
             provider: "replay".into(),
             model: "replay".into(),

@@ -1058,3 +1058,68 @@ fn the_workbench_folds_decisions_exactly_as_the_store_reads_them_back() {
         Some("改过的回答。")
     );
 }
+
+#[test]
+fn a_saved_prompt_with_its_own_rules_judges_the_next_run_with_them() {
+    let mut app = app();
+    let before = app.prompt.version.id.clone();
+    assert_eq!(
+        app.prompt
+            .version
+            .rules
+            .as_ref()
+            .map(|r| r.config().first_answer_concise.max_words),
+        Some(120)
+    );
+    let text =
+        "+++\n[rules.first-answer-concise]\nmax-words = 6\n+++\n你是老师。先回答，再思考。\n";
+    update(
+        &mut app,
+        Msg::PromptSaved {
+            text: text.to_owned(),
+            result: Ok(()),
+        },
+    );
+    assert_ne!(app.prompt.version.id, before);
+    // The next run carries the new version's rules, and the live view's budgets follow them.
+    let commands = press(&mut app, "enter");
+    let Some(Command::StartRun { key, job }) = commands.first() else {
+        panic!("a run: {commands:?}");
+    };
+    let rules = job.prompt.rules.as_ref().expect("the version's rules");
+    assert_eq!(rules.config().first_answer_concise.max_words, 6);
+    assert_eq!(
+        app.settings.rules.config().first_answer_concise.max_words,
+        6
+    );
+    // Judged by them: GOOD's first answer is longer than 6 words.
+    let verdict = rules.evaluate(
+        &moss_thinking::transcript::Transcript::parse(
+            GOOD,
+            moss_thinking::transcript::CountMode::Mixed,
+        ),
+        moss_thinking::transcript::RuleContext::Live { model_results: 0 },
+    );
+    let key = *key;
+    assert!(verdict.iter().any(
+        |r| r.id == moss_thinking::transcript::RuleId::FirstAnswerConcise
+            && r.outcome == moss_thinking::transcript::Outcome::Fail
+    ));
+    assert!(app.active.contains_key(&key));
+
+    // Rules that do not resolve: the version does not change, and the screen says why.
+    let current = app.prompt.version.id.clone();
+    update(
+        &mut app,
+        Msg::PromptSaved {
+            text: "+++\n[rules.think-budget]\nratio = \"lots\"\n+++\n你是老师。\n".to_owned(),
+            result: Ok(()),
+        },
+    );
+    assert_eq!(app.prompt.version.id, current);
+    assert!(
+        app.notice.as_ref().is_some_and(|n| n.error),
+        "{:?}",
+        app.notice
+    );
+}

@@ -272,6 +272,23 @@ impl Layers {
         self.sources.push(source);
     }
 
+    /// The rules of a prompt version: these layers with the prompt's own front matter on top,
+    /// as `moss generate` resolves them at start.
+    ///
+    /// # Errors
+    /// When the layers do not resolve or the rules do not compile, said in one line.
+    pub fn rules_with(
+        &self,
+        front_matter: Option<&Source>,
+    ) -> Result<crate::transcript::Rules, String> {
+        let mut layers = self.clone();
+        if let Some(front) = front_matter {
+            layers.push(front.clone());
+        }
+        let config = layers.resolve().map_err(|e| e.to_string())?;
+        crate::transcript::Rules::new(config.rules).map_err(|e| e.to_string())
+    }
+
     /// The layers, lowest first (the built-in defaults are not among them).
     #[must_use]
     pub fn sources(&self) -> &[Source] {

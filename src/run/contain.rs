@@ -89,13 +89,15 @@ impl Pipeline {
     /// The record of a run that panicked.
     fn panicked(&self, job: &Job, message: &str, started_at_ms: u64, started: Instant) -> Run {
         let settings = self.settings(&job.prompt);
-        let transcript = Transcript::parse("", self.rules().config().count_mode);
+        let judge = self.rules_for(&job.prompt);
+        let transcript = Transcript::parse("", judge.config().count_mode);
         Run {
             run_id: new_run_id(),
             sample_id: job.sample_id.clone(),
             question: job.question.clone(),
             prompt_id: job.prompt.id.clone(),
             settings_id: settings.id(),
+            rules_id: settings.rules.clone(),
             teacher: self.teacher().info(),
             params: job.prompt.params,
             exec: self.exec_mode(),
@@ -106,9 +108,7 @@ impl Pipeline {
             finish_reason: None,
             segments: SegmentSummary::of(&transcript),
             transcript: String::new(),
-            rules: self
-                .rules()
-                .evaluate(&transcript, RuleContext::Live { model_results: 0 }),
+            rules: judge.evaluate(&transcript, RuleContext::Live { model_results: 0 }),
             reasoning: None,
             usage: None,
             executions: Vec::new(),

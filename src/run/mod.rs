@@ -21,7 +21,7 @@ pub use rate::RateLimiter;
 use crate::exec::{ExecMode, ExecOutcome};
 use crate::prompt::ModelParams;
 use crate::teacher::{TeacherInfo, Usage};
-use crate::transcript::{Outcome, RuleResult, SegmentKind, Transcript};
+use crate::transcript::{Outcome, RuleResult, Rules, SegmentKind, Transcript};
 
 /// Hex digits kept of a SHA-256 for prompt and settings ids.
 const ID_HEX: usize = 16;
@@ -35,6 +35,9 @@ pub struct PromptVersion {
     /// The system prompt sent to the teacher: the file without its front matter.
     pub system: String,
     pub params: ModelParams,
+    /// The rules runs of this version are judged by: the config's layers and this version's
+    /// own front matter `[rules]`. `None`: the pipeline's.
+    pub rules: Option<Arc<Rules>>,
 }
 
 impl PromptVersion {
@@ -45,8 +48,27 @@ impl PromptVersion {
             text,
             system,
             params,
+            rules: None,
         }
     }
+
+    /// This version, judged by `rules`.
+    #[must_use]
+    pub fn with_rules(mut self, rules: Arc<Rules>) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+}
+
+/// The id of a rules configuration: the same settings give the same id, whatever file they
+/// came from; any change gives another.
+#[must_use]
+pub fn rules_id(rules: &Rules) -> String {
+    short_hash(
+        serde_json::to_string(rules.config())
+            .unwrap_or_default()
+            .as_bytes(),
+    )
 }
 
 /// The id of a prompt text.
@@ -81,6 +103,9 @@ pub struct RunSettings {
     pub model: String,
     pub params: ModelParams,
     pub exec: ExecMode,
+    /// The id of the rules runs are judged by ([`rules_id`]): runs judged by other rules are
+    /// other settings, never resumed past nor counted together.
+    pub rules: String,
 }
 
 impl RunSettings {
@@ -187,6 +212,9 @@ pub struct Run {
     pub question: String,
     pub prompt_id: String,
     pub settings_id: String,
+    /// The rules that judged this run ([`rules_id`]); empty in runs recorded before it was kept.
+    #[serde(default)]
+    pub rules_id: String,
     pub teacher: TeacherInfo,
     pub params: ModelParams,
     /// The execution mode in effect (`continue` falls back to `fill` without continuation).
@@ -282,9 +310,13 @@ mod tests {
             model: "m".into(),
             params: ModelParams::default(),
             exec: ExecMode::Off,
+            rules: "r".into(),
         };
         let mut other = base.clone();
         assert_eq!(base.id(), other.id());
+        other.rules = "r2".into();
+        assert_ne!(base.id(), other.id(), "other rules are other settings");
+        let mut other = base.clone();
         other.exec = ExecMode::Fill;
         assert_ne!(base.id(), other.id());
         let mut other = base.clone();

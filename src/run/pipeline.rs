@@ -192,7 +192,14 @@ impl Pipeline {
             model: info.model,
             params: prompt.params,
             exec: self.mode,
+            rules: super::rules_id(self.rules_for(prompt)),
         }
+    }
+
+    /// The rules runs of `prompt` are judged by: the version's own, else the pipeline's.
+    #[must_use]
+    pub fn rules_for<'a>(&'a self, prompt: &'a PromptVersion) -> &'a Rules {
+        prompt.rules.as_deref().unwrap_or(&self.rules)
     }
 
     /// Runs `job` to its end. Never fails: a failure is a run with status `failed` or
@@ -210,7 +217,8 @@ impl Pipeline {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let mut mode = self.mode;
         let mut allowed = None;
-        let mut live = Live::new(self.rules.config().count_mode, mode == ExecMode::Continue);
+        let judge = self.rules_for(&job.prompt);
+        let mut live = Live::new(judge.config().count_mode, mode == ExecMode::Continue);
         let mut outcome = self
             .converse(job, &mut live, &mut allowed, started, observer, cancel)
             .await;
@@ -219,7 +227,7 @@ impl Pipeline {
             // and run the blocks after the answer instead.
             observer.on_event(RunEvent::Rewritten(String::new()));
             mode = ExecMode::Fill;
-            live = Live::new(self.rules.config().count_mode, false);
+            live = Live::new(judge.config().count_mode, false);
             outcome = self
                 .converse(job, &mut live, &mut allowed, started, observer, cancel)
                 .await;
@@ -235,7 +243,7 @@ impl Pipeline {
         let system_results = live.system_results;
 
         let mut text = std::mem::take(&mut live.text);
-        let count_mode = self.rules.config().count_mode;
+        let count_mode = judge.config().count_mode;
         let mut transcript = Transcript::parse(&text, count_mode);
         let model_results = self.model_results(&transcript, system_results);
 
@@ -268,9 +276,7 @@ impl Pipeline {
             }
         }
 
-        let rules = self
-            .rules
-            .evaluate(&transcript, RuleContext::Live { model_results });
+        let rules = judge.evaluate(&transcript, RuleContext::Live { model_results });
         let total = started.elapsed();
         let first_token = live.first_token;
         let tokens_per_sec = live
@@ -283,6 +289,7 @@ impl Pipeline {
             question: job.question.clone(),
             prompt_id: job.prompt.id.clone(),
             settings_id: settings.id(),
+            rules_id: settings.rules.clone(),
             teacher: self.teacher.info(),
             params: job.prompt.params,
             exec: mode,

@@ -317,6 +317,7 @@ mod tests {
             question: "问题".to_owned(),
             prompt_id: "p".to_owned(),
             settings_id: "s".to_owned(),
+            rules_id: String::new(),
             teacher: TeacherInfo {
                 provider: "replay".to_owned(),
                 model: "recorded".to_owned(),

@@ -311,6 +311,13 @@ pub struct Rules {
     phrase_of: Vec<usize>,
 }
 
+/// Rules are equal when their settings are (the matcher is compiled from them).
+impl PartialEq for Rules {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
 impl Rules {
     /// # Errors
     /// When the refusal phrases cannot be compiled into a matcher.

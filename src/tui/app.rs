@@ -246,7 +246,11 @@ pub struct Settings {
     pub concurrency: usize,
     pub theme: Theme,
     pub keymap: Keymap,
+    /// The rules of the current prompt version (live budgets, re-checks of edits).
     pub rules: Arc<Rules>,
+    /// The configuration's layers without any prompt's front matter: a saved prompt's rules are
+    /// resolved from them and its own front matter.
+    pub rule_layers: crate::config::Layers,
     pub workspace: PathBuf,
     pub log_path: Option<PathBuf>,
 }
@@ -320,11 +324,10 @@ impl App {
             settings,
             warnings,
         } = init;
-        let version = Arc::new(PromptVersion::new(
-            prompt_text.clone(),
-            prompt.body,
-            prompt.params,
-        ));
+        let version = Arc::new(
+            PromptVersion::new(prompt_text.clone(), prompt.body, prompt.params)
+                .with_rules(Arc::clone(&settings.rules)),
+        );
         let mut texts: BTreeMap<String, Arc<str>> = prompt_texts
             .into_iter()
             .map(|(id, text)| (id, Arc::from(text)))

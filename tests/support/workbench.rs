@@ -53,6 +53,7 @@ pub fn run(sample: &str, transcript: &str, status: RunStatus) -> Run {
         question: format!("question of {sample}"),
         prompt_id: prompt_id(PROMPT),
         settings_id: "settings".to_owned(),
+        rules_id: String::new(),
         teacher: TeacherInfo {
             provider: "replay".to_owned(),
             model: "recordings".to_owned(),
@@ -103,6 +104,7 @@ pub fn app_with(runs: Vec<Run>, decisions: Vec<Decision>, session: Session) -> A
             theme: Theme::load("dark", None).expect("built-in theme"),
             keymap: Keymap::default(),
             rules: rules(),
+            rule_layers: moss_thinking::config::Layers::default(),
             workspace: PathBuf::from("/workspace"),
             log_path: None,
         },

@@ -153,6 +153,7 @@ pub(super) mod tests {
             question: "q".into(),
             prompt_id: prompt.into(),
             settings_id: "x".into(),
+            rules_id: String::new(),
             teacher: TeacherInfo {
                 provider: "replay".into(),
                 model: "m".into(),

@@ -530,11 +530,31 @@ pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), Strin
     match PromptFile::parse(&app.prompt.path, &text) {
         Ok(file) => {
             app.prompt.dirty = app.prompt.editor_text() != text;
+            // The new version is judged by its own front matter's rules, from its first run.
+            let rules = match app
+                .settings
+                .rule_layers
+                .rules_with(file.front_matter.as_ref())
+            {
+                Ok(rules) => Arc::new(rules),
+                Err(e) => {
+                    let id = &app.prompt.version.id;
+                    notify_error(
+                        app,
+                        format!(
+                            "saved, but its rules do not resolve ({e}); runs keep version {id}"
+                        ),
+                    );
+                    return;
+                }
+            };
             let shared: Arc<str> = Arc::from(text.as_str());
-            let version = PromptVersion::new(text, file.body, file.params);
+            let version =
+                PromptVersion::new(text, file.body, file.params).with_rules(Arc::clone(&rules));
             let id = version.id.clone();
             app.prompt.texts.insert(id.clone(), shared);
             app.prompt.version = Arc::new(version);
+            app.settings.rules = rules;
             notify(app, format!("prompt saved: version {id}"));
         }
         Err(e) => notify_error(app, format!("saved, but the prompt does not parse: {e}")),
