@@ -168,6 +168,11 @@ fn shell_quote(path: &Path) -> String {
 /// shell command that runs it. The script writes its pid to `moss.pid` and `exec`s moss, which
 /// keeps that pid, so the test can signal moss.
 fn moss_script(dir: &Path, config: &Path) -> String {
+    moss_script_with(dir, config, &repo("prompts/teacher.zh.md"))
+}
+
+/// [`moss_script`] with the teacher prompt `prompt` (a copy, when the test edits it).
+fn moss_script_with(dir: &Path, config: &Path, prompt: &Path) -> String {
     let script = format!(
         "echo $$ > moss.pid\n\
          exec env -u SILICONFLOW_API_KEY -u DEEPSEEK_API_KEY -u OPENAI_API_KEY \
@@ -177,7 +182,7 @@ fn moss_script(dir: &Path, config: &Path) -> String {
         logs = shell_quote(dir),
         moss = shell_quote(Path::new(env!("CARGO_BIN_EXE_moss"))),
         samples = shell_quote(&repo("samples/questions.jsonl")),
-        prompt = shell_quote(&repo("prompts/teacher.zh.md")),
+        prompt = shell_quote(prompt),
     );
     let path = dir.join("moss.sh");
     std::fs::write(&path, script).expect("moss.sh");
@@ -483,6 +488,65 @@ fn editing_an_output_in_the_editor_hands_the_terminal_over_and_back() {
     let decisions =
         std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl")).expect("decisions");
     assert!(decisions.contains("\"accepted\""), "{decisions}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("moss exited 0");
+}
+
+#[test]
+fn a_prompt_saved_with_new_rules_judges_the_next_run_by_them() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    // No code runs here: the question is the rules, not the sandbox.
+    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
+    let prompt = dir.path().join("teacher.md");
+    std::fs::copy(repo("prompts/teacher.zh.md"), &prompt).expect("a copy of the prompt");
+    let command = format!(
+        "{}; echo moss exited $?; sleep 30",
+        moss_script_with(dir.path(), &config, &prompt)
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("REPLAY");
+    // The recorded answer keeps every think within its budget.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("q01 complete");
+    tmux.wait_for("✓ think-budget");
+
+    // In the editor: a stricter think budget, just before the front matter's closing `+++`.
+    let front_lines = std::fs::read_to_string(&prompt)
+        .expect("prompt")
+        .lines()
+        .skip(1)
+        .take_while(|l| *l != "+++")
+        .count();
+    tmux.keys(&["p"]);
+    tmux.wait_for("Ctrl-S");
+    for _ in 0..=front_lines {
+        tmux.keys(&["Down"]);
+    }
+    tmux.keys(&["-l", "[rules.think-budget]"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["-l", "ratio = 0.1"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("prompt saved: version");
+    let saved = std::fs::read_to_string(&prompt).expect("prompt");
+    assert!(
+        saved.contains("[rules.think-budget]\nratio = 0.1\n+++"),
+        "{saved}"
+    );
+    tmux.keys(&["Escape"]);
+
+    // Run again: the same answer now fails the new version's budget.
+    tmux.keys(&["r"]);
+    tmux.wait_for("runs 2");
+    tmux.wait_for("✗ think-budget");
+    let runs = runs(dir.path());
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_ne!(runs[0]["prompt_id"], runs[1]["prompt_id"]);
+    assert_ne!(runs[0]["rules_id"], runs[1]["rules_id"]);
     tmux.keys(&["q"]);
     tmux.wait_for("moss exited 0");
 }
