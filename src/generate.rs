@@ -17,7 +17,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::dataset::{DatasetError, Format};
+use crate::dataset::DatasetError;
+pub use crate::dataset::{Sample, SamplesError, read_samples};
 use crate::export::{Example, ExportError, ExportFormat, write_atomically, write_line};
 use crate::run::{Job, NoObserver, Pipeline, PromptVersion, Run, RunStatus};
 use crate::store::{RunLog, StoreError, Workspace};
@@ -26,73 +27,18 @@ use crate::transcript::{Outcome, RuleId};
 /// How often plain progress lines are written when stderr is not a terminal.
 const PROGRESS_LINE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// One question to answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sample {
-    pub id: String,
-    pub question: String,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error(transparent)]
     Dataset(#[from] DatasetError),
-    #[error("{0}: no sample with a question to run")]
-    NoSamples(PathBuf),
+    #[error(transparent)]
+    Samples(#[from] SamplesError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("could not record a run: {0}")]
     Journal(String),
     #[error(transparent)]
     Export(#[from] ExportError),
-}
-
-/// Reads samples from any format `check` reads: the question is the user turn. Records without
-/// a question, bad records and repeated ids are reported to `notes` as `file:line: reason` and
-/// skipped. A record without an id gets one from its question's hash.
-///
-/// # Errors
-/// When the file cannot be read, or holds no usable sample.
-pub fn read_samples(
-    path: &Path,
-    format: Option<Format>,
-    notes: &mut dyn Write,
-) -> Result<Vec<Sample>, GenerateError> {
-    let mut samples = Vec::new();
-    let mut seen = HashSet::new();
-    for item in crate::dataset::records(path, format)? {
-        let (line, record) = match item? {
-            Ok(ok) => ok,
-            Err(bad) => {
-                let _ = writeln!(notes, "{bad}");
-                continue;
-            }
-        };
-        let Some(question) = record.question.filter(|q| !q.trim().is_empty()) else {
-            let _ = writeln!(
-                notes,
-                "{}:{line}: no question in this record; skipped",
-                path.display()
-            );
-            continue;
-        };
-        let id = record
-            .id
-            .unwrap_or_else(|| format!("h{}", &crate::run::prompt_id(&question)[..10]));
-        if !seen.insert(id.clone()) {
-            let _ = writeln!(
-                notes,
-                "{}:{line}: sample id {id:?} repeats an earlier one; skipped",
-                path.display()
-            );
-            continue;
-        }
-        samples.push(Sample { id, question });
-    }
-    if samples.is_empty() {
-        return Err(GenerateError::NoSamples(path.to_owned()));
-    }
-    Ok(samples)
 }
 
 /// How progress is shown.

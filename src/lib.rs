@@ -12,6 +12,7 @@ pub mod generate;
 pub mod prompt;
 pub mod run;
 pub mod signals;
+pub mod source;
 pub mod store;
 pub mod teacher;
 pub mod theme;

@@ -3,31 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::config::{ConfigError, Source, SourceKind};
+pub use crate::source::front_matter;
+use crate::source::{ConfigError, Source, SourceKind};
+pub use crate::teacher::ModelParams;
 use crate::transcript::RulesConfig;
-
-const FENCE: &str = "+++";
-
-/// Sampling parameters sent to the teacher.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelParams {
-    pub temperature: f64,
-    pub top_p: f64,
-    pub max_tokens: u32,
-}
-
-impl Default for ModelParams {
-    /// The original method's settings for DeepSeek-V3.
-    fn default() -> Self {
-        Self {
-            temperature: 0.7,
-            top_p: 0.9,
-            max_tokens: 4096,
-        }
-    }
-}
 
 /// What the front matter may hold.
 #[derive(Clone, Debug, Deserialize)]
@@ -120,27 +101,6 @@ impl PromptFile {
             front_matter: Some(source),
         })
     }
-}
-
-/// The front matter's TOML and its byte offset, when `text` opens with a `+++` line and has a
-/// closing `+++` line.
-#[must_use]
-pub fn front_matter(text: &str) -> Option<(&str, usize)> {
-    let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let rest = &text[bom..];
-    let first_line_end = rest.find('\n')?;
-    if rest[..first_line_end].trim_end() != FENCE {
-        return None;
-    }
-    let start = bom + first_line_end + 1;
-    let mut at = start;
-    for line in text[start..].split_inclusive('\n') {
-        if line.trim_end() == FENCE {
-            return Some((&text[start..at], start));
-        }
-        at += line.len();
-    }
-    None
 }
 
 /// Length of the closing `+++` line at the start of `s`.

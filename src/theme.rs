@@ -22,7 +22,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 ];
 
 /// The theme used when none is chosen.
-pub const DEFAULT_THEME: &str = "dark";
+pub use crate::config::DEFAULT_THEME;
 
 macro_rules! roles {
     ($($variant:ident => $name:literal),+ $(,)?) => {

@@ -10,6 +10,7 @@ mod batch;
 mod fields;
 mod format;
 mod reader;
+mod samples;
 mod split;
 
 use std::fs::File;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 pub use batch::Batch;
 pub use format::{Format, Record, UnknownFormat, detect, explain_undetected};
 pub use reader::{RecordReader, Records};
+pub use samples::{Sample, SamplesError, read_samples};
 pub use split::Layout;
 
 /// A failure that ends the reading of a file.

@@ -18,8 +18,6 @@ pub use openai::OpenAiTeacher;
 pub use provider::{ContinuationStyle, ProviderConfig, ReasoningField, TeacherConfig};
 pub use replay::ReplayTeacher;
 
-use crate::prompt::ModelParams;
-
 /// What a teacher is asked for: one sample's question under one system prompt, optionally
 /// continuing an assistant turn already begun.
 #[derive(Clone, Debug)]
@@ -51,6 +49,25 @@ pub trait TeacherSink: Send {
 impl<F: FnMut(TeacherEvent) -> ControlFlow<()> + Send> TeacherSink for F {
     fn on_event(&mut self, event: TeacherEvent) -> ControlFlow<()> {
         self(event)
+    }
+}
+
+/// Sampling parameters sent to the teacher.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelParams {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_tokens: u32,
+}
+
+impl Default for ModelParams {
+    /// The original method's settings for DeepSeek-V3.
+    fn default() -> Self {
+        Self {
+            temperature: 0.7,
+            top_p: 0.9,
+            max_tokens: 4096,
+        }
     }
 }
 

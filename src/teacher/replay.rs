@@ -209,7 +209,7 @@ fn canned_answer(question: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prompt::ModelParams;
+    use crate::teacher::ModelParams;
     use crate::transcript::{Outcome, RuleContext, evaluate};
 
     fn request(sample: &str, question: &str, prefix: Option<&str>) -> TeacherRequest {

@@ -14,7 +14,7 @@ use super::live::LiveView;
 use crate::curate::SystemChoice;
 use crate::exec::{ExecMode, Protection, SandboxCheck};
 use crate::export::ExportFormat;
-use crate::generate::Sample;
+use crate::dataset::Sample;
 use crate::prompt::PromptFile;
 use crate::run::{PromptVersion, Run, RunStatus};
 use crate::store::{Curation, Decision, Session, Verdict};
