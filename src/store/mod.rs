@@ -288,18 +288,10 @@ fn scan_jsonl<T: DeserializeOwned>(
     Ok(warnings)
 }
 
-/// Replaces `path` whole: the bytes go to a temporary file beside it, are synced, and the file
-/// is renamed over `path`, so a reader sees the old file or the new one, never a mix.
+/// Replaces `path` whole (see [`crate::atomic_file`]): a reader sees the old file or the new
+/// one, never a mix.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    tmp.write_all(bytes).map_err(io(path))?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    Ok(())
+    crate::atomic_file::replace(path, |out| out.write_all(bytes)).map_err(io(path))
 }
 
 #[cfg(test)]
