@@ -3,7 +3,8 @@
 //! - `prompts/<id>.md`: every prompt version that produced a run (content-addressed);
 //! - `runs.jsonl`: one record per finished, incomplete or failed run, append-only;
 //! - `decisions.jsonl`: the curators' accepts, rejects and edits, append-only;
-//! - `workbench.json`: what the workbench remembers between sessions.
+//! - `workbench.json`: what the workbench remembers between sessions;
+//! - `lock`: held by the one process that writes the workspace, naming it (see [`WorkspaceLock`]).
 //!
 //! Appends are fsynced before they are reported. A torn last line (a crash mid-write) is
 //! detected and skipped on load with a warning, never fatal, and the next append starts on a
@@ -18,9 +19,11 @@ use serde::de::DeserializeOwned;
 use crate::run::{PromptVersion, Run};
 
 mod decisions;
+mod lock;
 mod session;
 
 pub use decisions::{Curation, Decision, DecisionLog, LoadedDecisions, Verdict, fold};
+pub use lock::{Holder, LOCK_FILE, LockError, WorkspaceLock, lock_holder, lock_path};
 pub use session::Session;
 
 /// The workspace's folder name.
@@ -61,7 +64,8 @@ pub struct LoadedRuns {
 }
 
 impl Workspace {
-    /// Opens (creating if needed) `.moss/` in `dir`.
+    /// Opens (creating if needed) `.moss/` in `dir`. Opening does not lock: a process that
+    /// writes the workspace holds its [`WorkspaceLock`] first.
     ///
     /// # Errors
     /// When the folders cannot be created.
