@@ -2,6 +2,7 @@
 //!
 //! The library is the whole pipeline; the `moss` binary is a thin front over it.
 
+pub mod atomic_file;
 pub mod check;
 pub mod config;
 pub mod curate;

@@ -20,7 +20,7 @@ use moss_thinking::export::ExportFormat;
 use moss_thinking::generate::{self, GenerateOptions, ProgressMode};
 use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
 use moss_thinking::signals::{HostSignal, HostSignals};
-use moss_thinking::store::{STORE_DIR, Workspace};
+use moss_thinking::store::{STORE_DIR, Workspace, WorkspaceLock};
 use moss_thinking::transcript::rules::Rules;
 use setup::{Setup, TeacherArgs, parse_format};
 use tokio_util::sync::CancellationToken;
@@ -52,9 +52,10 @@ enum Command {
     /// teacher), runs its python RUN blocks when --exec allows it, judges it with the rules and
     /// appends the run to .moss/runs.jsonl. A rerun skips samples that already have a complete
     /// run for the same prompt and settings. Exit status: 0 when every selected sample has a
-    /// complete run, 1 when some did not complete, 2 on usage, config or IO errors, 128 + the
-    /// signal's number when stopped by one (130 for Ctrl-C / SIGINT, 143 for SIGTERM, 129 for
-    /// SIGHUP): the first cancels the batch, keeping finished runs; a second quits at once.
+    /// complete run, 1 when some did not complete, 2 on usage, config or IO errors and when
+    /// another moss is writing the workspace, 128 + the signal's number when stopped by one
+    /// (130 for Ctrl-C / SIGINT, 143 for SIGTERM, 129 for SIGHUP): the first cancels the batch,
+    /// keeping finished runs; a second quits at once.
     Generate(GenerateArgs),
     /// Write the accepted outputs of a workspace as SFT training data.
     ///
@@ -62,8 +63,9 @@ enum Command {
     /// where edited), one per sample, the one accepted last, in the order the samples first
     /// appear in .moss/runs.jsonl. Accepted runs that are incomplete or failed are refused and
     /// listed. The file is written to a temporary file and renamed, so an export that fails
-    /// leaves an existing file as it was. Exit status: 0 when written (even with refusals), 2
-    /// when nothing is accepted and on usage or IO errors.
+    /// leaves an existing file as it was. The workspace is only read, so an export works while
+    /// the workbench or generate is writing it. Exit status: 0 when written (even with
+    /// refusals), 2 when nothing is accepted and on usage or IO errors.
     Export(ExportArgs),
     /// Check the sandbox that runs model-written code, or run code in it.
     ///
@@ -264,6 +266,8 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         teacher: chosen,
         ..
     } = Setup::load(&args.teacher)?;
+    // Before anything is read from the workspace, and until the process ends.
+    let _writer = WorkspaceLock::acquire(&workspace_dir, "moss generate")?;
     let stderr = io::stderr();
     if let Some(notice) = &chosen.notice {
         writeln!(stderr.lock(), "moss: {notice}")?;
@@ -424,6 +428,8 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             store.display()
         );
     }
+    // No lock: the export only reads the workspace, and its file is outside it. A run being
+    // appended meanwhile is a torn last line, skipped with a warning.
     let workspace = Workspace::open(&workspace_dir)?;
     let options = ExportOptions {
         format: args.format,

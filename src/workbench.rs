@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use moss_thinking::generate;
 use moss_thinking::run::Pipeline;
-use moss_thinking::store::Workspace;
+use moss_thinking::store::{Workspace, WorkspaceLock};
 use moss_thinking::theme::{Theme, user_theme_dir};
 use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;
@@ -41,6 +41,8 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         rules,
         teacher: chosen,
     } = Setup::load(&args.teacher)?;
+    // Before anything is read from the workspace, and until the workbench closes.
+    let _writer = WorkspaceLock::acquire(&workspace_dir, "the moss workbench")?;
     let keymap = Keymap::load(&layers)?;
     let theme_dir = user_theme_dir();
     let theme = match &args.theme {

@@ -550,3 +550,91 @@ fn a_prompt_saved_with_new_rules_judges_the_next_run_by_them() {
     tmux.keys(&["q"]);
     tmux.wait_for("moss exited 0");
 }
+
+/// `moss ARGS` beside the workbench, on its workspace.
+fn moss_beside(dir: &Path, config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_moss"))
+        .args(args)
+        .arg("--workspace")
+        .arg(dir)
+        .env("MOSS_CONFIG", config)
+        .env_remove("SILICONFLOW_API_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("moss runs")
+}
+
+#[test]
+fn the_workbench_holds_its_workspace_and_saves_a_linked_prompt_through_the_link() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "").expect("config");
+    // The prompt is a link into a folder of prompts, with a mode of its own.
+    std::fs::create_dir(dir.path().join("prompts")).expect("mkdir");
+    let real = dir.path().join("prompts/real.md");
+    std::fs::write(&real, "You are a teacher.\n").expect("prompt");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let link = dir.path().join("teacher.md");
+    std::os::unix::fs::symlink("prompts/real.md", &link).expect("link");
+    let command = format!(
+        "{}; echo moss exited $?; sleep 30",
+        moss_script_with(dir.path(), &config, Path::new("teacher.md"))
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("REPLAY");
+
+    // Another writer is refused, naming the workbench; a reader is not.
+    let pid = moss_pid(dir.path());
+    let samples = repo("samples/questions.jsonl");
+    let prompt = repo("prompts/teacher.zh.md");
+    let generate = moss_beside(
+        dir.path(),
+        &config,
+        &[
+            "generate",
+            "--samples",
+            samples.to_str().expect("utf-8"),
+            "--prompt",
+            prompt.to_str().expect("utf-8"),
+            "--limit",
+            "0",
+        ],
+    );
+    let err = String::from_utf8_lossy(&generate.stderr);
+    assert_eq!(generate.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "is in use by the moss workbench (pid {pid}, since "
+        )),
+        "{err}"
+    );
+    let export = moss_beside(dir.path(), &config, &["export", "--out", "x.jsonl"]);
+    let err = String::from_utf8_lossy(&export.stderr);
+    assert!(err.contains("no accepted outputs"), "{err}");
+
+    tmux.keys(&["p"]);
+    tmux.wait_for("Prompt teacher.md");
+    tmux.keys(&["-l", "Always "]);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("prompt saved");
+    let meta = std::fs::symlink_metadata(&link).expect("lstat");
+    assert!(meta.file_type().is_symlink(), "the link stays a link");
+    assert_eq!(
+        std::fs::read_to_string(&real).expect("read"),
+        "Always You are a teacher.\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&real).expect("stat").permissions().mode() & 0o7777,
+        0o640
+    );
+    // Back on the main screen before `q`: an Escape followed at once by a key reads as Alt.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("q01");
+    tmux.keys(&["q"]);
+    tmux.wait_for("moss exited 0");
+    let _free = moss_thinking::store::WorkspaceLock::acquire(dir.path(), "test")
+        .expect("the workbench let go of its workspace");
+}

@@ -1,9 +1,10 @@
 //! SFT writers: curated runs out as training JSONL.
 //!
 //! Files are written to a temporary file beside the target and renamed into place, so a
-//! reader never sees half an export and a failed export leaves the old file untouched.
+//! reader never sees half an export and a failed export leaves the old file untouched; they
+//! get the mode an editor would give them (see [`crate::atomic_file`]).
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -167,21 +168,10 @@ pub fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
 ) -> Result<T, ExportError> {
-    let err = |source| ExportError {
+    crate::atomic_file::replace(path, write).map_err(|source| ExportError {
         path: path.to_owned(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    let mut out = BufWriter::new(tmp);
-    let value = write(&mut out).map_err(err)?;
-    let tmp = out.into_inner().map_err(|e| err(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(value)
+    })
 }
 
 /// Writes one example as a JSONL line.

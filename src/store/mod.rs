@@ -3,7 +3,8 @@
 //! - `prompts/<id>.md`: every prompt version that produced a run (content-addressed);
 //! - `runs.jsonl`: one record per finished, incomplete or failed run, append-only;
 //! - `decisions.jsonl`: the curators' accepts, rejects and edits, append-only;
-//! - `workbench.json`: what the workbench remembers between sessions.
+//! - `workbench.json`: what the workbench remembers between sessions;
+//! - `lock`: held by the one process that writes the workspace, naming it (see [`WorkspaceLock`]).
 //!
 //! Appends are fsynced before they are reported. A torn last line (a crash mid-write) is
 //! detected and skipped on load with a warning, never fatal, and the next append starts on a
@@ -18,9 +19,11 @@ use serde::de::DeserializeOwned;
 use crate::run::{PromptVersion, Run};
 
 mod decisions;
+mod lock;
 mod session;
 
 pub use decisions::{Curation, Decision, DecisionLog, LoadedDecisions, Verdict, fold};
+pub use lock::{Holder, LOCK_FILE, LockError, WorkspaceLock, lock_holder, lock_path};
 pub use session::Session;
 
 /// The workspace's folder name.
@@ -61,7 +64,8 @@ pub struct LoadedRuns {
 }
 
 impl Workspace {
-    /// Opens (creating if needed) `.moss/` in `dir`.
+    /// Opens (creating if needed) `.moss/` in `dir`. Opening does not lock: a process that
+    /// writes the workspace holds its [`WorkspaceLock`] first.
     ///
     /// # Errors
     /// When the folders cannot be created.
@@ -288,18 +292,10 @@ fn scan_jsonl<T: DeserializeOwned>(
     Ok(warnings)
 }
 
-/// Replaces `path` whole: the bytes go to a temporary file beside it, are synced, and the file
-/// is renamed over `path`, so a reader sees the old file or the new one, never a mix.
+/// Replaces `path` whole (see [`crate::atomic_file`]): a reader sees the old file or the new
+/// one, never a mix.
 fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
-    tmp.write_all(bytes).map_err(io(path))?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    Ok(())
+    crate::atomic_file::replace(path, |out| out.write_all(bytes)).map_err(io(path))
 }
 
 #[cfg(test)]

@@ -242,10 +242,10 @@ impl Runner {
             Command::SavePrompt { path, text } => {
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {
-                    let result = crate::export::write_atomically(&path, |out| {
-                        out.write_all(text.as_bytes())
-                    })
-                    .map_err(|e| e.to_string());
+                    // Through a symbolic link to its target, keeping the file's mode.
+                    let result =
+                        crate::atomic_file::replace(&path, |out| out.write_all(text.as_bytes()))
+                            .map_err(|e| format!("{}: {e}", path.display()));
                     let _ = tx.send(Msg::PromptSaved { text, result });
                 });
             }
