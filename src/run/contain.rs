@@ -8,7 +8,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
@@ -70,9 +70,7 @@ impl Pipeline {
         cancel: &CancellationToken,
     ) -> Run {
         let started = Instant::now();
-        let started_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let started_at_ms = super::epoch_ms();
         let run = Contained(Box::pin(AssertUnwindSafe(self.run(job, observer, cancel))))
             .catch_unwind()
             .await;

@@ -71,6 +71,13 @@ pub fn rules_id(rules: &Rules) -> String {
     )
 }
 
+/// Milliseconds since the Unix epoch, now (0 before 1970).
+pub(crate) fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The id of a prompt text.
 #[must_use]
 pub fn prompt_id(text: &str) -> String {

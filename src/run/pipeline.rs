@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -212,9 +212,7 @@ impl Pipeline {
     ) -> Run {
         let in_flight = InFlight::enter(&self.in_flight);
         let started = Instant::now();
-        let started_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let started_at_ms = super::epoch_ms();
         let mut mode = self.mode;
         let mut allowed = None;
         let judge = self.rules_for(&job.prompt);

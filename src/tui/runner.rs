@@ -10,7 +10,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
@@ -235,7 +235,7 @@ impl Runner {
             }
             Command::AnswerConsent(answer) => self.consent.answer(answer),
             Command::SaveDecision(mut decision) => {
-                decision.at_ms = now_ms();
+                decision.at_ms = crate::run::epoch_ms();
                 self.journal.send(Entry::Decision(decision));
             }
             Command::SaveSession(session) => self.journal.send(Entry::Session(session)),
@@ -313,12 +313,6 @@ impl Runner {
             }
         });
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What the journal thread writes.
