@@ -8,12 +8,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
-use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -21,7 +19,7 @@ use crate::dataset::DatasetError;
 pub use crate::dataset::{Sample, SamplesError, read_samples};
 use crate::export::{Example, ExportError, ExportFormat, write_atomically, write_line};
 use crate::run::{Job, NoObserver, Pipeline, PromptVersion, Run, RunStatus};
-use crate::store::{RunLog, StoreError, Workspace};
+use crate::store::{Entry, Journal, StoreError, Workspace};
 use crate::transcript::{Outcome, RuleId};
 
 /// How often plain progress lines are written when stderr is not a terminal.
@@ -262,7 +260,10 @@ pub async fn generate(
     report.resumed = selected.len() - todo.len();
 
     let progress = Progress::new(options.progress, todo.len());
-    let writer = RunWriter::start(workspace.run_log()?);
+    // Opened once here so that a journal that cannot be written stops the batch before it
+    // starts; then the workspace's one writer appends the runs.
+    drop(workspace.run_log()?);
+    let mut journal = Journal::start(workspace.clone())?;
     let concurrency = options.concurrency.max(1);
     let mut pending = todo.into_iter();
     let mut tasks = JoinSet::new();
@@ -278,7 +279,7 @@ pub async fn generate(
             };
             let pipeline = pipeline.clone();
             let cancel = cancel.clone();
-            let writer = writer.sender();
+            let journal = journal.handle();
             tasks.spawn(async move {
                 // A panic becomes a failed run, recorded like any other.
                 let run = pipeline.run_contained(&job, &mut NoObserver, &cancel).await;
@@ -290,7 +291,7 @@ pub async fn generate(
                     status: run.status,
                     reason: run.error.clone().unwrap_or_default(),
                 };
-                RunWriter::append(&writer, run).await?;
+                journal.write(Entry::Run(Box::new(run))).await?;
                 Ok(Finished::Recorded(brief))
             });
         }
@@ -314,7 +315,7 @@ pub async fn generate(
         }
     }
     report.not_started = pending.len();
-    writer.finish();
+    journal.finish();
     progress.finish();
     if let Some(e) = journal_error {
         return Err(GenerateError::Journal(e));
@@ -439,57 +440,6 @@ fn export_runs(
 enum Finished {
     Recorded(Failure),
     Cancelled,
-}
-
-type Ack = oneshot::Sender<Result<(), String>>;
-
-/// The one writer of `runs.jsonl`: appends what arrives, syncing once per batch (group commit),
-/// and acknowledges each run only once it is on disk.
-struct RunWriter {
-    sender: std_mpsc::Sender<(Run, Ack)>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl RunWriter {
-    fn start(mut log: RunLog) -> Self {
-        let (sender, receiver) = std_mpsc::channel::<(Run, Ack)>();
-        let thread = std::thread::spawn(move || {
-            let mut runs = Vec::new();
-            let mut acks = Vec::new();
-            while let Ok((run, ack)) = receiver.recv() {
-                runs.push(run);
-                acks.push(ack);
-                while let Ok((run, ack)) = receiver.try_recv() {
-                    runs.push(run);
-                    acks.push(ack);
-                }
-                let result = log.append_all(&runs).map_err(|e| e.to_string());
-                for ack in acks.drain(..) {
-                    let _ = ack.send(result.clone());
-                }
-                runs.clear();
-            }
-        });
-        Self { sender, thread }
-    }
-
-    fn sender(&self) -> std_mpsc::Sender<(Run, Ack)> {
-        self.sender.clone()
-    }
-
-    async fn append(sender: &std_mpsc::Sender<(Run, Ack)>, run: Run) -> Result<(), String> {
-        let (ack, done) = oneshot::channel();
-        sender
-            .send((run, ack))
-            .map_err(|_| "the run journal has stopped".to_owned())?;
-        done.await
-            .map_err(|_| "the run journal has stopped".to_owned())?
-    }
-
-    fn finish(self) {
-        drop(self.sender);
-        let _ = self.thread.join();
-    }
 }
 
 /// Progress on stderr: a bar on a terminal, plain lines otherwise.

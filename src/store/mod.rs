@@ -19,10 +19,12 @@ use serde::de::DeserializeOwned;
 use crate::run::{PromptVersion, Run};
 
 mod decisions;
+mod journal;
 mod lock;
 mod session;
 
 pub use decisions::{Curation, Decision, DecisionLog, LoadedDecisions, Verdict, fold};
+pub use journal::{Ack, Entry, Journal, JournalHandle};
 pub use lock::{Holder, LOCK_FILE, LockError, WorkspaceLock, lock_holder, lock_path};
 pub use session::Session;
 

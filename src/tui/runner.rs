@@ -23,9 +23,9 @@ use super::app::{App, RunKey};
 use super::update::{Command, Msg, update};
 use super::view;
 use crate::exec::ExecMode;
-use crate::run::{ExecConsent, Job, Pipeline, PromptVersion, Run};
+use crate::run::{ExecConsent, Job, Pipeline, Run};
 use crate::signals::{HostSignal, HostSignals};
-use crate::store::{Decision, DecisionLog, RunLog, Session, StoreError, Workspace};
+use crate::store::{self, Entry, StoreError, Workspace};
 
 /// At most this many frames per second: a fast stream redraws per frame, not per token.
 const FRAME: Duration = Duration::from_millis(33);
@@ -42,6 +42,8 @@ pub enum RunnerError {
     Terminal(#[from] io::Error),
     #[error("cannot listen for signals: {0}")]
     Signals(io::Error),
+    #[error("cannot write the workspace: {0}")]
+    Journal(StoreError),
 }
 
 /// Something the terminal does besides drawing: handing itself to an external editor.
@@ -92,7 +94,7 @@ where
     let consent_gate: Arc<dyn ExecConsent> = consent.clone();
     let pipeline = Arc::new(pipeline.with_consent(Some(consent_gate)));
     check_sandbox(app.settings.exec, &pipeline, tx.clone());
-    let journal = Journal::start(workspace.clone(), tx.clone());
+    let journal = Journal::start(workspace.clone(), tx.clone())?;
     let mut runner = Runner {
         tx,
         pipeline,
@@ -286,7 +288,7 @@ impl Runner {
         self.journal.send(Entry::Prompt(Arc::clone(&job.prompt)));
         let tx = self.tx.clone();
         let pipeline = Arc::clone(&self.pipeline);
-        let journal = self.journal.sender();
+        let (journal, acks) = self.journal.for_run();
         tokio::spawn(async move {
             let events = tx.clone();
             let mut observer = move |event| {
@@ -298,134 +300,103 @@ impl Runner {
             };
             // A panic becomes a failed run: the slot is freed and the screen goes on.
             let run = pipeline.run_contained(&job, &mut observer, &cancel).await;
-            if journal
-                .send(Entry::Run {
-                    key,
-                    run: Box::new(run.clone()),
-                })
-                .is_err()
-            {
-                let _ = tx.send(Msg::RunFinished {
-                    key,
-                    run: Box::new(run),
-                    stored: Err("the journal is closed".to_owned()),
-                });
-            }
+            send_run(&journal, &acks, key, run);
         });
     }
 }
 
-/// What the journal thread writes.
-enum Entry {
-    Prompt(Arc<PromptVersion>),
-    Run { key: RunKey, run: Box<Run> },
-    Decision(Decision),
-    Session(Session),
-}
-
-/// One thread that writes the workspace in the order things happened.
+/// The workspace's one writer ([`store::Journal`]), each write's outcome sent to the screen as
+/// a message once it is on disk.
 struct Journal {
-    sender: Option<std::sync::mpsc::Sender<Entry>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    inner: store::Journal,
+    tx: mpsc::UnboundedSender<Msg>,
 }
 
 impl Journal {
-    fn start(workspace: Workspace, tx: mpsc::UnboundedSender<Msg>) -> Self {
-        let (sender, receiver) = std::sync::mpsc::channel::<Entry>();
-        let thread = std::thread::Builder::new()
-            .name("moss-journal".to_owned())
-            .spawn(move || {
-                let mut runs: Option<RunLog> = None;
-                let mut decisions: Option<DecisionLog> = None;
-                for entry in receiver {
-                    let msg = match entry {
-                        Entry::Prompt(prompt) => match workspace.save_prompt(&prompt) {
-                            Ok(_) => continue,
-                            Err(e) => {
-                                tracing::warn!("prompt snapshot not saved: {e}");
-                                continue;
-                            }
-                        },
-                        Entry::Run { key, run } => {
-                            let stored = open(&mut runs, || workspace.run_log())
-                                .and_then(|log| log.append(&run))
-                                .map_err(|e| e.to_string());
-                            match &stored {
-                                Ok(()) => tracing::info!(
-                                    sample = %run.sample_id,
-                                    run = %run.run_id,
-                                    status = run.status.as_str(),
-                                    "run recorded"
-                                ),
-                                Err(e) => tracing::error!(sample = %run.sample_id, "run not recorded: {e}"),
-                            }
-                            Msg::RunFinished { key, run, stored }
-                        }
-                        Entry::Decision(decision) => {
-                            tracing::info!(
-                                sample = %decision.sample_id,
-                                run = %decision.run_id,
-                                verdict = ?decision.verdict,
-                                "decision"
-                            );
-                            match open(&mut decisions, || workspace.decision_log())
-                                .and_then(|log| log.append(&decision))
-                            {
-                                Ok(()) => Msg::DecisionSaved(decision),
-                                Err(e) => Msg::DecisionFailed {
-                                    decision,
-                                    error: e.to_string(),
-                                },
-                            }
-                        }
-                        Entry::Session(session) => Msg::SessionSaved(
-                            workspace.save_session(&session).map_err(|e| e.to_string()),
-                        ),
-                    };
-                    if tx.send(msg).is_err() {
-                        // The screen is gone; keep writing what was asked.
-                    }
-                }
-            })
-            .ok();
-        Self {
-            sender: Some(sender),
-            thread,
-        }
+    fn start(workspace: Workspace, tx: mpsc::UnboundedSender<Msg>) -> Result<Self, RunnerError> {
+        let inner = store::Journal::start(workspace).map_err(RunnerError::Journal)?;
+        Ok(Self { inner, tx })
     }
 
-    fn sender(&self) -> std::sync::mpsc::Sender<Entry> {
-        match &self.sender {
-            Some(s) => s.clone(),
-            // Only after `finish`; a send on this one fails and is reported by the caller.
-            None => std::sync::mpsc::channel().0,
-        }
-    }
-
+    /// Sends `entry` (not a run: see [`Journal::send_run`]).
     fn send(&self, entry: Entry) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(entry);
-        }
+        let tx = self.tx.clone();
+        let _ = self.inner.handle().send(entry, ack_to(tx, None));
+    }
+
+    /// A handle and a channel for a run task to send its run with ([`send_run`]).
+    fn for_run(&self) -> (store::JournalHandle, mpsc::UnboundedSender<Msg>) {
+        (self.inner.handle(), self.tx.clone())
     }
 
     /// Waits until everything sent has been written.
     fn finish(&mut self) {
-        self.sender = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.inner.finish();
     }
 }
 
-fn open<T>(
-    slot: &mut Option<T>,
-    make: impl FnOnce() -> Result<T, StoreError>,
-) -> Result<&mut T, StoreError> {
-    let value = match slot.take() {
-        Some(value) => value,
-        None => make()?,
-    };
-    Ok(slot.insert(value))
+/// Records run `key`: the screen gets `RunFinished` once it is on disk (or could not be).
+fn send_run(
+    journal: &store::JournalHandle,
+    tx: &mpsc::UnboundedSender<Msg>,
+    key: RunKey,
+    run: Run,
+) {
+    if let Err(Entry::Run(run)) =
+        journal.send(Entry::Run(Box::new(run)), ack_to(tx.clone(), Some(key)))
+    {
+        let _ = tx.send(Msg::RunFinished {
+            key,
+            run,
+            stored: Err("the journal is closed".to_owned()),
+        });
+    }
+}
+
+/// The message that says an entry is on disk (or why not).
+fn ack_to(tx: mpsc::UnboundedSender<Msg>, key: Option<RunKey>) -> store::Ack {
+    Box::new(move |entry, result| {
+        let msg = match entry {
+            Entry::Prompt(_) => {
+                if let Err(e) = result {
+                    tracing::warn!("prompt snapshot not saved: {e}");
+                }
+                return;
+            }
+            Entry::Run(run) => {
+                match &result {
+                    Ok(()) => tracing::info!(
+                        sample = %run.sample_id,
+                        run = %run.run_id,
+                        status = run.status.as_str(),
+                        "run recorded"
+                    ),
+                    Err(e) => tracing::error!(sample = %run.sample_id, "run not recorded: {e}"),
+                }
+                let Some(key) = key else { return };
+                Msg::RunFinished {
+                    key,
+                    run,
+                    stored: result,
+                }
+            }
+            Entry::Decision(decision) => {
+                tracing::info!(
+                    sample = %decision.sample_id,
+                    run = %decision.run_id,
+                    verdict = ?decision.verdict,
+                    "decision"
+                );
+                match result {
+                    Ok(()) => Msg::DecisionSaved(decision),
+                    Err(error) => Msg::DecisionFailed { decision, error },
+                }
+            }
+            Entry::Session(_) => Msg::SessionSaved(result),
+        };
+        // The screen may be gone; what was asked is written all the same.
+        let _ = tx.send(msg);
+    })
 }
 
 /// The workspace's consent: asked once, then remembered; runs wait for the answer.

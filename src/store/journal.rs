@@ -1,0 +1,290 @@
+//! The one writer of a workspace: a thread that writes prompt snapshots, runs, decisions and
+//! the session in the order they were sent, and says when each is on disk.
+//!
+//! `moss generate` and the workbench both write through it. Runs that arrive together are
+//! appended with one write and one sync (group commit), so a batch of 64 runs in flight costs
+//! one `fsync`, not 64; everything else is written as it comes. Each entry's acknowledgement
+//! runs only once that entry is on disk (or failed), in the order the entries were sent: a run
+//! is counted, and a decision shown, only after its ack.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use super::{Decision, DecisionLog, RunLog, Session, StoreError, Workspace};
+use crate::run::{PromptVersion, Run};
+
+/// What the journal writes.
+#[derive(Debug)]
+pub enum Entry {
+    /// A prompt version's snapshot (`.moss/prompts/ID.md`); sent before its first run, so
+    /// every run's prompt id resolves.
+    Prompt(Arc<PromptVersion>),
+    Run(Box<Run>),
+    Decision(Decision),
+    Session(Session),
+}
+
+/// Called with the entry back and whether it is on disk.
+pub type Ack = Box<dyn FnOnce(Entry, Result<(), String>) + Send>;
+
+/// The journal's thread; [`Journal::finish`] waits until everything sent is written.
+#[derive(Debug)]
+pub struct Journal {
+    sender: Option<mpsc::Sender<(Entry, Ack)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Sends entries to a [`Journal`]; cheap to clone, usable from any thread or task.
+#[derive(Clone, Debug)]
+pub struct JournalHandle(mpsc::Sender<(Entry, Ack)>);
+
+/// The message when the journal is gone.
+const STOPPED: &str = "the journal has stopped";
+
+impl Journal {
+    /// Starts the writer thread of `workspace`. The journals are opened at their first entry.
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn start(workspace: Workspace) -> Result<Self, StoreError> {
+        let (sender, receiver) = mpsc::channel::<(Entry, Ack)>();
+        let thread = std::thread::Builder::new()
+            .name("moss-journal".to_owned())
+            .spawn(move || Writer::new(workspace).serve(&receiver))
+            .map_err(|e| StoreError::Io {
+                path: "the journal thread".into(),
+                source: e,
+            })?;
+        Ok(Self {
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle to send entries with; after [`Journal::finish`], sends fail.
+    #[must_use]
+    pub fn handle(&self) -> JournalHandle {
+        JournalHandle(self.sender.clone().unwrap_or_else(|| mpsc::channel().0))
+    }
+
+    /// Stops taking entries and waits until every one sent is written and acknowledged, and
+    /// every [`JournalHandle`] is dropped (a run still in flight keeps its handle until it has
+    /// sent its run).
+    pub fn finish(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl JournalHandle {
+    /// Sends `entry`; `ack` runs once it is written (or failed).
+    ///
+    /// # Errors
+    /// When the journal has stopped: `ack` is not called, and the entry is returned.
+    pub fn send(&self, entry: Entry, ack: Ack) -> Result<(), Entry> {
+        self.0.send((entry, ack)).map_err(|e| e.0.0)
+    }
+
+    /// Writes `entry` and waits until it is on disk.
+    ///
+    /// # Errors
+    /// Why it could not be written, or that the journal has stopped.
+    pub async fn write(&self, entry: Entry) -> Result<(), String> {
+        let (done, on_disk) = tokio::sync::oneshot::channel();
+        self.send(
+            entry,
+            Box::new(move |_, result| {
+                let _ = done.send(result);
+            }),
+        )
+        .map_err(|_| STOPPED.to_owned())?;
+        on_disk.await.map_err(|_| STOPPED.to_owned())?
+    }
+}
+
+/// The thread's state: the journals, opened when first needed.
+struct Writer {
+    workspace: Workspace,
+    runs: Option<RunLog>,
+    decisions: Option<DecisionLog>,
+}
+
+impl Writer {
+    fn new(workspace: Workspace) -> Self {
+        Self {
+            workspace,
+            runs: None,
+            decisions: None,
+        }
+    }
+
+    /// Takes what has arrived, writes it in order, acknowledges it; until every sender is gone.
+    fn serve(mut self, receiver: &mpsc::Receiver<(Entry, Ack)>) {
+        let mut batch = Vec::new();
+        while let Ok(first) = receiver.recv() {
+            batch.push(first);
+            batch.extend(receiver.try_iter());
+            self.write(&mut batch);
+        }
+    }
+
+    /// Writes `batch` in order: each run of consecutive runs with one append and one sync.
+    fn write(&mut self, batch: &mut Vec<(Entry, Ack)>) {
+        let mut entries = batch.drain(..).peekable();
+        while let Some((entry, ack)) = entries.next() {
+            match entry {
+                Entry::Run(run) => {
+                    let mut runs = vec![(run, ack)];
+                    while let Some((Entry::Run(_), _)) = entries.peek() {
+                        if let Some((Entry::Run(run), ack)) = entries.next() {
+                            runs.push((run, ack));
+                        }
+                    }
+                    self.write_runs(runs);
+                }
+                other => {
+                    let result = self.write_one(&other).map_err(|e| e.to_string());
+                    ack(other, result);
+                }
+            }
+        }
+    }
+
+    fn write_runs(&mut self, runs: Vec<(Box<Run>, Ack)>) {
+        let records: Vec<Run> = runs.iter().map(|(run, _)| (**run).clone()).collect();
+        let result = open(&mut self.runs, || self.workspace.run_log())
+            .and_then(|log| log.append_all(&records))
+            .map_err(|e| e.to_string());
+        for (run, ack) in runs {
+            ack(Entry::Run(run), result.clone());
+        }
+    }
+
+    fn write_one(&mut self, entry: &Entry) -> Result<(), StoreError> {
+        match entry {
+            Entry::Prompt(prompt) => self.workspace.save_prompt(prompt).map(|_| ()),
+            Entry::Decision(decision) => {
+                open(&mut self.decisions, || self.workspace.decision_log())
+                    .and_then(|log| log.append(decision))
+            }
+            Entry::Session(session) => self.workspace.save_session(session),
+            Entry::Run(_) => Ok(()),
+        }
+    }
+}
+
+/// The journal in `slot`, opened by `open` the first time.
+fn open<T>(
+    slot: &mut Option<T>,
+    open: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<&mut T, StoreError> {
+    match slot {
+        Some(journal) => Ok(journal),
+        None => Ok(slot.insert(open()?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::run::RunStatus;
+
+    fn run(i: usize) -> Run {
+        let mut run: Run = serde_json::from_value(serde_json::json!({
+            "run_id": format!("r{i}"),
+            "sample_id": format!("s{i}"),
+            "question": "问题",
+            "prompt_id": "p",
+            "settings_id": "s",
+            "teacher": {"provider": "replay", "model": "m"},
+            "params": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 10},
+            "exec": "off",
+            "status": "complete",
+            "segments": {"answers": 1, "thinks": 0, "code_blocks": 0, "executable_blocks": 0,
+                         "results": 0, "errors": 0, "answer_words": 1, "think_words": 0},
+            "transcript": "答。",
+            "rules": [],
+            "timings": {"started_at_ms": 0, "total_ms": 0, "exec_ms": 0}
+        }))
+        .expect("a run record");
+        run.status = RunStatus::Complete;
+        run
+    }
+
+    #[test]
+    fn entries_are_written_and_acknowledged_in_the_order_sent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let workspace = Workspace::open(dir.path()).expect("workspace");
+        let mut journal = Journal::start(workspace.clone()).expect("journal");
+        let handle = journal.handle();
+        let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let ack = |name: String| -> Ack {
+            let acked = Arc::clone(&acked);
+            Box::new(move |_, result| {
+                assert_eq!(result, Ok(()), "{name}");
+                acked.lock().expect("acks").push(name);
+            })
+        };
+        let prompt = Arc::new(PromptVersion::new(
+            "提示".to_owned(),
+            "提示".to_owned(),
+            crate::teacher::ModelParams::default(),
+        ));
+        handle
+            .send(Entry::Prompt(Arc::clone(&prompt)), ack("prompt".into()))
+            .expect("sent");
+        for i in 0..50 {
+            handle
+                .send(Entry::Run(Box::new(run(i))), ack(format!("run {i}")))
+                .expect("sent");
+        }
+        handle
+            .send(Entry::Session(Session::default()), ack("session".into()))
+            .expect("sent");
+        // `finish` waits for every handle: this one is done.
+        drop(handle);
+        journal.finish();
+        let acked = acked.lock().expect("acks").clone();
+        let mut expected = vec!["prompt".to_owned()];
+        expected.extend((0..50).map(|i| format!("run {i}")));
+        expected.push("session".to_owned());
+        assert_eq!(acked, expected);
+        let loaded = workspace.load_runs().expect("runs");
+        let ids: Vec<&str> = loaded.runs.iter().map(|r| r.run_id.as_str()).collect();
+        let want: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();
+        assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(workspace.load_prompt(&prompt.id).is_ok());
+        // After `finish`, nothing more is taken.
+        assert!(
+            journal
+                .handle()
+                .send(Entry::Session(Session::default()), Box::new(|_, _| {}))
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_acknowledged_as_failed_with_its_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let workspace = Workspace::open(dir.path()).expect("workspace");
+        // The run journal's path is a folder: no run can be appended (whoever we are).
+        std::fs::create_dir_all(workspace.runs_path()).expect("a folder in the way");
+        let journal = Journal::start(workspace).expect("journal");
+        let error = journal
+            .handle()
+            .write(Entry::Run(Box::new(run(1))))
+            .await
+            .expect_err("cannot be written");
+        assert!(error.contains("runs.jsonl"), "{error}");
+    }
+}
