@@ -159,9 +159,8 @@ impl Writer {
     }
 
     fn write_runs(&mut self, runs: Vec<(Box<Run>, Ack)>) {
-        let records: Vec<Run> = runs.iter().map(|(run, _)| (**run).clone()).collect();
         let result = open(&mut self.runs, || self.workspace.run_log())
-            .and_then(|log| log.append_all(&records))
+            .and_then(|log| log.append_all(runs.iter().map(|(run, _)| &**run)))
             .map_err(|e| e.to_string());
         for (run, ack) in runs {
             ack(Entry::Run(run), result.clone());

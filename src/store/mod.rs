@@ -201,7 +201,10 @@ impl RunLog {
     ///
     /// # Errors
     /// When the records cannot be written or synced.
-    pub fn append_all(&mut self, runs: &[Run]) -> Result<(), StoreError> {
+    pub fn append_all<'a>(
+        &mut self,
+        runs: impl IntoIterator<Item = &'a Run>,
+    ) -> Result<(), StoreError> {
         self.buffer.clear();
         for run in runs {
             serde_json::to_writer(&mut self.buffer, run)?;
