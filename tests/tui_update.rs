@@ -1123,3 +1123,37 @@ fn a_saved_prompt_with_its_own_rules_judges_the_next_run_with_them() {
         app.notice
     );
 }
+
+#[test]
+fn an_edit_is_rechecked_by_the_rules_of_its_runs_prompt_version() {
+    // The run was made with an older version whose front matter allows 5 words of first
+    // answer; the current version allows 120.
+    let old = "+++\n[rules.first-answer-concise]\nmax-words = 5\n+++\n你是老师。\n";
+    let mut old_run = run("q01", OVER_BUDGET, RunStatus::Complete);
+    old_run.prompt_id = moss_thinking::run::prompt_id(old);
+    let mut app = app_with(vec![old_run], Vec::new(), Session::default());
+    app.prompt.texts.insert(
+        moss_thinking::run::prompt_id(old),
+        std::sync::Arc::from(old),
+    );
+    press(&mut app, "e");
+    let Some(Layer::EditOutput(editor)) = app.layers.last_mut() else {
+        panic!("the output editor is open");
+    };
+    editor.area.select_all();
+    editor.area.cut();
+    editor.area.insert_str(GOOD);
+    let saved = decisions(&press(&mut app, "ctrl-s"));
+    let concise = saved[0]
+        .rules
+        .iter()
+        .find(|r| r.id == moss_thinking::transcript::RuleId::FirstAnswerConcise)
+        .expect("judged");
+    assert_eq!(
+        concise.outcome,
+        moss_thinking::transcript::Outcome::Fail,
+        "judged by its version's 5 words: {}",
+        concise.message
+    );
+    assert!(concise.message.contains("limit 5"), "{}", concise.message);
+}

@@ -460,7 +460,32 @@ fn editable(app: &mut App) -> Option<(usize, String)> {
     Some((index, text))
 }
 
-/// Saves an edit of run `index` (re-judged by the rules) as a decision.
+/// The rules of prompt version `id` as they resolve now: its front matter over the config's
+/// layers. The current version's own; an unknown version (no snapshot) gets the current rules.
+fn rules_of_version(app: &App, id: &str) -> Arc<crate::transcript::Rules> {
+    if id == app.prompt.version.id {
+        return app
+            .prompt
+            .version
+            .rules
+            .clone()
+            .unwrap_or_else(|| Arc::clone(&app.settings.rules));
+    }
+    app.prompt
+        .texts
+        .get(id)
+        .and_then(|text| PromptFile::parse(&app.prompt.path, text).ok())
+        .and_then(|file| {
+            app.settings
+                .rule_layers
+                .rules_with(file.front_matter.as_ref())
+                .ok()
+        })
+        .map_or_else(|| Arc::clone(&app.settings.rules), Arc::new)
+}
+
+/// Saves an edit of run `index` (re-judged by the rules of the run's prompt version) as a
+/// decision.
 pub(super) fn save_edit(app: &mut App, index: usize, text: String, commands: &mut Vec<Command>) {
     let Some(run) = app.runs.get(index) else {
         return;
@@ -474,7 +499,7 @@ pub(super) fn save_edit(app: &mut App, index: usize, text: String, commands: &mu
         notify(app, "no change");
         return;
     }
-    let rules = crate::curate::recheck(&text, &app.settings.rules);
+    let rules = crate::curate::recheck(&text, &rules_of_version(app, &run.prompt_id));
     let decision = Decision {
         run_id: run.run_id.clone(),
         sample_id: run.sample_id.clone(),
