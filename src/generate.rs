@@ -260,9 +260,7 @@ pub async fn generate(
     report.resumed = selected.len() - todo.len();
 
     let progress = Progress::new(options.progress, todo.len());
-    // Opened once here so that a journal that cannot be written stops the batch before it
-    // starts; then the workspace's one writer appends the runs.
-    drop(workspace.run_log()?);
+    // A run journal that cannot be opened stops the batch before it starts.
     let mut journal = Journal::start(workspace.clone())?;
     let concurrency = options.concurrency.max(1);
     let mut pending = todo.into_iter();

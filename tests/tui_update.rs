@@ -1088,10 +1088,7 @@ fn a_saved_prompt_with_its_own_rules_judges_the_next_run_with_them() {
     };
     let rules = job.prompt.rules.as_ref().expect("the version's rules");
     assert_eq!(rules.config().first_answer_concise.max_words, 6);
-    assert_eq!(
-        app.settings.rules.config().first_answer_concise.max_words,
-        6
-    );
+    assert_eq!(app.rules().config().first_answer_concise.max_words, 6);
     // Judged by them: GOOD's first answer is longer than 6 words.
     let verdict = rules.evaluate(
         &moss_thinking::transcript::Transcript::parse(

@@ -42,15 +42,22 @@ pub struct JournalHandle(mpsc::Sender<(Entry, Ack)>);
 const STOPPED: &str = "the journal has stopped";
 
 impl Journal {
-    /// Starts the writer thread of `workspace`. The journals are opened at their first entry.
+    /// Opens the run journal of `workspace` (so that one that cannot be written stops the
+    /// caller before any run starts) and starts the writer thread. The decision journal is
+    /// opened at its first entry.
     ///
     /// # Errors
-    /// When the thread cannot be started.
+    /// When the run journal cannot be opened or the thread cannot be started.
     pub fn start(workspace: Workspace) -> Result<Self, StoreError> {
+        let writer = Writer {
+            runs: workspace.run_log()?,
+            decisions: None,
+            workspace,
+        };
         let (sender, receiver) = mpsc::channel::<(Entry, Ack)>();
         let thread = std::thread::Builder::new()
             .name("moss-journal".to_owned())
-            .spawn(move || Writer::new(workspace).serve(&receiver))
+            .spawn(move || writer.serve(&receiver))
             .map_err(|e| StoreError::Io {
                 path: "the journal thread".into(),
                 source: e,
@@ -110,22 +117,14 @@ impl JournalHandle {
     }
 }
 
-/// The thread's state: the journals, opened when first needed.
+/// The thread's state: the journals (decisions opened when first needed).
 struct Writer {
     workspace: Workspace,
-    runs: Option<RunLog>,
+    runs: RunLog,
     decisions: Option<DecisionLog>,
 }
 
 impl Writer {
-    fn new(workspace: Workspace) -> Self {
-        Self {
-            workspace,
-            runs: None,
-            decisions: None,
-        }
-    }
-
     /// Takes what has arrived, writes it in order, acknowledges it; until every sender is gone.
     fn serve(mut self, receiver: &mpsc::Receiver<(Entry, Ack)>) {
         let mut batch = Vec::new();
@@ -140,54 +139,43 @@ impl Writer {
     fn write(&mut self, batch: &mut Vec<(Entry, Ack)>) {
         let mut entries = batch.drain(..).peekable();
         while let Some((entry, ack)) = entries.next() {
-            match entry {
-                Entry::Run(run) => {
-                    let mut runs = vec![(run, ack)];
-                    while let Some((Entry::Run(_), _)) = entries.peek() {
-                        if let Some((Entry::Run(run), ack)) = entries.next() {
-                            runs.push((run, ack));
-                        }
+            let result = match &entry {
+                Entry::Run(_) => {
+                    let mut runs = vec![(entry, ack)];
+                    while let Some(next) =
+                        entries.next_if(|(next, _)| matches!(next, Entry::Run(_)))
+                    {
+                        runs.push(next);
                     }
                     self.write_runs(runs);
+                    continue;
                 }
-                other => {
-                    let result = self.write_one(&other).map_err(|e| e.to_string());
-                    ack(other, result);
-                }
-            }
+                Entry::Prompt(prompt) => self.workspace.save_prompt(prompt).map(|_| ()),
+                Entry::Decision(decision) => self.append_decision(decision),
+                Entry::Session(session) => self.workspace.save_session(session),
+            };
+            ack(entry, result.map_err(|e| e.to_string()));
         }
     }
 
-    fn write_runs(&mut self, runs: Vec<(Box<Run>, Ack)>) {
-        let result = open(&mut self.runs, || self.workspace.run_log())
-            .and_then(|log| log.append_all(runs.iter().map(|(run, _)| &**run)))
-            .map_err(|e| e.to_string());
-        for (run, ack) in runs {
-            ack(Entry::Run(run), result.clone());
+    /// Appends `runs` (all `Entry::Run`) with one write and one sync.
+    fn write_runs(&mut self, runs: Vec<(Entry, Ack)>) {
+        let records = runs.iter().filter_map(|(entry, _)| match entry {
+            Entry::Run(run) => Some(&**run),
+            _ => None,
+        });
+        let result = self.runs.append_all(records).map_err(|e| e.to_string());
+        for (entry, ack) in runs {
+            ack(entry, result.clone());
         }
     }
 
-    fn write_one(&mut self, entry: &Entry) -> Result<(), StoreError> {
-        match entry {
-            Entry::Prompt(prompt) => self.workspace.save_prompt(prompt).map(|_| ()),
-            Entry::Decision(decision) => {
-                open(&mut self.decisions, || self.workspace.decision_log())
-                    .and_then(|log| log.append(decision))
-            }
-            Entry::Session(session) => self.workspace.save_session(session),
-            Entry::Run(_) => Ok(()),
-        }
-    }
-}
-
-/// The journal in `slot`, opened by `open` the first time.
-fn open<T>(
-    slot: &mut Option<T>,
-    open: impl FnOnce() -> Result<T, StoreError>,
-) -> Result<&mut T, StoreError> {
-    match slot {
-        Some(journal) => Ok(journal),
-        None => Ok(slot.insert(open()?)),
+    fn append_decision(&mut self, decision: &Decision) -> Result<(), StoreError> {
+        let log = match &mut self.decisions {
+            Some(log) => log,
+            slot => slot.insert(self.workspace.decision_log()?),
+        };
+        log.append(decision)
     }
 }
 
@@ -276,14 +264,39 @@ mod tests {
     async fn a_failed_write_is_acknowledged_as_failed_with_its_entry() {
         let dir = tempfile::tempdir().expect("tempdir");
         let workspace = Workspace::open(dir.path()).expect("workspace");
-        // The run journal's path is a folder: no run can be appended (whoever we are).
-        std::fs::create_dir_all(workspace.runs_path()).expect("a folder in the way");
+        // The decision journal's path is a folder: no decision can be appended (whoever we are).
+        std::fs::create_dir_all(workspace.decisions_path()).expect("a folder in the way");
         let journal = Journal::start(workspace).expect("journal");
-        let error = journal
+        let decision = Decision {
+            run_id: "r1".to_owned(),
+            sample_id: "s1".to_owned(),
+            verdict: crate::store::Verdict::Accepted,
+            text: None,
+            rules: Vec::new(),
+            at_ms: 1,
+        };
+        let (done, failed) = tokio::sync::oneshot::channel();
+        journal
             .handle()
-            .write(Entry::Run(Box::new(run(1))))
-            .await
-            .expect_err("cannot be written");
-        assert!(error.contains("runs.jsonl"), "{error}");
+            .send(
+                Entry::Decision(decision.clone()),
+                Box::new(move |entry, result| {
+                    let _ = done.send((entry, result));
+                }),
+            )
+            .expect("sent");
+        let (entry, result) = failed.await.expect("acknowledged");
+        assert!(matches!(entry, Entry::Decision(d) if d == decision));
+        let error = result.expect_err("cannot be written");
+        assert!(error.contains("decisions.jsonl"), "{error}");
+    }
+
+    #[test]
+    fn a_run_journal_that_cannot_be_opened_stops_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let workspace = Workspace::open(dir.path()).expect("workspace");
+        std::fs::create_dir_all(workspace.runs_path()).expect("a folder in the way");
+        let error = Journal::start(workspace).expect_err("no journal");
+        assert!(error.to_string().contains("runs.jsonl"), "{error}");
     }
 }

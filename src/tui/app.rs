@@ -246,7 +246,8 @@ pub struct Settings {
     pub concurrency: usize,
     pub theme: Theme,
     pub keymap: Keymap,
-    /// The rules of the current prompt version (live budgets, re-checks of edits).
+    /// The rules the workbench opened with (the config and the opening prompt's front matter);
+    /// each saved version carries its own ([`App::rules`]).
     pub rules: Arc<Rules>,
     /// The configuration's layers without any prompt's front matter: a saved prompt's rules are
     /// resolved from them and its own front matter.
@@ -497,9 +498,20 @@ impl App {
         self.shown = Some(self.view_of(run));
     }
 
+    /// The rules of the current prompt version: what new runs are judged by, and what the
+    /// screen's budgets show.
+    #[must_use]
+    pub fn rules(&self) -> &Arc<Rules> {
+        self.prompt
+            .version
+            .rules
+            .as_ref()
+            .unwrap_or(&self.settings.rules)
+    }
+
     pub(super) fn view_of(&self, index: usize) -> ShownRun {
         let run = &self.runs[index];
-        let rules = Arc::clone(&self.settings.rules);
+        let rules = Arc::clone(self.rules());
         match self
             .curation
             .get(&run.run_id)

@@ -283,7 +283,7 @@ pub(super) fn start_run(app: &mut App, index: usize, commands: &mut Vec<Command>
         key,
         ActiveRun {
             sample: index,
-            live: LiveView::new(Arc::clone(&app.settings.rules)),
+            live: LiveView::new(Arc::clone(app.rules())),
             first_token: None,
             elapsed: Duration::ZERO,
             executing: None,
@@ -464,12 +464,7 @@ fn editable(app: &mut App) -> Option<(usize, String)> {
 /// layers. The current version's own; an unknown version (no snapshot) gets the current rules.
 fn rules_of_version(app: &App, id: &str) -> Arc<crate::transcript::Rules> {
     if id == app.prompt.version.id {
-        return app
-            .prompt
-            .version
-            .rules
-            .clone()
-            .unwrap_or_else(|| Arc::clone(&app.settings.rules));
+        return Arc::clone(app.rules());
     }
     app.prompt
         .texts
@@ -481,7 +476,7 @@ fn rules_of_version(app: &App, id: &str) -> Arc<crate::transcript::Rules> {
                 .rules_with(file.front_matter.as_ref())
                 .ok()
         })
-        .map_or_else(|| Arc::clone(&app.settings.rules), Arc::new)
+        .map_or_else(|| Arc::clone(app.rules()), Arc::new)
 }
 
 /// Saves an edit of run `index` (re-judged by the rules of the run's prompt version) as a
@@ -574,12 +569,10 @@ pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), Strin
                 }
             };
             let shared: Arc<str> = Arc::from(text.as_str());
-            let version =
-                PromptVersion::new(text, file.body, file.params).with_rules(Arc::clone(&rules));
+            let version = PromptVersion::new(text, file.body, file.params).with_rules(rules);
             let id = version.id.clone();
             app.prompt.texts.insert(id.clone(), shared);
             app.prompt.version = Arc::new(version);
-            app.settings.rules = rules;
             notify(app, format!("prompt saved: version {id}"));
         }
         Err(e) => notify_error(app, format!("saved, but the prompt does not parse: {e}")),

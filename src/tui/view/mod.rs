@@ -51,7 +51,7 @@ fn main_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     let [left, right] =
         Layout::horizontal([Constraint::Length(width), Constraint::Min(1)]).areas(area);
     samples::draw(frame, left, app);
-    let rules = u16::try_from(app.settings.rules.enabled().count())
+    let rules = u16::try_from(app.rules().enabled().count())
         .unwrap_or(u16::MAX)
         .saturating_add(2)
         .min(right.height / 3)
