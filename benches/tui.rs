@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use moss_thinking::run::{RunEvent, RunStatus};
 use moss_thinking::store::Session;
-use moss_thinking::theme::Theme;
+use moss_thinking::tui::theme::Theme;
 use moss_thinking::transcript::{Rules, RulesConfig};
 use moss_thinking::tui::app::App;
 use moss_thinking::tui::live::LiveView;

@@ -16,7 +16,6 @@ pub mod signals;
 pub mod source;
 pub mod store;
 pub mod teacher;
-pub mod theme;
 pub mod transcript;
 pub mod tui;
 

@@ -9,7 +9,7 @@ use clap::Args;
 use moss_thinking::generate;
 use moss_thinking::run::Pipeline;
 use moss_thinking::store::{Workspace, WorkspaceLock};
-use moss_thinking::theme::{Theme, user_theme_dir};
+use moss_thinking::tui::theme::{Theme, user_theme_dir};
 use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;
 use moss_thinking::tui::runner::{self, Screen};

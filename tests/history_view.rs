@@ -11,7 +11,7 @@ use moss_thinking::exec::ExecMode;
 use moss_thinking::prompt::ModelParams;
 use moss_thinking::run::{Run, RunStatus, SegmentSummary, Timings, prompt_id};
 use moss_thinking::teacher::TeacherInfo;
-use moss_thinking::theme::{Role, Theme};
+use moss_thinking::tui::theme::{Role, Theme};
 use moss_thinking::transcript::{Outcome, RuleId, RuleResult};
 use moss_thinking::tui::history::HistoryView;
 use moss_thinking::tui::style::style;

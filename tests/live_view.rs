@@ -6,7 +6,7 @@ use std::sync::Arc;
 #[path = "support/buffer_text.rs"]
 mod buffer_text;
 
-use moss_thinking::theme::{Role, Theme};
+use moss_thinking::tui::theme::{Role, Theme};
 use moss_thinking::transcript::{Outcome, RuleId, Rules, RulesConfig};
 use moss_thinking::tui::live::LiveView;
 use moss_thinking::tui::style::style;

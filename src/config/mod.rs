@@ -66,7 +66,7 @@ impl Default for GenerateConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WorkbenchConfig {
-    /// A built-in theme, or `NAME` for `NAME.toml` in [`crate::theme::user_theme_dir`].
+    /// A built-in theme, or `NAME` for `NAME.toml` in [`crate::tui::theme::user_theme_dir`].
     pub theme: String,
     /// How the workbench runs python RUN blocks once the user has allowed it in the workspace.
     /// Separate from `[exec] mode` so that consenting in the workbench never changes what the

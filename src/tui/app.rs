@@ -19,7 +19,7 @@ use crate::prompt::PromptFile;
 use crate::run::{PromptVersion, Run, RunStatus};
 use crate::store::{Curation, Decision, Session, Verdict};
 use crate::teacher::TeacherInfo;
-use crate::theme::Theme;
+use crate::tui::theme::Theme;
 use crate::transcript::Rules;
 
 /// Identifies a run started in this session until its record (and run id) exists.

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod runner;
 pub mod style;
 pub mod terminal;
+pub mod theme;
 pub(crate) mod text;
 pub mod update;
 pub mod view;

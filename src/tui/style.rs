@@ -2,7 +2,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::theme::{self, Role, Theme};
+use crate::tui::theme::{self, Role, Theme};
 
 /// The ratatui style of `role` in `theme`.
 #[must_use]

@@ -11,7 +11,7 @@ use moss_thinking::prompt::{ModelParams, PromptFile};
 use moss_thinking::run::{Run, RunStatus, SegmentSummary, Timings, prompt_id};
 use moss_thinking::store::{Decision, Session};
 use moss_thinking::teacher::TeacherInfo;
-use moss_thinking::theme::Theme;
+use moss_thinking::tui::theme::Theme;
 use moss_thinking::transcript::{CountMode, RuleContext, Rules, RulesConfig, Transcript};
 use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;

@@ -16,7 +16,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use crate::run::Run;
-use crate::theme::Theme;
+use crate::tui::theme::Theme;
 use crate::transcript::RuleId;
 
 use diff::PromptDiff;

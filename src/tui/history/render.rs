@@ -9,7 +9,7 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Widget as _};
 
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use crate::tui::style::style;
 
 use super::rows::{DiffRows, Ink, diff_rows};

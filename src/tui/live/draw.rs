@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use super::wrap::{Glyph, Row, cells};
-use crate::theme::{Role, Theme};
+use crate::tui::theme::{Role, Theme};
 use crate::tui::style::style;
 
 /// The theme's styles for the transcript, looked up once per frame.

@@ -8,7 +8,7 @@ use super::LiveView;
 use super::draw::{Line, Palette};
 use super::layout::{GUTTER, Part};
 use super::wrap::{Wrap, WrapMode};
-use crate::theme::Theme;
+use crate::tui::theme::Theme;
 use crate::transcript::SegmentKind;
 use crate::tui::highlight::Background;
 

@@ -8,7 +8,7 @@ use unicode_width::UnicodeWidthStr as _;
 
 use crate::curate::SystemChoice;
 use crate::export::ExportFormat;
-use crate::theme::Role;
+use crate::tui::theme::Role;
 use crate::tui::app::{App, ExportDialog, ExportField, Layer};
 use crate::tui::keymap::{Action, Scope};
 use crate::tui::style::style;

@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::app::{App, Layer, Pane};
 use super::keymap::{Action, Scope};
 use super::style::style;
-use crate::theme::Role;
+use crate::tui::theme::Role;
 
 /// Narrowest and widest the samples pane gets.
 const SAMPLES_MIN: u16 = 18;

@@ -7,7 +7,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::pane_block;
 use super::samples::one_line;
-use crate::theme::Role;
+use crate::tui::theme::Role;
 use crate::transcript::{Outcome, RuleResult};
 use crate::tui::app::{App, Pane};
 use crate::tui::live::LiveView;
@@ -100,7 +100,7 @@ fn badges(
     app: &App,
     id: &str,
     active_key: Option<crate::tui::app::RunKey>,
-    theme: &crate::theme::Theme,
+    theme: &crate::tui::theme::Theme,
 ) -> Vec<Span<'static>> {
     let mut badges: Vec<Span<'static>> =
         vec![Span::styled(format!(" {id} "), style(theme, Role::Title))];

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 
 use super::pane_block;
-use crate::theme::Role;
+use crate::tui::theme::Role;
 use crate::tui::app::{App, Layer, Pane, SampleState};
 use crate::tui::style::style;
 use crate::tui::text::{self, fit};
