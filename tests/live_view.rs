@@ -6,10 +6,10 @@ use std::sync::Arc;
 #[path = "support/buffer_text.rs"]
 mod buffer_text;
 
-use moss_thinking::tui::theme::{Role, Theme};
 use moss_thinking::transcript::{Outcome, RuleId, Rules, RulesConfig};
 use moss_thinking::tui::live::LiveView;
 use moss_thinking::tui::style::style;
+use moss_thinking::tui::theme::{Role, Theme};
 use proptest::prelude::*;
 use ratatui::buffer::{Buffer, Cell, CellWidth};
 use ratatui::layout::Rect;

@@ -16,8 +16,8 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
 use crate::run::Run;
-use crate::tui::theme::Theme;
 use crate::transcript::RuleId;
+use crate::tui::theme::Theme;
 
 use diff::PromptDiff;
 use rows::DiffRows;

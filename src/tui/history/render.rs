@@ -9,8 +9,8 @@ use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, Borders, Widget as _};
 
-use crate::tui::theme::{Role, Theme};
 use crate::tui::style::style;
+use crate::tui::theme::{Role, Theme};
 
 use super::rows::{DiffRows, Ink, diff_rows};
 use super::{Comparison, HistoryView, PromptVersionStats, RuleRate, percent};

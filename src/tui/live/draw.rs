@@ -6,8 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 
 use super::wrap::{Glyph, Row, cells};
-use crate::tui::theme::{Role, Theme};
 use crate::tui::style::style;
+use crate::tui::theme::{Role, Theme};
 
 /// The theme's styles for the transcript, looked up once per frame.
 #[derive(Clone, Copy, Debug)]

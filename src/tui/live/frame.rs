@@ -8,9 +8,9 @@ use super::LiveView;
 use super::draw::{Line, Palette};
 use super::layout::{GUTTER, Part};
 use super::wrap::{Wrap, WrapMode};
-use crate::tui::theme::Theme;
 use crate::transcript::SegmentKind;
 use crate::tui::highlight::Background;
+use crate::tui::theme::Theme;
 
 impl LiveView {
     /// Draws the visible rows of the transcript into `area`.

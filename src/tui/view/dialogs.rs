@@ -8,10 +8,10 @@ use unicode_width::UnicodeWidthStr as _;
 
 use crate::curate::SystemChoice;
 use crate::export::ExportFormat;
-use crate::tui::theme::Role;
 use crate::tui::app::{App, ExportDialog, ExportField, Layer};
 use crate::tui::keymap::{Action, Scope};
 use crate::tui::style::style;
+use crate::tui::theme::Role;
 
 /// The editors and the history take the whole area above the status bar.
 pub(super) fn full_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usize) {

@@ -7,12 +7,12 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::pane_block;
 use super::samples::one_line;
-use crate::tui::theme::Role;
 use crate::transcript::{Outcome, RuleResult};
 use crate::tui::app::{App, Pane};
 use crate::tui::live::LiveView;
 use crate::tui::style::style;
 use crate::tui::text::{self, fit, width};
+use crate::tui::theme::Role;
 
 /// Rows the question may take above the transcript.
 const QUESTION_ROWS: u16 = 3;

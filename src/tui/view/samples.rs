@@ -6,10 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 
 use super::pane_block;
-use crate::tui::theme::Role;
 use crate::tui::app::{App, Layer, Pane, SampleState};
 use crate::tui::style::style;
 use crate::tui::text::{self, fit};
+use crate::tui::theme::Role;
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let theme = &app.settings.theme;
