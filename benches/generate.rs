@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use moss_thinking::exec::ExecConfig;
-use moss_thinking::generate::{GenerateOptions, ProgressMode, Sample, generate};
+use moss_thinking::generate::{GenerateOptions, Sample, generate};
 use moss_thinking::prompt::ModelParams;
 use moss_thinking::run::{Pipeline, PromptVersion};
 use moss_thinking::store::Workspace;
@@ -109,17 +109,17 @@ fn batch(
         concurrency: CONCURRENCY,
         limit: None,
         out: None,
-        progress: ProgressMode::Quiet,
     };
     let start = Instant::now();
     let report = runtime
         .block_on(generate(
-            pipeline.clone(),
+            Pipeline::clone(pipeline),
             prompt,
             samples,
             &workspace,
             &options,
             CancellationToken::new(),
+            &mut |_| {},
         ))
         .expect("batch");
     let wall = start.elapsed();

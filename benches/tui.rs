@@ -1,7 +1,7 @@
 //! The workbench under a fast stream:
 //!
 //! - `stream N`: a synthetic zh/en transcript of 100 KB, 1 MB and 4 MB (answers, thinks, python
-//!   RUN blocks with results) sent in 4-byte chunks as `Msg::Run` through the app's `update`, the
+//!   RUN blocks with results) sent in 4-byte chunks as the run service's `Run` events through the app's `update`, the
 //!   whole 120×40 screen drawn (samples, transcript, rules, status bar) after every 64 chunks
 //!   (about 30 frames a second on a fast stream). Reports CPU time per size and per MB: the cost
 //!   must grow linearly.
@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use moss_thinking::run::{RunEvent, RunStatus};
+use moss_thinking::run::{RunEvent, RunStatus, ServiceEvent};
 use moss_thinking::store::Session;
-use moss_thinking::tui::theme::Theme;
 use moss_thinking::transcript::{Rules, RulesConfig};
 use moss_thinking::tui::app::App;
 use moss_thinking::tui::live::LiveView;
-use moss_thinking::tui::update::{Command, Msg, update};
+use moss_thinking::tui::theme::Theme;
+use moss_thinking::tui::update::{Msg, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -48,14 +48,14 @@ const FRAMES: u32 = 2_000;
 fn feed(app: &mut App, key: u64, chunk: &str) {
     let commands = update(
         app,
-        Msg::Run {
+        Msg::Service(ServiceEvent::Run {
             key,
             elapsed: Duration::from_millis(100),
             event: RunEvent::Text {
                 text: chunk.to_owned(),
                 system: false,
             },
-        },
+        }),
     );
     black_box(commands);
 }
@@ -69,11 +69,12 @@ fn terminal() -> Terminal<TestBackend> {
 fn stream(chunks: &[&str]) -> App {
     let mut app = workbench::app();
     let mut terminal = terminal();
-    let commands = update(&mut app, Msg::Key(workbench::key_event("enter")));
-    let Some(Command::StartRun { key, .. }) = commands.first() else {
+    let Some((key, _)) = workbench::press_and_start(&mut app, "enter")
+        .first()
+        .cloned()
+    else {
         panic!("the run starts");
     };
-    let key = *key;
     for (i, chunk) in chunks.iter().enumerate() {
         feed(&mut app, key, chunk);
         if (i + 1) % CHUNKS_PER_FRAME == 0 {

@@ -1,29 +1,27 @@
 //! `moss generate`: the run pipeline over a whole sample file, concurrently and resumably.
 //!
-//! Every finished run is appended to `.moss/runs.jsonl` and synced before it is counted. A
-//! rerun skips samples that already have a complete run for the same prompt id and settings,
+//! Runs go through the run service ([`Service`]): every finished run is appended to
+//! `.moss/runs.jsonl` and synced before it is counted. A rerun skips samples that already have a complete run for the same prompt id and settings,
 //! so an interrupted batch resumes where it stopped, losing and duplicating nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Deserialize;
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::dataset::DatasetError;
 pub use crate::dataset::{Sample, SamplesError, read_samples};
 use crate::export::{Example, ExportError, ExportFormat, write_atomically, write_line};
-use crate::run::{Job, NoObserver, Pipeline, PromptVersion, Run, RunStatus};
-use crate::store::{Entry, Journal, StoreError, Workspace};
+use crate::run::{
+    Consent, EventSink, Job, Pipeline, PromptVersion, Run, RunStatus, Service, ServiceEvent,
+    ServiceOptions,
+};
+use crate::store::{StoreError, Workspace};
 use crate::transcript::{Outcome, RuleId};
-
-/// How often plain progress lines are written when stderr is not a terminal.
-const PROGRESS_LINE_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -39,16 +37,6 @@ pub enum GenerateError {
     Export(#[from] ExportError),
 }
 
-/// How progress is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProgressMode {
-    /// A live bar (stderr is a terminal).
-    Bar,
-    /// A plain line every few seconds (logs, CI).
-    Lines,
-    Quiet,
-}
-
 #[derive(Clone, Debug)]
 pub struct GenerateOptions {
     pub concurrency: usize,
@@ -56,7 +44,6 @@ pub struct GenerateOptions {
     pub limit: Option<usize>,
     /// Write the complete runs of these samples as sharegpt JSONL.
     pub out: Option<PathBuf>,
-    pub progress: ProgressMode,
 }
 
 /// The light view of a stored run that resuming and summaries need.
@@ -111,45 +98,20 @@ pub struct GenerateReport {
 }
 
 impl GenerateReport {
-    /// Counts one finished task; `Err` when its run could not be recorded.
-    fn count(
-        &mut self,
-        joined: Result<Result<Finished, String>, tokio::task::JoinError>,
-        progress: &Progress,
-    ) -> Result<(), String> {
-        match joined {
-            Ok(Ok(Finished::Recorded(brief))) => {
-                match brief.status {
-                    RunStatus::Complete => self.complete += 1,
-                    RunStatus::Incomplete => self.incomplete += 1,
-                    RunStatus::Failed => self.failed += 1,
-                }
-                if brief.status != RunStatus::Complete {
-                    progress.note(&format!(
-                        "{} {}: {}",
-                        brief.sample_id,
-                        brief.status.as_str(),
-                        brief.reason
-                    ));
-                    self.failures.push(brief);
-                }
-            }
-            Ok(Ok(Finished::Cancelled)) => self.cancelled += 1,
-            Ok(Err(e)) => return Err(e),
-            Err(join) => {
-                self.failed += 1;
-                self.failures.push(Failure {
-                    sample_id: "?".to_owned(),
-                    status: RunStatus::Failed,
-                    reason: format!("internal error: {join}"),
-                });
-            }
+    /// Counts a run that is on disk.
+    fn count(&mut self, run: &Run) {
+        match run.status {
+            RunStatus::Complete => self.complete += 1,
+            RunStatus::Incomplete => self.incomplete += 1,
+            RunStatus::Failed => self.failed += 1,
         }
-        progress.set(
-            self.complete + self.incomplete + self.failed + self.cancelled,
-            self.incomplete + self.failed,
-        );
-        Ok(())
+        if run.status != RunStatus::Complete {
+            self.failures.push(Failure {
+                sample_id: run.sample_id.clone(),
+                status: run.status,
+                reason: run.error.clone().unwrap_or_default(),
+            });
+        }
     }
 
     /// Whether every selected sample has a complete run.
@@ -157,98 +119,25 @@ impl GenerateReport {
     pub fn all_complete(&self) -> bool {
         self.dataset_complete == self.selected
     }
-
-    /// # Errors
-    /// When writing fails.
-    pub fn write_summary(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        let ran = self.complete + self.incomplete + self.failed;
-        write!(out, "{} samples: ", self.selected)?;
-        if self.resumed > 0 {
-            write!(out, "{} already complete, ", self.resumed)?;
-        }
-        writeln!(
-            out,
-            "{ran} run now ({} complete, {} incomplete, {} failed) in {}",
-            self.complete,
-            self.incomplete,
-            self.failed,
-            format_duration(self.elapsed)
-        )?;
-        if self.interrupted {
-            writeln!(
-                out,
-                "interrupted: {} cancelled runs not recorded, {} samples not started; run the same command again to resume",
-                self.cancelled, self.not_started
-            )?;
-        }
-        writeln!(
-            out,
-            "{}/{} samples have a complete run for this prompt and settings",
-            self.dataset_complete, self.selected
-        )?;
-        if !self.rules.is_empty() {
-            writeln!(out, "rule pass rates over those runs:")?;
-            for (id, (pass, fail)) in &self.rules {
-                let judged = pass + fail;
-                #[allow(clippy::cast_precision_loss)]
-                let rate = if judged == 0 {
-                    100.0
-                } else {
-                    *pass as f64 * 100.0 / judged as f64
-                };
-                writeln!(
-                    out,
-                    "  {:<22} {pass:>6}/{judged:<6} {rate:5.1}%",
-                    id.as_str()
-                )?;
-            }
-        }
-        if !self.failures.is_empty() {
-            writeln!(out, "runs that did not complete:")?;
-            for f in &self.failures {
-                writeln!(
-                    out,
-                    "  {:<12} {:<10} {}",
-                    f.sample_id,
-                    f.status.as_str(),
-                    f.reason
-                )?;
-            }
-        }
-        if let Some((path, n)) = &self.exported {
-            writeln!(out, "wrote {n} records to {} (sharegpt)", path.display())?;
-        }
-        Ok(())
-    }
 }
 
-fn format_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
-/// Runs `samples` through `pipeline` under `prompt`, recording every run in `workspace`.
-/// Cancelling `cancel` stops starting runs and cancels those in flight; every finished run is
-/// kept.
+/// Runs `samples` through `pipeline` under `prompt`, recording every run in `workspace`, through
+/// the run service. Every [`ServiceEvent`] is shown to `observer`, which draws the progress:
+/// this prints nothing. Cancelling `cancel` stops starting runs and cancels those in flight;
+/// every finished run is kept.
 ///
 /// # Errors
 /// When the store cannot be written (nothing is counted that is not on disk) or `--out` fails.
 pub async fn generate(
-    pipeline: Arc<Pipeline>,
+    pipeline: Pipeline,
     prompt: Arc<PromptVersion>,
     samples: &[Sample],
     workspace: &Workspace,
     options: &GenerateOptions,
     cancel: CancellationToken,
+    observer: &mut dyn FnMut(&ServiceEvent),
 ) -> Result<GenerateReport, GenerateError> {
     let started = Instant::now();
-    workspace.save_prompt(&prompt)?;
     let settings_id = pipeline.settings(&prompt).id();
     let selected = &samples[..options.limit.unwrap_or(usize::MAX).min(samples.len())];
     let mut report = GenerateReport {
@@ -259,62 +148,72 @@ pub async fn generate(
     let todo = still_to_run(workspace, selected, &prompt.id, &settings_id, &mut report)?;
     report.resumed = selected.len() - todo.len();
 
-    let progress = Progress::new(options.progress, todo.len());
+    let (events, mut inbox) = mpsc::unbounded_channel();
+    let sink: EventSink = Arc::new(move |event| {
+        let _ = events.send(event);
+    });
     // A run journal that cannot be opened stops the batch before it starts.
-    let mut journal = Journal::start(workspace.clone())?;
-    let concurrency = options.concurrency.max(1);
-    let mut pending = todo.into_iter();
-    let mut tasks = JoinSet::new();
-    let mut stopping = false;
-    let mut journal_error = None;
-    loop {
-        while !stopping && tasks.len() < concurrency {
-            let Some(sample) = pending.next() else { break };
-            let job = Job {
+    let service = Service::start(
+        pipeline,
+        workspace.clone(),
+        ServiceOptions {
+            concurrency: options.concurrency,
+            consent: Consent::ByMode,
+            stream: false,
+        },
+        sink,
+    )?;
+    for (key, sample) in (0..).zip(&todo) {
+        service.submit(
+            key,
+            Job {
                 sample_id: sample.id.clone(),
                 question: sample.question.clone(),
-                prompt: prompt.clone(),
-            };
-            let pipeline = pipeline.clone();
-            let cancel = cancel.clone();
-            let journal = journal.handle();
-            tasks.spawn(async move {
-                // A panic becomes a failed run, recorded like any other.
-                let run = pipeline.run_contained(&job, &mut NoObserver, &cancel).await;
-                if cancel.is_cancelled() && run.status == RunStatus::Failed {
-                    return Ok(Finished::Cancelled);
-                }
-                let brief = Failure {
-                    sample_id: run.sample_id.clone(),
-                    status: run.status,
-                    reason: run.error.clone().unwrap_or_default(),
-                };
-                journal.write(Entry::Run(Box::new(run))).await?;
-                Ok(Finished::Recorded(brief))
-            });
-        }
-        if tasks.is_empty() {
-            break;
-        }
+                prompt: Arc::clone(&prompt),
+            },
+        );
+    }
+    // Each submitted run ends saved or dropped.
+    let mut outstanding = todo.len();
+    let mut stopping = false;
+    let mut journal_error = None;
+    while outstanding > 0 {
         tokio::select! {
-            joined = tasks.join_next() => {
-                let Some(joined) = joined else { continue };
-                if let Err(e) = report.count(joined, &progress) {
-                    // Nothing more can be recorded: stop everything.
-                    journal_error.get_or_insert(e);
-                    stopping = true;
-                    cancel.cancel();
+            event = inbox.recv() => {
+                let Some(event) = event else { break };
+                observer(&event);
+                match event {
+                    ServiceEvent::Saved { run, stored, .. } => {
+                        outstanding -= 1;
+                        match stored {
+                            Ok(()) => report.count(&run),
+                            Err(e) => {
+                                // Nothing more can be recorded: stop everything.
+                                journal_error.get_or_insert(e);
+                                stopping = true;
+                                service.cancel_all();
+                            }
+                        }
+                    }
+                    ServiceEvent::Dropped { started, .. } => {
+                        outstanding -= 1;
+                        if started {
+                            report.cancelled += 1;
+                        } else {
+                            report.not_started += 1;
+                        }
+                    }
+                    _ => {}
                 }
             }
             () = cancel.cancelled(), if !stopping => {
                 stopping = true;
                 report.interrupted = true;
+                service.cancel_all();
             }
         }
     }
-    report.not_started = pending.len();
-    journal.finish();
-    progress.finish();
+    service.finish().await;
     if let Some(e) = journal_error {
         return Err(GenerateError::Journal(e));
     }
@@ -432,114 +331,5 @@ fn export_runs(
     match (n, store_error) {
         (_, Some(e)) => Err(e.into()),
         (n, None) => Ok(n?),
-    }
-}
-
-enum Finished {
-    Recorded(Failure),
-    Cancelled,
-}
-
-/// Progress on stderr: a bar on a terminal, plain lines otherwise.
-struct Progress {
-    started: Instant,
-    bar: Option<ProgressBar>,
-    lines: Option<std::sync::Mutex<LineProgress>>,
-}
-
-struct LineProgress {
-    total: usize,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(mode: ProgressMode, total: usize) -> Self {
-        let total_u64 = u64::try_from(total).unwrap_or(u64::MAX);
-        match mode {
-            ProgressMode::Bar => {
-                let bar =
-                    ProgressBar::with_draw_target(Some(total_u64), ProgressDrawTarget::stderr());
-                if let Ok(style) = ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} · {msg} · ETA {eta}",
-                ) {
-                    bar.set_style(style);
-                }
-                bar.set_message("0 failed");
-                Self {
-                    started: Instant::now(),
-                    bar: Some(bar),
-                    lines: None,
-                }
-            }
-            ProgressMode::Lines => {
-                let now = Instant::now();
-                Self {
-                    started: now,
-                    bar: None,
-                    lines: Some(std::sync::Mutex::new(LineProgress { total, last: now })),
-                }
-            }
-            ProgressMode::Quiet => Self {
-                started: Instant::now(),
-                bar: None,
-                lines: None,
-            },
-        }
-    }
-
-    fn set(&self, done: usize, failed: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
-            #[allow(clippy::cast_precision_loss)]
-            let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{failed} failed · {rate:.2} runs/s"));
-        }
-        if let Some(lines) = &self.lines {
-            let mut p = lines
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = Instant::now();
-            if now.duration_since(p.last) >= PROGRESS_LINE_INTERVAL || done == p.total {
-                p.last = now;
-                let secs = now.duration_since(self.started).as_secs_f64().max(1e-9);
-                #[allow(clippy::cast_precision_loss)]
-                let rate = done as f64 / secs;
-                #[allow(
-                    clippy::cast_precision_loss,
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss
-                )]
-                let eta = if rate > 0.0 {
-                    format_duration(Duration::from_secs(
-                        ((p.total - done.min(p.total)) as f64 / rate) as u64,
-                    ))
-                } else {
-                    "?".to_owned()
-                };
-                // Best effort: stderr may be gone (a closed pipe, a terminal that hung up), and
-                // the batch must still record its runs.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "generate: {done}/{} done, {failed} failed, {rate:.2} runs/s, ETA {eta}",
-                    p.total
-                );
-            }
-        }
-    }
-
-    fn note(&self, message: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(message),
-            None if self.lines.is_some() => {
-                let _ = writeln!(std::io::stderr(), "{message}");
-            }
-            None => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! `moss`: the command-line front of moss-thinking.
 
+mod progress;
 mod sandbox_cmd;
 mod setup;
 mod workbench;
@@ -17,11 +18,12 @@ use moss_thinking::curate::{self, CurateError, ExportOptions, ExportReport, Syst
 use moss_thinking::dataset::Format;
 use moss_thinking::exec::ExecMode;
 use moss_thinking::export::ExportFormat;
-use moss_thinking::generate::{self, GenerateOptions, ProgressMode};
+use moss_thinking::generate::{self, GenerateOptions};
 use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
 use moss_thinking::signals::{HostSignal, HostSignals};
 use moss_thinking::store::{STORE_DIR, Workspace, WorkspaceLock};
 use moss_thinking::transcript::rules::Rules;
+use progress::{Progress, ProgressMode};
 use setup::{Setup, TeacherArgs, parse_format};
 use tokio_util::sync::CancellationToken;
 
@@ -325,13 +327,13 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             .max(1),
         limit: args.limit,
         out: args.out.clone(),
-        progress: if io::stderr().is_terminal() {
-            ProgressMode::Bar
-        } else {
-            ProgressMode::Lines
-        },
     };
-    let (report, stopped_by) = run_batch(pipeline, prompt, &samples, &workspace, &options)?;
+    let mode = if io::stderr().is_terminal() {
+        ProgressMode::Bar
+    } else {
+        ProgressMode::Lines
+    };
+    let (report, stopped_by) = run_batch(pipeline, prompt, &samples, &workspace, &options, mode)?;
     let written = write_generate_report(&report, &mut stderr.lock());
     if let Some(signal) = stopped_by {
         // After SIGHUP, stderr may be a terminal that is gone: the exit status still says why.
@@ -352,7 +354,7 @@ fn write_generate_report(
     for warning in &report.warnings {
         writeln!(out, "moss: {warning}")?;
     }
-    report.write_summary(out)
+    progress::write_summary(report, out)
 }
 
 /// Runs a batch on a multi-threaded runtime. The first SIGINT, SIGTERM or SIGHUP cancels it and
@@ -363,6 +365,7 @@ fn run_batch(
     samples: &[generate::Sample],
     workspace: &Workspace,
     options: &GenerateOptions,
+    mode: ProgressMode,
 ) -> anyhow::Result<(generate::GenerateReport, Option<HostSignal>)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -395,16 +398,19 @@ fn run_batch(
             moss_thinking::exec::kill_running();
             std::process::exit(i32::from(signal.exit_status()));
         });
+        let mut progress = Progress::new(mode);
         let report = generate::generate(
-            Arc::new(pipeline),
+            pipeline,
             prompt,
             samples,
             workspace,
             options,
             cancel,
+            &mut |event| progress.observe(event),
         )
-        .await?;
-        Ok((report, first.get().copied()))
+        .await;
+        progress.finish();
+        Ok((report?, first.get().copied()))
     })
 }
 

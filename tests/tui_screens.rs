@@ -6,11 +6,13 @@ mod workbench;
 use std::time::Duration;
 
 use moss_thinking::exec::Protection;
-use moss_thinking::run::{RunEvent, RunStatus, prompt_id};
+use moss_thinking::run::{RunEvent, RunStatus, ServiceEvent, prompt_id};
 use moss_thinking::store::Session;
 use moss_thinking::tui::app::App;
-use moss_thinking::tui::update::{Command, Msg, update};
-use workbench::{GOOD, PROMPT, app, app_with, press, run, sandbox_check, screen};
+use moss_thinking::tui::update::{Msg, update};
+use workbench::{
+    GOOD, PROMPT, app, app_with, press, press_and_start, run, sandbox_check, screen, service,
+};
 
 const SIZES: [(u16, u16); 2] = [(100, 30), (60, 20)];
 
@@ -39,17 +41,15 @@ fn start_screen() {
 fn streaming_mid_think_over_budget() {
     snapshot("streaming_over_budget", || {
         let mut app = app();
-        let commands = press(&mut app, "enter");
-        let Some(Command::StartRun { key, .. }) = commands.first() else {
+        let Some((key, _)) = press_and_start(&mut app, "enter").first().cloned() else {
             panic!("a run starts");
         };
-        let key = *key;
         let text = "是蓝色。\n<think>这里的思考远远超过了前面回答的字数，预算";
         let chars: Vec<char> = text.chars().collect();
         for chunk in chars.chunks(4) {
-            update(
+            service(
                 &mut app,
-                Msg::Run {
+                ServiceEvent::Run {
                     key,
                     elapsed: Duration::from_millis(850),
                     event: RunEvent::Text {
@@ -139,7 +139,7 @@ fn prompt_diff() {
 #[test]
 fn a_dialog_over_wide_characters_keeps_its_border() {
     let mut app = app();
-    update(&mut app, Msg::ConsentNeeded);
+    service(&mut app, ServiceEvent::ConsentNeeded);
     // Chinese questions run under the dialog's left edge, at odd and even columns.
     app.samples = (0..30)
         .map(|i| moss_thinking::generate::Sample {
@@ -190,7 +190,7 @@ fn a_long_question_wraps_within_the_pane() {
 fn consent_while_the_sandbox_is_checked() {
     snapshot("consent_checking", || {
         let mut app = app();
-        update(&mut app, Msg::ConsentNeeded);
+        service(&mut app, ServiceEvent::ConsentNeeded);
         app
     });
 }
@@ -206,7 +206,7 @@ fn consent_with_every_protection() {
                 &[],
             ))),
         );
-        update(&mut app, Msg::ConsentNeeded);
+        service(&mut app, ServiceEvent::ConsentNeeded);
         app
     });
 }
@@ -236,7 +236,7 @@ fn consent_lists_the_protections_this_machine_refuses() {
                 ],
             ))),
         );
-        update(&mut app, Msg::ConsentNeeded);
+        service(&mut app, ServiceEvent::ConsentNeeded);
         app
     });
 }
@@ -256,7 +256,7 @@ fn consent_says_require_refuses_every_block() {
                 )],
             ))),
         );
-        update(&mut app, Msg::ConsentNeeded);
+        service(&mut app, ServiceEvent::ConsentNeeded);
         app
     });
 }

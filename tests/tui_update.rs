@@ -9,21 +9,22 @@ use crossterm::event::{KeyModifiers, MouseEvent, MouseEventKind};
 use moss_thinking::curate::{ExportReport, SystemChoice};
 use moss_thinking::exec::Protection;
 use moss_thinking::export::ExportFormat;
-use moss_thinking::run::{Run, RunEvent, RunStatus};
+use moss_thinking::run::{Run, RunEvent, RunStatus, ServiceEvent};
 use moss_thinking::signals::HostSignal;
-use moss_thinking::store::{Decision, Session, Verdict};
+use moss_thinking::store::{Decision, Entry, Session, Verdict};
 use moss_thinking::tui::app::{App, Layer, Pane, SampleState};
 use moss_thinking::tui::update::{Command, Msg, update};
-use workbench::{GOOD, OVER_BUDGET, app, app_with, press, run, sandbox_check, type_text};
+use workbench::{
+    GOOD, OVER_BUDGET, app, app_with, press, press_and_start, run, sandbox_check, service,
+    start_submitted, submitted, type_text,
+};
 
-fn started(commands: &[Command]) -> Vec<(u64, String)> {
-    commands
-        .iter()
-        .filter_map(|c| match c {
-            Command::StartRun { key, job } => Some((*key, job.sample_id.clone())),
-            _ => None,
-        })
-        .collect()
+/// What the journal says once `decision` is on disk.
+fn saved(decision: Decision) -> ServiceEvent {
+    ServiceEvent::Recorded {
+        entry: Entry::Decision(decision),
+        result: Ok(()),
+    }
 }
 
 fn decisions(commands: &[Command]) -> Vec<Decision> {
@@ -40,9 +41,9 @@ fn decisions(commands: &[Command]) -> Vec<Decision> {
 fn stream_and_finish(app: &mut App, key: u64, text: &str, record: Run) -> Vec<Command> {
     let chars: Vec<char> = text.chars().collect();
     for chunk in chars.chunks(3) {
-        update(
+        service(
             app,
-            Msg::Run {
+            ServiceEvent::Run {
                 key,
                 elapsed: Duration::from_millis(40),
                 event: RunEvent::Text {
@@ -52,9 +53,9 @@ fn stream_and_finish(app: &mut App, key: u64, text: &str, record: Run) -> Vec<Co
             },
         );
     }
-    update(
+    service(
         app,
-        Msg::RunFinished {
+        ServiceEvent::Saved {
             key,
             run: Box::new(record),
             stored: Ok(()),
@@ -65,7 +66,7 @@ fn stream_and_finish(app: &mut App, key: u64, text: &str, record: Run) -> Vec<Co
 /// Confirms every decision in `commands` as the journal would.
 fn confirm(app: &mut App, commands: &[Command]) {
     for decision in decisions(commands) {
-        update(app, Msg::DecisionSaved(decision));
+        service(app, saved(decision));
     }
 }
 
@@ -73,19 +74,23 @@ fn confirm(app: &mut App, commands: &[Command]) {
 fn enter_runs_the_selected_sample_with_the_saved_prompt_and_streams_into_its_view() {
     let mut app = app();
     let commands = press(&mut app, "enter");
-    let Some(Command::StartRun { key, job }) = commands.first() else {
+    let Some(Command::Submit { key, job, next }) = commands.first() else {
         panic!("expected a run: {commands:?}");
     };
     assert_eq!(job.sample_id, "q01");
     assert_eq!(job.question, "天空为什么是蓝色的？");
     assert_eq!(job.prompt.id, app.prompt.version.id);
-    assert_eq!(app.state(0), SampleState::Running);
+    assert!(*next, "a run asked for now goes before any batch");
+    // Queued until the run service gives it a slot.
+    assert_eq!(app.state(0), SampleState::Queued);
     let key = *key;
+    service(&mut app, ServiceEvent::Started { key });
+    assert_eq!(app.state(0), SampleState::Running);
     // A second Enter on a running sample starts nothing.
-    assert!(started(&press(&mut app, "enter")).is_empty());
-    update(
+    assert!(press_and_start(&mut app, "enter").is_empty());
+    service(
         &mut app,
-        Msg::Run {
+        ServiceEvent::Run {
             key,
             elapsed: Duration::from_millis(120),
             event: RunEvent::Text {
@@ -102,7 +107,7 @@ fn enter_runs_the_selected_sample_with_the_saved_prompt_and_streams_into_its_vie
 #[test]
 fn a_finished_run_is_shown_judged_and_counted() {
     let mut app = app();
-    let (key, _) = started(&press(&mut app, "enter"))[0].clone();
+    let (key, _) = press_and_start(&mut app, "enter")[0].clone();
     stream_and_finish(&mut app, key, GOOD, run("q01", GOOD, RunStatus::Complete));
     assert!(app.active.is_empty());
     assert_eq!(app.state(0), SampleState::Passed);
@@ -111,7 +116,7 @@ fn a_finished_run_is_shown_judged_and_counted() {
     assert_eq!(shown.live.text(), GOOD);
     // A failing rule makes the sample "rules failed".
     press(&mut app, "j");
-    let (key, _) = started(&press(&mut app, "enter"))[0].clone();
+    let (key, _) = press_and_start(&mut app, "enter")[0].clone();
     stream_and_finish(
         &mut app,
         key,
@@ -128,60 +133,119 @@ fn enter_on_a_sample_with_a_run_asks_for_regenerate_and_r_runs_it_again() {
         Vec::new(),
         Session::default(),
     );
-    assert!(started(&press(&mut app, "enter")).is_empty());
+    assert!(press_and_start(&mut app, "enter").is_empty());
     assert!(app.notice.as_ref().is_some_and(|n| n.text.contains('r')));
-    assert_eq!(started(&press(&mut app, "r")).len(), 1);
+    assert_eq!(press_and_start(&mut app, "r").len(), 1);
     assert_eq!(app.state(0), SampleState::Running);
 }
 
 #[test]
-fn run_all_queues_the_shown_samples_with_bounded_concurrency_and_reports_progress() {
+fn run_all_queues_the_shown_samples_in_the_run_service_and_reports_progress() {
     let mut app = app_with(
         vec![run("q04", GOOD, RunStatus::Complete)],
         Vec::new(),
         Session::default(),
     );
     let commands = press(&mut app, "R");
-    // q04 already has a complete run with this prompt; concurrency is 2.
-    let first = started(&commands);
+    // q04 already has a complete run with this prompt; the rest wait for slots, in order,
+    // behind nothing asked for now.
+    let queued = submitted(&commands);
     assert_eq!(
-        first.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
-        ["q01", "q02"]
+        queued.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+        ["q01", "q02", "q03"]
+    );
+    assert!(
+        commands
+            .iter()
+            .all(|c| !matches!(c, Command::Submit { next: true, .. }))
     );
     assert_eq!(app.queue.total, 3);
-    assert_eq!(app.state(2), SampleState::Queued);
+    assert_eq!(
+        (app.state(0), app.state(2)),
+        (SampleState::Queued, SampleState::Queued)
+    );
+    // The service starts two (its concurrency), then the third when a slot frees.
+    for (key, _) in &queued[..2] {
+        service(&mut app, ServiceEvent::Started { key: *key });
+    }
+    assert_eq!(
+        (app.state(0), app.state(2)),
+        (SampleState::Running, SampleState::Queued)
+    );
     let commands = stream_and_finish(
         &mut app,
-        first[0].0,
+        queued[0].0,
         GOOD,
         run("q01", GOOD, RunStatus::Complete),
     );
-    assert_eq!(started(&commands)[0].1, "q03");
+    assert!(commands.is_empty(), "the service schedules: {commands:?}");
     assert_eq!((app.queue.done, app.queue.total), (1, 3));
+    service(&mut app, ServiceEvent::Started { key: queued[2].0 });
     stream_and_finish(
         &mut app,
-        first[1].0,
+        queued[1].0,
         GOOD,
         run("q02", GOOD, RunStatus::Complete),
     );
-    let last = app.active.keys().copied().next().expect("q03 runs");
-    stream_and_finish(&mut app, last, GOOD, run("q03", GOOD, RunStatus::Complete));
+    stream_and_finish(
+        &mut app,
+        queued[2].0,
+        GOOD,
+        run("q03", GOOD, RunStatus::Complete),
+    );
     assert_eq!((app.queue.done, app.queue.total), (3, 3));
     assert!(app.notice.as_ref().is_some_and(|n| n.text.contains('3')));
 }
 
 #[test]
+fn a_run_dropped_by_the_service_leaves_the_queue_and_nothing_is_recorded() {
+    let mut app = app();
+    let queued = submitted(&press(&mut app, "R"));
+    assert_eq!(app.queue.total, 4);
+    // Cancelled while it waited: it leaves the batch.
+    service(
+        &mut app,
+        ServiceEvent::Dropped {
+            key: queued[3].0,
+            started: false,
+        },
+    );
+    assert_eq!(app.state(3), SampleState::NotRun);
+    assert_eq!(app.queue.total, 3);
+    // Cancelled before the teacher sent anything: it ends, with no run to show.
+    service(&mut app, ServiceEvent::Started { key: queued[0].0 });
+    service(
+        &mut app,
+        ServiceEvent::Dropped {
+            key: queued[0].0,
+            started: true,
+        },
+    );
+    assert!(app.active.is_empty());
+    assert_eq!(app.state(0), SampleState::NotRun);
+    assert!(app.runs.is_empty());
+    assert_eq!((app.queue.done, app.queue.total), (1, 3));
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("nothing recorded")),
+        "{:?}",
+        app.notice
+    );
+}
+
+#[test]
 fn esc_cancels_the_selected_run_or_else_drops_the_queue() {
     let mut app = app();
-    app.settings.concurrency = 1;
     let commands = press(&mut app, "R");
-    let (key, sample) = started(&commands)[0].clone();
+    let (key, sample) = submitted(&commands)[0].clone();
     assert_eq!(sample, "q01");
+    service(&mut app, ServiceEvent::Started { key });
     assert_eq!(press(&mut app, "esc"), vec![Command::CancelRun(key)]);
     assert!(app.active[&key].cancelling);
     // On another sample Esc drops what is still queued.
     press(&mut app, "j");
-    assert!(press(&mut app, "esc").is_empty());
+    assert_eq!(press(&mut app, "esc"), vec![Command::DropQueued]);
     assert!(app.queue.pending.is_empty());
     assert_eq!(app.state(1), SampleState::NotRun);
 }
@@ -208,10 +272,10 @@ fn accept_is_shown_only_once_the_decision_is_on_disk() {
     let commands = press(&mut app, "x");
     update(
         &mut app,
-        Msg::DecisionFailed {
-            decision: decisions(&commands)[0].clone(),
-            error: "disk full".to_owned(),
-        },
+        Msg::Service(ServiceEvent::Recorded {
+            entry: Entry::Decision(decisions(&commands)[0].clone()),
+            result: Err("disk full".to_owned()),
+        }),
     );
     assert_eq!(app.state(0), SampleState::Accepted);
     assert!(
@@ -533,53 +597,63 @@ fn q_quits_at_once_when_idle_and_asks_while_runs_are_in_flight() {
     assert!(app.quit);
 
     let mut app = workbench::app();
-    let (key, _) = started(&press(&mut app, "enter"))[0].clone();
+    let (key, _) = press_and_start(&mut app, "enter")[0].clone();
     assert!(press(&mut app, "q").is_empty());
     assert!(matches!(app.top(), Some(Layer::ConfirmQuit)));
     press(&mut app, "n");
     assert!(app.layers.is_empty() && !app.quit);
     press(&mut app, "q");
     let commands = press(&mut app, "y");
-    assert!(commands.contains(&Command::CancelRun(key)));
+    assert!(commands.contains(&Command::CancelAll));
     assert!(commands.contains(&Command::Quit));
+    assert!(app.active[&key].cancelling);
 }
 
 #[test]
 fn sigterm_or_sighup_quits_at_once_over_any_dialog_cancelling_runs_and_the_queue() {
     let mut app = app();
-    let commands = press(&mut app, "R"); // q01 and q02 run, q03 and q04 wait
-    let running: Vec<u64> = started(&commands).iter().map(|(key, _)| *key).collect();
-    assert_eq!(running.len(), 2);
+    let commands = press(&mut app, "R");
+    // q01 and q02 run, q03 and q04 wait.
+    let queued = submitted(&commands);
+    let running: Vec<u64> = queued[..2].iter().map(|(key, _)| *key).collect();
+    for key in &running {
+        service(&mut app, ServiceEvent::Started { key: *key });
+    }
     press(&mut app, "q");
     assert!(matches!(app.top(), Some(Layer::ConfirmQuit)));
 
     let commands = update(&mut app, Msg::Signal(HostSignal::Terminate));
-    // Every run in flight is cancelled, then the session saved, then the runner told to quit.
-    let (last, rest) = commands.split_last().expect("commands");
-    assert_eq!(*last, Command::Quit);
-    let (save, cancels) = rest.split_last().expect("a session save");
-    assert!(matches!(save, Command::SaveSession(_)), "{save:?}");
-    let mut cancelled: Vec<u64> = cancels
-        .iter()
-        .map(|c| match c {
-            Command::CancelRun(key) => *key,
-            other => panic!("only cancels before the save: {other:?}"),
-        })
-        .collect();
-    cancelled.sort_unstable();
-    assert_eq!(cancelled, running);
+    // Every run is cancelled (waiting or in flight), then the session saved, then the runner
+    // told to quit.
+    assert!(
+        matches!(
+            commands[..],
+            [Command::CancelAll, Command::SaveSession(_), Command::Quit]
+        ),
+        "{commands:?}"
+    );
     assert!(app.quit);
     assert!(app.queue.pending.is_empty(), "nothing waiting starts");
     assert!(app.active.values().all(|run| run.cancelling));
     // The cancelled runs finish as usual; nothing new starts, and a second signal adds nothing.
     assert!(update(&mut app, Msg::Signal(HostSignal::Hangup)).is_empty());
+    for (key, _) in &queued[2..] {
+        service(
+            &mut app,
+            ServiceEvent::Dropped {
+                key: *key,
+                started: false,
+            },
+        );
+    }
     let commands = stream_and_finish(
         &mut app,
         running[0],
         "是蓝色。",
         run("q01", "是蓝色。", RunStatus::Incomplete),
     );
-    assert!(started(&commands).is_empty(), "{commands:?}");
+    assert!(submitted(&commands).is_empty(), "{commands:?}");
+    assert_eq!(app.active.len(), 1);
 
     // Idle, with no dialog: the same, at once.
     let mut app = workbench::app();
@@ -594,8 +668,8 @@ fn sigterm_or_sighup_quits_at_once_over_any_dialog_cancelling_runs_and_the_queue
 #[test]
 fn consent_is_asked_once_and_the_answer_is_remembered() {
     let mut app = app();
-    update(&mut app, Msg::ConsentNeeded);
-    update(&mut app, Msg::ConsentNeeded);
+    service(&mut app, ServiceEvent::ConsentNeeded);
+    service(&mut app, ServiceEvent::ConsentNeeded);
     assert_eq!(app.layers.len(), 1, "asked once");
     assert!(type_text(&mut app, "x").is_empty(), "other keys wait");
     let commands = press(&mut app, "y");
@@ -609,11 +683,11 @@ fn consent_is_asked_once_and_the_answer_is_remembered() {
     );
     assert_eq!(app.consent, Some(true));
     // Once answered it is not asked again.
-    update(&mut app, Msg::ConsentNeeded);
+    service(&mut app, ServiceEvent::ConsentNeeded);
     assert!(app.layers.is_empty());
 
     let mut app = workbench::app();
-    update(&mut app, Msg::ConsentNeeded);
+    service(&mut app, ServiceEvent::ConsentNeeded);
     assert_eq!(press(&mut app, "n")[0], Command::AnswerConsent(false));
     assert_eq!(app.consent, Some(false));
 }
@@ -631,7 +705,7 @@ fn the_prompt_editor_marks_unsaved_changes_and_ctrl_s_makes_a_new_version() {
     // Runs started now use the saved version, and say so.
     press(&mut app, "esc");
     let commands = press(&mut app, "enter");
-    let Some(Command::StartRun { job, .. }) = commands.first() else {
+    let Some(Command::Submit { job, .. }) = commands.first() else {
         panic!("a run");
     };
     assert_eq!(job.prompt.id, before);
@@ -806,8 +880,14 @@ fn states_in_one_pass_agree_with_each_sample_state() {
         Vec::new(),
         Session::default(),
     );
-    app.settings.concurrency = 1;
-    press(&mut app, "R"); // q01 runs, q02 and q03 wait
+    let commands = press(&mut app, "R");
+    // The service starts q01; q02 and q03 wait.
+    service(
+        &mut app,
+        ServiceEvent::Started {
+            key: submitted(&commands)[0].0,
+        },
+    );
     let states = app.states();
     assert_eq!(
         states,
@@ -877,7 +957,7 @@ fn the_sandbox_check_reaches_the_status_bar_and_the_consent_dialog() {
     );
     assert_eq!(app.sandbox.as_ref().map(|c| c.missing.len()), Some(2));
     assert!(status_row(&mut app).contains("fill (asks first) · sandbox: 2 missing"));
-    update(&mut app, Msg::ConsentNeeded);
+    service(&mut app, ServiceEvent::ConsentNeeded);
     let dialog = workbench::screen(&mut app, 100, 30);
     assert!(
         dialog.contains("✗ filesystem isolation, disk limit: no user namespaces"),
@@ -925,11 +1005,9 @@ fn a_sandbox_that_cannot_start_python_is_an_error_at_once() {
 #[test]
 fn the_clock_of_a_run_waiting_for_its_first_token_moves_on_ticks() {
     let mut app = app();
-    let commands = press(&mut app, "enter");
-    let Some(Command::StartRun { key, .. }) = commands.first() else {
+    let Some((key, _)) = press_and_start(&mut app, "enter").first().cloned() else {
         panic!("a run starts");
     };
-    let key = *key;
     update(
         &mut app,
         Msg::Tick(vec![(key, Duration::from_millis(2300))]),
@@ -951,15 +1029,14 @@ fn the_clock_of_a_run_waiting_for_its_first_token_moves_on_ticks() {
 #[test]
 fn without_usage_tokens_and_speed_are_estimated_from_the_text_and_say_so() {
     let mut app = app();
-    let commands = press(&mut app, "enter");
-    let Some(Command::StartRun { key, .. }) = commands.first() else {
+    let Some((key, _)) = press_and_start(&mut app, "enter").first().cloned() else {
         panic!("a run starts");
     };
     let mut record = run("q01", GOOD, RunStatus::Complete);
     record.usage = None;
     record.timings.first_token_ms = Some(500);
     record.timings.total_ms = 2500;
-    stream_and_finish(&mut app, *key, GOOD, record);
+    stream_and_finish(&mut app, key, GOOD, record);
     let estimate = moss_thinking::run::estimate_tokens(GOOD);
     assert!(estimate > 0);
     assert_eq!(app.stats.tokens, estimate);
@@ -977,12 +1054,8 @@ fn without_usage_tokens_and_speed_are_estimated_from_the_text_and_say_so() {
     );
 
     // With usage, the provider's count, and no `≈` on the speed it gave.
-    let commands = press(&mut app, "j");
-    let commands = [commands, press(&mut app, "enter")].concat();
-    let Some(Command::StartRun { key, .. }) = commands
-        .iter()
-        .find(|c| matches!(c, Command::StartRun { .. }))
-    else {
+    press(&mut app, "j");
+    let Some((key, _)) = press_and_start(&mut app, "enter").first().cloned() else {
         panic!("a second run starts");
     };
     let mut record = run("q02", GOOD, RunStatus::Complete);
@@ -991,7 +1064,7 @@ fn without_usage_tokens_and_speed_are_estimated_from_the_text_and_say_so() {
         ..Default::default()
     });
     record.timings.tokens_per_sec = Some(20.0);
-    stream_and_finish(&mut app, *key, GOOD, record);
+    stream_and_finish(&mut app, key, GOOD, record);
     assert_eq!(app.stats.tokens, estimate + 40);
     assert!(!app.stats.speed_estimated);
     let status = status_row(&mut app);
@@ -999,17 +1072,19 @@ fn without_usage_tokens_and_speed_are_estimated_from_the_text_and_say_so() {
 }
 
 #[test]
-fn a_run_that_panicked_is_failed_frees_its_slot_and_the_queue_goes_on() {
+fn a_run_that_panicked_is_failed_and_the_queue_goes_on() {
     let mut app = app();
-    app.settings.concurrency = 1;
     let commands = press(&mut app, "R");
-    let (key, sample) = started(&commands)[0].clone();
+    let (key, sample) = submitted(&commands)[0].clone();
     assert_eq!(sample, "q01");
+    service(&mut app, ServiceEvent::Started { key });
     // What `run_contained` records for a run that panicked.
     let mut panicked = run("q01", "", RunStatus::Failed);
     panicked.error = Some("internal error in moss (please report it): boom".to_owned());
-    let commands = stream_and_finish(&mut app, key, "", panicked);
-    assert_eq!(started(&commands)[0].1, "q02", "the slot went to the next");
+    stream_and_finish(&mut app, key, "", panicked);
+    // The rest of the batch still waits for the service's slots.
+    assert_eq!(app.queue.pending.len(), 3);
+    assert_eq!(app.state(1), SampleState::Queued);
     assert_eq!(app.state(0), SampleState::Incomplete);
     assert!(!app.active.contains_key(&key));
     let notice = app.notice.as_ref().expect("said");
@@ -1045,7 +1120,7 @@ fn the_workbench_folds_decisions_exactly_as_the_store_reads_them_back() {
     ];
     for (i, d) in decisions.iter().enumerate() {
         app.saving += 1;
-        update(&mut app, Msg::DecisionSaved(d.clone()));
+        service(&mut app, saved(d.clone()));
         let read_back = moss_thinking::store::fold(&decisions[..=i]);
         assert_eq!(
             app.curation.get(&run_id),
@@ -1083,9 +1158,10 @@ fn a_saved_prompt_with_its_own_rules_judges_the_next_run_with_them() {
     assert_ne!(app.prompt.version.id, before);
     // The next run carries the new version's rules, and the live view's budgets follow them.
     let commands = press(&mut app, "enter");
-    let Some(Command::StartRun { key, job }) = commands.first() else {
+    let Some(Command::Submit { key, job, .. }) = commands.first() else {
         panic!("a run: {commands:?}");
     };
+    start_submitted(&mut app, &commands);
     let rules = job.prompt.rules.as_ref().expect("the version's rules");
     assert_eq!(rules.config().first_answer_concise.max_words, 6);
     assert_eq!(app.rules().config().first_answer_concise.max_words, 6);

@@ -7,6 +7,7 @@ mod contain;
 mod fill;
 mod pipeline;
 mod rate;
+mod service;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ pub use contain::{panic_is_contained, panic_message};
 pub use fill::{ExecutableBlock, executable_blocks, splice_results};
 pub use pipeline::{ExecConsent, MAX_EXECUTIONS, NoObserver, Pipeline, RunEvent, RunObserver};
 pub use rate::RateLimiter;
+pub use service::{Consent, EventSink, RunKey, Service, ServiceEvent, ServiceOptions};
 
 use crate::exec::{ExecMode, ExecOutcome};
 use crate::prompt::ModelParams;

@@ -1,7 +1,7 @@
 //! Workbench state: everything the screen shows, nothing it does. [`super::update`] is the only
 //! code that changes it.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +19,11 @@ use crate::prompt::PromptFile;
 use crate::run::{PromptVersion, Run, RunStatus};
 use crate::store::{Curation, Decision, Session, Verdict};
 use crate::teacher::TeacherInfo;
-use crate::tui::theme::Theme;
 use crate::transcript::Rules;
+use crate::tui::theme::Theme;
 
 /// Identifies a run started in this session until its record (and run id) exists.
-pub type RunKey = u64;
+pub use crate::run::RunKey;
 
 /// Where a sample stands, as the samples pane shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,15 +140,25 @@ pub struct ShownRun {
     pub edited: bool,
 }
 
-/// Runs waiting for a slot ("replay all").
+/// Runs asked of the run service that wait for a slot, and the batch ("replay all").
 #[derive(Clone, Debug, Default)]
 pub struct Queue {
-    pub pending: VecDeque<usize>,
-    /// Runs of this batch in flight.
+    /// Runs submitted and not started yet, by key (the order they were asked for).
+    pub pending: BTreeMap<RunKey, Pending>,
+    /// Runs of this batch queued or in flight.
     pub keys: HashSet<RunKey>,
     /// Runs this batch asked for, and how many of them finished.
     pub total: usize,
     pub done: usize,
+}
+
+/// A run waiting for a slot.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// The sample's index.
+    pub sample: usize,
+    /// The rules of the prompt version it was asked with (its live view's).
+    pub rules: Arc<Rules>,
 }
 
 /// The teacher prompt: the saved version runs use, and the editor's text.
@@ -416,12 +426,22 @@ impl App {
             .map(|(k, a)| (*k, a))
     }
 
+    /// The queued run of sample `index`.
+    #[must_use]
+    pub fn queued_key(&self, index: usize) -> Option<RunKey> {
+        self.queue
+            .pending
+            .iter()
+            .find(|(_, p)| p.sample == index)
+            .map(|(k, _)| *k)
+    }
+
     /// Where sample `index` stands.
     #[must_use]
     pub fn state(&self, index: usize) -> SampleState {
         if self.active_for(index).is_some() {
             SampleState::Running
-        } else if self.queue.pending.contains(&index) {
+        } else if self.queued_key(index).is_some() {
             SampleState::Queued
         } else {
             self.settled_state(index)
@@ -433,8 +453,8 @@ impl App {
     #[must_use]
     pub fn states(&self) -> Vec<SampleState> {
         let mut states: Vec<Option<SampleState>> = vec![None; self.samples.len()];
-        for &index in &self.queue.pending {
-            if let Some(state) = states.get_mut(index) {
+        for pending in self.queue.pending.values() {
+            if let Some(state) = states.get_mut(pending.sample) {
                 *state = Some(SampleState::Queued);
             }
         }

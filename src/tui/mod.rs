@@ -5,6 +5,7 @@
 //! their results back as messages; views only draw the state.
 
 pub mod app;
+pub mod effects;
 pub mod highlight;
 pub mod history;
 pub mod keymap;
@@ -13,7 +14,7 @@ pub mod logging;
 pub mod runner;
 pub mod style;
 pub mod terminal;
-pub mod theme;
 pub(crate) mod text;
+pub mod theme;
 pub mod update;
 pub mod view;

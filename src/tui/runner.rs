@@ -1,31 +1,29 @@
 //! The event loop: reads the terminal and background results as [`Msg`]s, applies them with
 //! [`update`], executes the returned [`Command`]s, and redraws at most once per frame.
 //!
-//! Runs are tokio tasks that report through a channel; everything written to the workspace
-//! (runs, decisions, the session) goes through one journal thread, in order, and is fsynced
-//! before its message reaches the screen.
+//! This module only deals with the terminal: reading it, drawing it, handing it to `$EDITOR`.
+//! Runs, and everything written to the workspace, go through the run service
+//! ([`crate::run::Service`], driven by [`super::effects`]), whose events come back as
+//! [`Msg::Service`]; a decision or a run reaches the screen only once it is on disk.
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
-use super::app::{App, RunKey};
+use super::app::App;
+use super::effects::Effects;
 use super::update::{Command, Msg, update};
 use super::view;
 use crate::exec::ExecMode;
-use crate::run::{ExecConsent, Job, Pipeline, Run};
+use crate::run::{Consent, EventSink, Pipeline, Service, ServiceOptions};
 use crate::signals::{HostSignal, HostSignals};
-use crate::store::{self, Entry, StoreError, Workspace};
+use crate::store::{StoreError, Workspace};
 
 /// At most this many frames per second: a fast stream redraws per frame, not per token.
 const FRAME: Duration = Duration::from_millis(33);
@@ -90,20 +88,8 @@ where
     let mut signals = HostSignals::listen(&[HostSignal::Terminate, HostSignal::Hangup])
         .map_err(RunnerError::Signals)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let consent = Arc::new(WorkbenchConsent::new(app.consent, tx.clone()));
-    let consent_gate: Arc<dyn ExecConsent> = consent.clone();
-    let pipeline = Arc::new(pipeline.with_consent(Some(consent_gate)));
     check_sandbox(app.settings.exec, &pipeline, tx.clone());
-    let journal = Journal::start(workspace.clone(), tx.clone())?;
-    let mut runner = Runner {
-        tx,
-        pipeline,
-        workspace,
-        journal,
-        cancels: HashMap::new(),
-        started: HashMap::new(),
-        consent,
-    };
+    let mut runner = start_service(app, pipeline, workspace, tx)?;
     let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(TICK);
     let mut dirty = true;
@@ -115,7 +101,7 @@ where
     loop {
         if dirty && terminal_failure.is_none() && last_draw.is_none_or(|t| t.elapsed() >= FRAME) {
             if let Err(e) = screen.terminal().draw(|frame| view::draw(frame, app)) {
-                lose_terminal(&mut terminal_failure, e.into(), &runner.tx);
+                lose_terminal(&mut terminal_failure, e.into(), runner.sender());
             }
             last_draw = Some(Instant::now());
             dirty = false;
@@ -138,7 +124,7 @@ where
                     None => continue,
                 },
                 Some(Err(e)) => {
-                    lose_terminal(&mut terminal_failure, RunnerError::Terminal(e), &runner.tx);
+                    lose_terminal(&mut terminal_failure, RunnerError::Terminal(e), runner.sender());
                     continue;
                 }
                 None => break,
@@ -149,7 +135,7 @@ where
                 Msg::Signal(signal)
             }
             Some(msg) = rx.recv() => msg,
-            _ = tick.tick() => Msg::Tick(runner.clocks()),
+            _ = tick.tick() => Msg::Tick(runner.service().clocks()),
             () = tokio::time::sleep_until(redraw_at.into()), if dirty => continue,
         };
         let mut pending = vec![msg];
@@ -160,9 +146,6 @@ where
             }
         }
         for msg in pending {
-            if let Msg::RunFinished { key, .. } = &msg {
-                runner.finished(*key);
-            }
             for command in update(app, msg) {
                 match command {
                     Command::Quit => {
@@ -173,9 +156,9 @@ where
                         events = None;
                         let result = screen.edit_externally(&text).map_err(|e| e.to_string());
                         if let Err(e) = super::terminal::repaint(screen.terminal()) {
-                            lose_terminal(&mut terminal_failure, e.into(), &runner.tx);
+                            lose_terminal(&mut terminal_failure, e.into(), runner.sender());
                         }
-                        let _ = runner.tx.send(Msg::ExternallyEdited { run, result });
+                        runner.send(Msg::ExternallyEdited { run, result });
                     }
                     other => runner.execute(other),
                 }
@@ -183,12 +166,42 @@ where
         }
         dirty = true;
     }
-    runner.journal.finish();
+    // A run that ignores its cancellation does not hold the exit past the grace period.
+    let grace = quit_deadline.map_or(QUIT_GRACE, |d| {
+        d.saturating_duration_since(Instant::now()) + QUIT_GRACE
+    });
+    let _ = tokio::time::timeout(grace, runner.finish()).await;
     match (signalled, terminal_failure) {
         (Some(signal), _) => Ok(Some(signal)),
         (None, Some(failure)) => Err(failure),
         (None, None) => Ok(None),
     }
+}
+
+/// The run service, its events delivered to the loop as [`Msg::Service`].
+fn start_service(
+    app: &App,
+    pipeline: Pipeline,
+    workspace: Workspace,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> Result<Effects, RunnerError> {
+    let events = tx.clone();
+    let sink: EventSink = Arc::new(move |event| {
+        // The screen may be gone; what was asked is written all the same.
+        let _ = events.send(Msg::Service(event));
+    });
+    let service = Service::start(
+        pipeline,
+        workspace.clone(),
+        ServiceOptions {
+            concurrency: app.settings.concurrency,
+            consent: Consent::Ask(app.consent),
+            stream: true,
+        },
+        sink,
+    )
+    .map_err(RunnerError::Journal)?;
+    Ok(Effects::new(service, workspace, tx))
 }
 
 /// A terminal that cannot be read or drawn is gone (one that hung up fails before its SIGHUP
@@ -212,242 +225,5 @@ fn terminal_msg(event: Event) -> Option<Msg> {
         Event::Paste(text) => Some(Msg::Paste(text)),
         Event::Resize(..) => Some(Msg::Resize),
         Event::FocusGained | Event::FocusLost => None,
-    }
-}
-
-struct Runner {
-    tx: mpsc::UnboundedSender<Msg>,
-    pipeline: Arc<Pipeline>,
-    workspace: Workspace,
-    journal: Journal,
-    cancels: HashMap<RunKey, CancellationToken>,
-    /// When each run in flight started.
-    started: HashMap<RunKey, Instant>,
-    consent: Arc<WorkbenchConsent>,
-}
-
-impl Runner {
-    fn execute(&mut self, command: Command) {
-        match command {
-            Command::StartRun { key, job } => self.start(key, job),
-            Command::CancelRun(key) => {
-                if let Some(cancel) = self.cancels.get(&key) {
-                    cancel.cancel();
-                }
-            }
-            Command::AnswerConsent(answer) => self.consent.answer(answer),
-            Command::SaveDecision(mut decision) => {
-                decision.at_ms = crate::run::epoch_ms();
-                self.journal.send(Entry::Decision(decision));
-            }
-            Command::SaveSession(session) => self.journal.send(Entry::Session(session)),
-            Command::SavePrompt { path, text } => {
-                let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    // Through a symbolic link to its target, keeping the file's mode.
-                    let result =
-                        crate::atomic_file::replace(&path, |out| out.write_all(text.as_bytes()))
-                            .map_err(|e| format!("{}: {e}", path.display()));
-                    let _ = tx.send(Msg::PromptSaved { text, result });
-                });
-            }
-            Command::Export(options) => {
-                let tx = self.tx.clone();
-                let workspace = self.workspace.clone();
-                tokio::task::spawn_blocking(move || {
-                    let result = crate::curate::export_accepted(&workspace, &options)
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(Msg::Exported(result));
-                });
-            }
-            // Handled by the loop, which owns the terminal.
-            Command::Quit | Command::EditExternally { .. } => {}
-        }
-    }
-
-    /// Forgets a run that is no longer in flight.
-    fn finished(&mut self, key: RunKey) {
-        self.cancels.remove(&key);
-        self.started.remove(&key);
-    }
-
-    /// How long each run in flight has been running.
-    fn clocks(&self) -> Vec<(RunKey, Duration)> {
-        self.started
-            .iter()
-            .map(|(key, started)| (*key, started.elapsed()))
-            .collect()
-    }
-
-    fn start(&mut self, key: RunKey, job: Job) {
-        let cancel = CancellationToken::new();
-        self.cancels.insert(key, cancel.clone());
-        let started = Instant::now();
-        self.started.insert(key, started);
-        // The snapshot is written (in order, before the run) so every run's prompt id resolves.
-        self.journal.send(Entry::Prompt(Arc::clone(&job.prompt)));
-        let tx = self.tx.clone();
-        let pipeline = Arc::clone(&self.pipeline);
-        let (journal, acks) = self.journal.for_run();
-        tokio::spawn(async move {
-            let events = tx.clone();
-            let mut observer = move |event| {
-                let _ = events.send(Msg::Run {
-                    key,
-                    elapsed: started.elapsed(),
-                    event,
-                });
-            };
-            // A panic becomes a failed run: the slot is freed and the screen goes on.
-            let run = pipeline.run_contained(&job, &mut observer, &cancel).await;
-            send_run(&journal, &acks, key, run);
-        });
-    }
-}
-
-/// The workspace's one writer ([`store::Journal`]), each write's outcome sent to the screen as
-/// a message once it is on disk.
-struct Journal {
-    inner: store::Journal,
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-impl Journal {
-    fn start(workspace: Workspace, tx: mpsc::UnboundedSender<Msg>) -> Result<Self, RunnerError> {
-        let inner = store::Journal::start(workspace).map_err(RunnerError::Journal)?;
-        Ok(Self { inner, tx })
-    }
-
-    /// Sends `entry` (not a run: see [`Journal::send_run`]).
-    fn send(&self, entry: Entry) {
-        let tx = self.tx.clone();
-        let _ = self.inner.handle().send(entry, ack_to(tx, None));
-    }
-
-    /// A handle and a channel for a run task to send its run with ([`send_run`]).
-    fn for_run(&self) -> (store::JournalHandle, mpsc::UnboundedSender<Msg>) {
-        (self.inner.handle(), self.tx.clone())
-    }
-
-    /// Waits until everything sent has been written.
-    fn finish(&mut self) {
-        self.inner.finish();
-    }
-}
-
-/// Records run `key`: the screen gets `RunFinished` once it is on disk (or could not be).
-fn send_run(
-    journal: &store::JournalHandle,
-    tx: &mpsc::UnboundedSender<Msg>,
-    key: RunKey,
-    run: Run,
-) {
-    if let Err(Entry::Run(run)) =
-        journal.send(Entry::Run(Box::new(run)), ack_to(tx.clone(), Some(key)))
-    {
-        let _ = tx.send(Msg::RunFinished {
-            key,
-            run,
-            stored: Err("the journal is closed".to_owned()),
-        });
-    }
-}
-
-/// The message that says an entry is on disk (or why not).
-fn ack_to(tx: mpsc::UnboundedSender<Msg>, key: Option<RunKey>) -> store::Ack {
-    Box::new(move |entry, result| {
-        let msg = match entry {
-            Entry::Prompt(_) => {
-                if let Err(e) = result {
-                    tracing::warn!("prompt snapshot not saved: {e}");
-                }
-                return;
-            }
-            Entry::Run(run) => {
-                match &result {
-                    Ok(()) => tracing::info!(
-                        sample = %run.sample_id,
-                        run = %run.run_id,
-                        status = run.status.as_str(),
-                        "run recorded"
-                    ),
-                    Err(e) => tracing::error!(sample = %run.sample_id, "run not recorded: {e}"),
-                }
-                let Some(key) = key else { return };
-                Msg::RunFinished {
-                    key,
-                    run,
-                    stored: result,
-                }
-            }
-            Entry::Decision(decision) => {
-                tracing::info!(
-                    sample = %decision.sample_id,
-                    run = %decision.run_id,
-                    verdict = ?decision.verdict,
-                    "decision"
-                );
-                match result {
-                    Ok(()) => Msg::DecisionSaved(decision),
-                    Err(error) => Msg::DecisionFailed { decision, error },
-                }
-            }
-            Entry::Session(_) => Msg::SessionSaved(result),
-        };
-        // The screen may be gone; what was asked is written all the same.
-        let _ = tx.send(msg);
-    })
-}
-
-/// The workspace's consent: asked once, then remembered; runs wait for the answer.
-#[derive(Debug)]
-struct WorkbenchConsent {
-    state: Mutex<ConsentState>,
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-#[derive(Debug, Default)]
-struct ConsentState {
-    answer: Option<bool>,
-    waiting: Vec<oneshot::Sender<bool>>,
-}
-
-impl WorkbenchConsent {
-    fn new(answer: Option<bool>, tx: mpsc::UnboundedSender<Msg>) -> Self {
-        Self {
-            state: Mutex::new(ConsentState {
-                answer,
-                waiting: Vec::new(),
-            }),
-            tx,
-        }
-    }
-
-    fn answer(&self, answer: bool) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.answer = Some(answer);
-        for waiter in state.waiting.drain(..) {
-            let _ = waiter.send(answer);
-        }
-    }
-}
-
-impl ExecConsent for WorkbenchConsent {
-    fn allow(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
-        Box::pin(async move {
-            let receiver = {
-                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(answer) = state.answer {
-                    return answer;
-                }
-                let (sender, receiver) = oneshot::channel();
-                if state.waiting.is_empty() {
-                    let _ = self.tx.send(Msg::ConsentNeeded);
-                }
-                state.waiting.push(sender);
-                receiver
-            };
-            receiver.await.unwrap_or(false)
-        })
     }
 }

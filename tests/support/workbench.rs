@@ -8,13 +8,13 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use moss_thinking::exec::ExecMode;
 use moss_thinking::generate::Sample;
 use moss_thinking::prompt::{ModelParams, PromptFile};
-use moss_thinking::run::{Run, RunStatus, SegmentSummary, Timings, prompt_id};
+use moss_thinking::run::{Run, RunStatus, SegmentSummary, ServiceEvent, Timings, prompt_id};
 use moss_thinking::store::{Decision, Session};
 use moss_thinking::teacher::TeacherInfo;
-use moss_thinking::tui::theme::Theme;
 use moss_thinking::transcript::{CountMode, RuleContext, Rules, RulesConfig, Transcript};
 use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;
+use moss_thinking::tui::theme::Theme;
 use moss_thinking::tui::update::{Command, Msg, update};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -154,6 +154,38 @@ pub fn key_event(name: &str) -> KeyEvent {
 /// Presses one key and returns the commands.
 pub fn press(app: &mut App, name: &str) -> Vec<Command> {
     update(app, Msg::Key(key_event(name)))
+}
+
+/// What the run service reports: `event` applied to the workbench.
+pub fn service(app: &mut App, event: ServiceEvent) -> Vec<Command> {
+    update(app, Msg::Service(event))
+}
+
+/// The runs `commands` submitted, as `(key, sample id)`.
+pub fn submitted(commands: &[Command]) -> Vec<(u64, String)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Submit { key, job, .. } => Some((*key, job.sample_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the run service says when it gives every run `commands` submitted a slot; returns
+/// them as `(key, sample id)`.
+pub fn start_submitted(app: &mut App, commands: &[Command]) -> Vec<(u64, String)> {
+    let runs = submitted(commands);
+    for (key, _) in &runs {
+        service(app, ServiceEvent::Started { key: *key });
+    }
+    runs
+}
+
+/// Presses `name` and starts the runs it submitted.
+pub fn press_and_start(app: &mut App, name: &str) -> Vec<(u64, String)> {
+    let commands = press(app, name);
+    start_submitted(app, &commands)
 }
 
 /// Types every character of `text`.

@@ -7,7 +7,7 @@ use super::{Command, notify, notify_error};
 use crate::prompt::PromptFile;
 use crate::run::{Job, PromptVersion, Run, RunEvent};
 use crate::store::{Decision, Verdict};
-use crate::tui::app::{ActiveRun, App, Layer, Pane, RunKey, ShownRun};
+use crate::tui::app::{ActiveRun, App, Layer, Pane, Pending, RunKey, ShownRun};
 use crate::tui::history::HistoryView;
 use crate::tui::keymap::Action;
 use crate::tui::live::LiveView;
@@ -94,11 +94,13 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
 }
 
 pub(super) fn quit(app: &mut App, commands: &mut Vec<Command>) {
-    for (&key, run) in &mut app.active {
-        run.cancelling = true;
-        commands.push(Command::CancelRun(key));
+    if app.busy() {
+        for run in app.active.values_mut() {
+            run.cancelling = true;
+        }
+        app.queue.pending.clear();
+        commands.push(Command::CancelAll);
     }
-    app.queue.pending.clear();
     commands.push(Command::SaveSession(app.session()));
     commands.push(Command::Quit);
     app.quit = true;
@@ -206,7 +208,7 @@ fn run_all(app: &mut App, commands: &mut Vec<Command>) {
     let mut skipped = 0;
     for position in 0..app.visible.len() {
         let index = app.visible[position];
-        if app.active_for(index).is_some() || app.queue.pending.contains(&index) {
+        if app.active_for(index).is_some() || app.queued_key(index).is_some() {
             continue;
         }
         let done = app
@@ -216,7 +218,8 @@ fn run_all(app: &mut App, commands: &mut Vec<Command>) {
             skipped += 1;
             continue;
         }
-        app.queue.pending.push_back(index);
+        let key = submit(app, index, false, commands);
+        app.queue.keys.insert(key);
         queued += 1;
     }
     if app.queue.total == app.queue.done {
@@ -230,18 +233,6 @@ fn run_all(app: &mut App, commands: &mut Vec<Command>) {
         String::new()
     };
     notify(app, format!("queued {queued} runs{also}"));
-    fill_slots(app, commands);
-}
-
-/// Starts queued runs while slots are free.
-fn fill_slots(app: &mut App, commands: &mut Vec<Command>) {
-    while app.active.len() < app.settings.concurrency.max(1) {
-        let Some(index) = app.queue.pending.pop_front() else {
-            break;
-        };
-        let key = start_run(app, index, commands);
-        app.queue.keys.insert(key);
-    }
 }
 
 fn cancel(app: &mut App, commands: &mut Vec<Command>) {
@@ -257,8 +248,12 @@ fn cancel(app: &mut App, commands: &mut Vec<Command>) {
         );
     } else if !app.queue.pending.is_empty() {
         let n = app.queue.pending.len();
-        app.queue.total = app.queue.total.saturating_sub(n);
-        app.queue.pending.clear();
+        for key in std::mem::take(&mut app.queue.pending).into_keys() {
+            if app.queue.keys.remove(&key) {
+                app.queue.total = app.queue.total.saturating_sub(1);
+            }
+        }
+        commands.push(Command::DropQueued);
         notify(
             app,
             format!("{n} queued runs dropped; runs in flight go on"),
@@ -269,8 +264,14 @@ fn cancel(app: &mut App, commands: &mut Vec<Command>) {
     }
 }
 
-/// Starts a run of sample `index` with the saved prompt.
+/// Runs sample `index` with the saved prompt, before any batch waiting.
 pub(super) fn start_run(app: &mut App, index: usize, commands: &mut Vec<Command>) -> RunKey {
+    submit(app, index, true, commands)
+}
+
+/// Asks the run service for a run of sample `index` with the saved prompt; it shows as queued
+/// until the service starts it.
+fn submit(app: &mut App, index: usize, next: bool, commands: &mut Vec<Command>) -> RunKey {
     let key = app.next_key;
     app.next_key += 1;
     let sample = &app.samples[index];
@@ -279,15 +280,11 @@ pub(super) fn start_run(app: &mut App, index: usize, commands: &mut Vec<Command>
         question: sample.question.clone(),
         prompt: Arc::clone(&app.prompt.version),
     };
-    app.active.insert(
+    app.queue.pending.insert(
         key,
-        ActiveRun {
+        Pending {
             sample: index,
-            live: LiveView::new(Arc::clone(app.rules())),
-            first_token: None,
-            elapsed: Duration::ZERO,
-            executing: None,
-            cancelling: false,
+            rules: Arc::clone(app.rules()),
         },
     );
     if index == app.selected {
@@ -299,8 +296,65 @@ pub(super) fn start_run(app: &mut App, index: usize, commands: &mut Vec<Command>
             "runs use the saved prompt: the editor has unsaved changes (Ctrl-S saves)",
         );
     }
-    commands.push(Command::StartRun { key, job });
+    commands.push(Command::Submit { key, job, next });
     key
+}
+
+/// The run service gave run `key` a slot: it is in flight.
+pub(super) fn run_started(app: &mut App, key: RunKey) {
+    let Some(pending) = app.queue.pending.remove(&key) else {
+        return;
+    };
+    app.active.insert(
+        key,
+        ActiveRun {
+            sample: pending.sample,
+            live: LiveView::new(pending.rules),
+            first_token: None,
+            elapsed: Duration::ZERO,
+            executing: None,
+            cancelling: false,
+        },
+    );
+}
+
+/// Run `key` was cancelled while it waited, or before the teacher sent anything: nothing is
+/// recorded.
+pub(super) fn run_dropped(app: &mut App, key: RunKey, started: bool) {
+    if !started {
+        app.queue.pending.remove(&key);
+        if app.queue.keys.remove(&key) {
+            app.queue.total = app.queue.total.saturating_sub(1);
+        }
+        return;
+    }
+    let Some(ActiveRun { sample, .. }) = app.active.remove(&key) else {
+        return;
+    };
+    if app.queue.keys.remove(&key) {
+        app.queue.done += 1;
+        batch_done(app);
+    }
+    if !app.quit {
+        notify(
+            app,
+            format!(
+                "{}: cancelled before the teacher sent anything (nothing recorded)",
+                app.samples[sample].id
+            ),
+        );
+    }
+    if sample == app.selected {
+        app.show_selected();
+    }
+}
+
+/// Says so when the last run of a batch ended.
+fn batch_done(app: &mut App) {
+    if app.queue.pending.is_empty() && app.queue.keys.is_empty() {
+        let total = app.queue.total;
+        notify(app, format!("all {total} queued runs finished"));
+    }
 }
 
 pub(super) fn run_event(app: &mut App, key: RunKey, elapsed: Duration, event: RunEvent) {
@@ -365,13 +419,7 @@ fn count_tokens(stats: &mut crate::tui::app::Stats, run: &Run) {
     }
 }
 
-pub(super) fn run_finished(
-    app: &mut App,
-    key: RunKey,
-    run: Run,
-    stored: Result<(), String>,
-    commands: &mut Vec<Command>,
-) {
+pub(super) fn run_finished(app: &mut App, key: RunKey, run: Run, stored: Result<(), String>) {
     let Some(mut active) = app.active.remove(&key) else {
         return;
     };
@@ -390,10 +438,7 @@ pub(super) fn run_finished(
     }
     if app.queue.keys.remove(&key) {
         app.queue.done += 1;
-        if app.queue.pending.is_empty() && app.queue.keys.is_empty() {
-            let total = app.queue.total;
-            notify(app, format!("all {total} queued runs finished"));
-        }
+        batch_done(app);
     }
     active.live.finish(run.rules.clone());
     let sample = active.sample;
@@ -406,7 +451,6 @@ pub(super) fn run_finished(
         });
     }
     app.refilter();
-    fill_slots(app, commands);
 }
 
 /// The selected sample's finished run and the text a curator works on, when it may be decided.

@@ -13,9 +13,9 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 use super::app::{App, Layer, Notice, Pane, RunKey};
 use crate::curate::{ExportOptions, ExportReport};
 use crate::exec::SandboxCheck;
-use crate::run::{Job, Run, RunEvent};
+use crate::run::{Job, ServiceEvent};
 use crate::signals::HostSignal;
-use crate::store::{Decision, Session};
+use crate::store::{Decision, Entry, Session};
 
 /// Rows the mouse wheel scrolls.
 const WHEEL_ROWS: isize = 3;
@@ -31,28 +31,12 @@ pub enum Msg {
     /// Time passes: the session is saved when it changed, and the clocks of the runs in flight
     /// (how long each has been running) move even while no text arrives.
     Tick(Vec<(RunKey, Duration)>),
-    /// A run in flight reported something, `elapsed` after it started.
-    Run {
-        key: RunKey,
-        elapsed: Duration,
-        event: RunEvent,
-    },
-    /// A run ended and its record was written (or could not be: `stored` says why).
-    RunFinished {
-        key: RunKey,
-        run: Box<Run>,
-        stored: Result<(), String>,
-    },
-    /// A run wants to execute code and the workspace has no answer yet.
-    ConsentNeeded,
+    /// The run service reported something: a run queued, started, streaming, finished, saved
+    /// or dropped; consent needed; a decision or the session on disk (fsynced: only now may
+    /// the screen show it).
+    Service(ServiceEvent),
     /// What the sandbox can do here (checked once at start, when code may run).
     SandboxChecked(Box<SandboxCheck>),
-    /// A decision is on disk (fsynced): now the screen may show it.
-    DecisionSaved(Decision),
-    DecisionFailed {
-        decision: Decision,
-        error: String,
-    },
     PromptSaved {
         text: String,
         result: Result<(), String>,
@@ -63,7 +47,6 @@ pub enum Msg {
         run: usize,
         result: Result<String, String>,
     },
-    SessionSaved(Result<(), String>),
     /// The host asked moss to stop (SIGTERM, SIGHUP; the runner also says SIGHUP when the
     /// terminal is gone): quit at once, without asking, as a confirmed quit does.
     Signal(HostSignal),
@@ -72,11 +55,19 @@ pub enum Msg {
 /// Work for the runner.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
-    StartRun {
+    /// Queue `job` as run `key` in the run service; `next`: before the runs already waiting
+    /// (one run the user asked for now, not a batch).
+    Submit {
         key: RunKey,
         job: Job,
+        next: bool,
     },
+    /// Cancel run `key`, queued or running.
     CancelRun(RunKey),
+    /// Drop the runs waiting for a slot; those running go on.
+    DropQueued,
+    /// Drop the waiting runs and cancel the running ones (quitting).
+    CancelAll,
     /// The user answered the consent question; waiting runs go on.
     AnswerConsent(bool),
     /// Append and fsync, then reply `DecisionSaved`.
@@ -103,7 +94,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Key(key) => layers::key(app, key, &mut commands),
         Msg::Mouse(mouse) => self::mouse(app, mouse),
         Msg::Paste(text) => layers::paste(app, &text),
-        Msg::Resize | Msg::SessionSaved(Ok(())) => {}
+        Msg::Resize => {}
         Msg::Tick(running) => {
             for (key, elapsed) in running {
                 if let Some(run) = app.active.get_mut(&key) {
@@ -115,22 +106,49 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 commands.push(Command::SaveSession(app.session()));
             }
         }
-        Msg::Run {
+        Msg::Service(event) => service_event(app, event),
+        Msg::SandboxChecked(check) => sandbox_checked(app, *check),
+        Msg::PromptSaved { text, result } => actions::prompt_saved(app, text, result),
+        Msg::Exported(result) => layers::exported(app, result),
+        Msg::ExternallyEdited { run, result } => match result {
+            Ok(text) => actions::save_edit(app, run, text, &mut commands),
+            Err(e) => notify_error(app, format!("the editor failed: {e}")),
+        },
+        Msg::Signal(_) if app.quit => {}
+        Msg::Signal(_) => actions::quit(app, &mut commands),
+    }
+    commands
+}
+
+/// Applies what the run service reports.
+fn service_event(app: &mut App, event: ServiceEvent) {
+    match event {
+        // Queued when asked for: the service only confirms it.
+        ServiceEvent::Queued { .. } | ServiceEvent::Finished { .. } => {}
+        ServiceEvent::Started { key } => actions::run_started(app, key),
+        ServiceEvent::Run {
             key,
             elapsed,
             event,
         } => actions::run_event(app, key, elapsed, event),
-        Msg::RunFinished { key, run, stored } => {
-            actions::run_finished(app, key, *run, stored, &mut commands);
+        ServiceEvent::Saved { key, run, stored } => {
+            actions::run_finished(app, key, *run, stored);
         }
-        Msg::ConsentNeeded => {
+        ServiceEvent::Dropped { key, started } => actions::run_dropped(app, key, started),
+        ServiceEvent::ConsentNeeded => {
             if app.consent.is_none() && !app.layers.iter().any(|l| matches!(l, Layer::Consent)) {
                 app.layers.push(Layer::Consent);
             }
         }
-        Msg::SandboxChecked(check) => sandbox_checked(app, *check),
-        Msg::DecisionSaved(decision) => actions::decision_saved(app, &decision),
-        Msg::DecisionFailed { decision, error } => {
+        ServiceEvent::Recorded { entry, result } => recorded(app, entry, result),
+    }
+}
+
+/// A decision or the session is on disk, or could not be written.
+fn recorded(app: &mut App, entry: Entry, result: Result<(), String>) {
+    match (entry, result) {
+        (Entry::Decision(decision), Ok(())) => actions::decision_saved(app, &decision),
+        (Entry::Decision(decision), Err(error)) => {
             app.saving = app.saving.saturating_sub(1);
             notify_error(
                 app,
@@ -140,19 +158,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 ),
             );
         }
-        Msg::PromptSaved { text, result } => actions::prompt_saved(app, text, result),
-        Msg::Exported(result) => layers::exported(app, result),
-        Msg::ExternallyEdited { run, result } => match result {
-            Ok(text) => actions::save_edit(app, run, text, &mut commands),
-            Err(e) => notify_error(app, format!("the editor failed: {e}")),
-        },
-        Msg::SessionSaved(Err(e)) => {
+        (Entry::Session(_), Err(e)) => {
             notify_error(app, format!("could not save the selection: {e}"));
         }
-        Msg::Signal(_) if app.quit => {}
-        Msg::Signal(_) => actions::quit(app, &mut commands),
+        _ => {}
     }
-    commands
 }
 
 /// Keeps the check for the consent dialog and the status bar; says at once when no code can run.
