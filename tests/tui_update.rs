@@ -694,6 +694,29 @@ fn h_opens_the_prompt_history_and_esc_closes_it() {
 }
 
 #[test]
+fn the_history_judges_runs_by_the_workbench_config() {
+    // Recorded under the built-in rules, where its first answer (25 words) was concise.
+    let record = run("q01", GOOD, RunStatus::Complete);
+    let mut app = app_with(vec![record], Vec::new(), Session::default());
+    let mut layers = moss_thinking::config::Layers::default();
+    layers.push(moss_thinking::config::Source::inline(
+        "moss.toml",
+        "[rules.first-answer-concise]\nmax-words = 10\n",
+    ));
+    app.settings.rule_layers = layers;
+    press(&mut app, "h");
+    let Some(Layer::History(history)) = app.top() else {
+        panic!("history open");
+    };
+    let concise = history.versions()[0]
+        .rules
+        .iter()
+        .find(|r| r.id == moss_thinking::transcript::RuleId::FirstAnswerConcise)
+        .map(|r| (r.passed, r.judged));
+    assert_eq!(concise, Some((0, 1)), "judged again under max-words = 10");
+}
+
+#[test]
 fn question_mark_opens_help_and_any_key_closes_it() {
     let mut app = app();
     press(&mut app, "?");
