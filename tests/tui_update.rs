@@ -475,6 +475,12 @@ fn slash_filters_by_text_and_state_and_esc_clears_it() {
 #[test]
 fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
     let mut app = app();
+    app.settings
+        .rule_layers
+        .push(moss_thinking::config::Source::inline(
+            "moss.toml",
+            "[rules.first-answer-concise]\nmax-words = 10\n",
+        ));
     press(&mut app, "o");
     assert!(matches!(app.top(), Some(Layer::Export(_))));
     press(&mut app, "right"); // format: messages
@@ -498,6 +504,8 @@ fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
         options.out,
         std::path::Path::new("/workspace/out/数据.jsonl")
     );
+    // The metadata is judged under the workbench's config.
+    assert_eq!(options.rule_layers, app.settings.rule_layers);
     // Keys wait while it is written; a failure keeps the dialog open.
     assert!(press(&mut app, "enter").is_empty());
     update(&mut app, Msg::Exported(Err("permission denied".to_owned())));
