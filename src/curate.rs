@@ -4,14 +4,16 @@
 //! decision accepts it, and a sample is exported once, from the run accepted last. A run that
 //! did not complete is never data, whatever a curator said about it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::config::Layers;
 use crate::export::{Example, ExportFormat, write_atomically, write_line};
 use crate::prompt::PromptFile;
-use crate::run::Run;
+use crate::run::{Judge, JudgeError, Run};
 use crate::store::{Curation, Decision, StoreError, Verdict, Workspace, fold};
 use crate::transcript::{RuleContext, RuleResult, Rules, Transcript};
 
@@ -31,8 +33,14 @@ pub struct ExportOptions {
     pub format: ExportFormat,
     pub system: SystemChoice,
     /// Adds `prompt_id`, `run_id`, provider, model, rule results and `edited` to each example.
+    /// The rule results are those of the text exported under the rules its prompt version has
+    /// now (see `rule_layers`).
     pub with_meta: bool,
     pub out: PathBuf,
+    /// The current configuration's layers, without any prompt's front matter: each run's
+    /// prompt version is judged by them with its own front matter on top. A run recorded under
+    /// other rules, and every edit, is judged again for the metadata.
+    pub rule_layers: Layers,
 }
 
 /// What an export wrote and what it refused.
@@ -67,6 +75,8 @@ pub enum CurateError {
     },
     #[error(transparent)]
     Prompt(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Rules(#[from] JudgeError),
     #[error("could not encode the metadata of run {run_id}: {source}")]
     Meta {
         run_id: String,
@@ -201,11 +211,32 @@ pub fn export_accepted(
     // Everything that can fail is done before the file is opened, so a failure writes nothing.
     let systems = teacher_prompts(workspace, &options.system, &selection.chosen)?;
     let metas = if options.with_meta {
-        selection
+        let mut judge = Judge::new(options.rule_layers.clone())?;
+        let metas = selection
             .chosen
             .iter()
-            .map(|(run, curation)| meta(run, curation).map(Some))
-            .collect::<Result<Vec<_>, _>>()?
+            .map(|(run, curation)| {
+                let snapshot = || {
+                    workspace
+                        .load_prompt(&run.prompt_id)
+                        .map_err(|e| e.to_string())
+                };
+                let rules = match &curation.edited {
+                    // Judged as dataset text, like an edit in the workbench, by the rules the
+                    // run's version has now.
+                    Some(text) => Cow::Owned(recheck(
+                        text,
+                        &judge.version(&run.prompt_id, snapshot).rules,
+                    )),
+                    None => judge.verdicts(run, snapshot),
+                };
+                meta(run, curation, &rules).map(Some)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, fallback) in judge.fallbacks() {
+            warnings.push(format!("prompt {id}: {fallback}"));
+        }
+        metas
     } else {
         vec![None; selection.chosen.len()]
     };
@@ -273,13 +304,13 @@ fn teacher_prompts(
     Ok(bodies)
 }
 
-/// The `"meta"` field: where the example came from and the rules judged on the text exported.
-fn meta(run: &Run, curation: &Curation) -> Result<Map<String, Value>, CurateError> {
-    let rules = if curation.edited.is_some() {
-        &curation.edited_rules
-    } else {
-        &run.rules
-    };
+/// The `"meta"` field: where the example came from and `rules`, the verdicts on the text
+/// exported.
+fn meta(
+    run: &Run,
+    curation: &Curation,
+    rules: &[RuleResult],
+) -> Result<Map<String, Value>, CurateError> {
     let rules = serde_json::to_value(rules).map_err(|source| CurateError::Meta {
         run_id: run.run_id.clone(),
         source,

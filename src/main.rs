@@ -442,6 +442,8 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         system: args.system,
         with_meta: args.with_meta,
         out: args.out,
+        // `--with-meta` judges each run by its version's rules under the current config.
+        rule_layers: Layers::discover(&workspace_dir)?,
     };
     let stderr = io::stderr();
     let report = match curate::export_accepted(&workspace, &options) {

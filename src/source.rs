@@ -35,7 +35,7 @@ impl fmt::Display for Location {
 
 /// One TOML source: its text, where it came from, and where that text starts in the file
 /// (front matter sits a few lines into a prompt file).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {
     pub path: PathBuf,
     pub text: String,

@@ -5,10 +5,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use moss_thinking::config::{Layers, Source};
 use moss_thinking::curate::recheck;
 use moss_thinking::exec::ExecMode;
 use moss_thinking::prompt::ModelParams;
-use moss_thinking::run::{PromptVersion, Run, RunStatus, SegmentSummary, Timings};
+use moss_thinking::run::{PromptVersion, Run, RunStatus, SegmentSummary, Timings, rules_id};
 use moss_thinking::store::{Decision, Verdict, Workspace};
 use moss_thinking::teacher::TeacherInfo;
 use moss_thinking::transcript::{CountMode, RuleContext, Rules, RulesConfig, Transcript};
@@ -119,6 +120,8 @@ fn answer(id: &str) -> String {
     format!("{id} 的回答：天空是蓝色的。\n<think>补充原因</think>\n因为短波长的光散射更强。")
 }
 
+/// A run of `sample` recorded before runs kept the id of the rules that judged them: judged by
+/// the built-in rules, with no `rules_id`.
 fn make_run(id: &str, sample: &str, status: RunStatus, prompt_id: &str) -> Run {
     let transcript = answer(id);
     let parsed = Transcript::parse(&transcript, CountMode::Mixed);
@@ -147,6 +150,27 @@ fn make_run(id: &str, sample: &str, status: RunStatus, prompt_id: &str) -> Run {
         executions: Vec::new(),
         timings: Timings::default(),
     }
+}
+
+/// The rules of prompt `text` under `config`: its front matter over the configuration.
+fn prompt_rules(text: &str, config: &Layers) -> Rules {
+    let file = moss_thinking::prompt::PromptFile::parse(Path::new("t.md"), text).expect("prompt");
+    config
+        .rules_with(file.front_matter.as_ref())
+        .expect("rules resolve")
+}
+
+/// An exported record's `first-answer-concise` verdict in its meta: (outcome, message).
+fn concise(record: &Value) -> (String, String) {
+    let rules = record["meta"]["rules"].as_array().expect("meta rules");
+    let verdict = rules
+        .iter()
+        .find(|r| r["id"] == "first-answer-concise")
+        .expect("first-answer-concise judged");
+    (
+        verdict["outcome"].as_str().expect("outcome").to_owned(),
+        verdict["message"].as_str().expect("message").to_owned(),
+    )
 }
 
 fn read_jsonl(path: &Path) -> Vec<Value> {
@@ -367,14 +391,23 @@ fn with_meta_says_where_each_example_came_from() {
 
     let (records, _) = bench.export_ok(&["--with-meta", "--format", "messages"]);
     let rules = |run: &Run| serde_json::to_value(&run.rules).expect("rules");
-    let edited_rules = recheck(edit, &Rules::new(RulesConfig::default()).expect("rules"));
+    // The prompt's front matter sets max-words = 80 over the built-in rules: the runs were
+    // recorded without a rules id, so they and the edit are judged by those.
+    let version_rules = prompt_rules(PROMPT, &Layers::default());
+    let parsed = Transcript::parse(&plain.transcript, CountMode::Mixed);
+    let plain_rules = version_rules.evaluate(&parsed, RuleContext::Live { model_results: 0 });
+    let edited_rules = recheck(edit, &version_rules);
     assert_eq!(
         records[0]["meta"],
         json!({
             "run_id": "r1", "sample_id": "q1", "prompt_id": bench.prompt.id,
             "provider": "siliconflow", "model": "deepseek-ai/DeepSeek-V3",
-            "edited": false, "replayed": false, "rules": rules(&plain),
+            "edited": false, "replayed": false, "rules": plain_rules,
         })
+    );
+    assert_eq!(
+        concise(&records[0]).1,
+        "first answer has 10 words, limit 80"
     );
     assert_eq!(
         records[1]["meta"],
@@ -468,4 +501,169 @@ fn a_torn_decision_line_is_reported_by_file_and_line_and_the_rest_is_used() {
         err.contains("decisions.jsonl:3: skipped a torn last line"),
         "{err}"
     );
+}
+
+/// A prompt whose front matter leaves the rules to the configuration.
+const PLAIN_PROMPT: &str = "+++\ntemperature = 0.7\n+++\n先回答，再思考。\n";
+
+/// A first answer of fifty words (CJK characters), a short think, and more answer.
+fn fifty_word_answer() -> String {
+    format!("{}。\n<think>补充一句。</think>\n好的。", "天空".repeat(25))
+}
+
+/// The configuration with `moss.toml` saying `[rules.first-answer-concise] max-words = N`.
+fn config_with_max_words(max_words: usize) -> (Layers, String) {
+    let text = format!("[rules.first-answer-concise]\nmax-words = {max_words}\n");
+    let mut layers = Layers::default();
+    layers.push(Source::inline("moss.toml", text.clone()));
+    (layers, text)
+}
+
+/// A complete run of `prompt` answering with `transcript`, recorded as judged by `rules`.
+fn judged_run(
+    id: &str,
+    sample: &str,
+    prompt: &PromptVersion,
+    transcript: &str,
+    rules: &Rules,
+) -> Run {
+    let mut run = make_run(id, sample, RunStatus::Complete, &prompt.id);
+    let parsed = Transcript::parse(transcript, CountMode::Mixed);
+    transcript.clone_into(&mut run.transcript);
+    run.segments = SegmentSummary::of(&parsed);
+    run.rules = rules.evaluate(&parsed, RuleContext::Live { model_results: 0 });
+    run.rules_id = rules_id(rules);
+    run
+}
+
+#[test]
+fn with_meta_judges_runs_by_their_version_rules_under_the_current_config() {
+    let bench = Bench::new();
+    let plain = prompt(PLAIN_PROMPT);
+    bench.store.save_prompt(&plain).expect("snapshot");
+    let (forty, moss_toml) = config_with_max_words(40);
+    let (sixty, _) = config_with_max_words(60);
+    let under_forty = prompt_rules(PLAIN_PROMPT, &forty);
+    let under_sixty = prompt_rules(PLAIN_PROMPT, &sixty);
+    let answer = fifty_word_answer();
+
+    // Recorded when moss.toml said 60: fifty words passed.
+    let older = judged_run("r1", "q1", &plain, &answer, &under_sixty);
+    // Recorded under exactly the current rules, with a verdict the text does not earn (fifty
+    // words, limit 40): it is kept as it is.
+    let mut current = judged_run("r2", "q2", &plain, &answer, &under_forty);
+    for result in &mut current.rules {
+        if result.id == moss_thinking::transcript::RuleId::FirstAnswerConcise {
+            result.outcome = moss_thinking::transcript::Outcome::Pass;
+            result.message = "recorded".to_owned();
+        }
+    }
+    // Recorded before runs kept their rules id (judged by the built-in 120 words: passed).
+    let builtin = Rules::new(RulesConfig::default()).expect("rules");
+    let mut legacy = judged_run("r3", "q3", &plain, &answer, &builtin);
+    legacy.rules_id = String::new();
+    for run in [&older, &current, &legacy] {
+        bench.record(run);
+        bench.decide(run, Verdict::Accepted);
+    }
+    // An edit to fifty words, judged by the built-in rules when it was made (passed).
+    let edited = judged_run(
+        "r4",
+        "q4",
+        &plain,
+        "好。\n<think>想</think>\n好的。",
+        &builtin,
+    );
+    bench.record(&edited);
+    bench.edit(&edited, &answer);
+    bench.decide(&edited, Verdict::Accepted);
+
+    std::fs::write(bench.path("moss.toml"), moss_toml).expect("moss.toml");
+    let (records, err) = bench.export_ok(&["--with-meta"]);
+    assert!(!err.contains("prompt "), "every snapshot is there: {err}");
+    let verdicts: Vec<(String, String)> = records.iter().map(concise).collect();
+    let fail_at_40 = (
+        "fail".to_owned(),
+        "first answer has 50 words, limit 40 (segment #1)".to_owned(),
+    );
+    assert_eq!(
+        verdicts,
+        [
+            fail_at_40.clone(),
+            ("pass".to_owned(), "recorded".to_owned()),
+            fail_at_40.clone(),
+            fail_at_40,
+        ]
+    );
+    // The whole verdicts of a run judged again are those a run under these rules gets.
+    let parsed = Transcript::parse(&answer, CountMode::Mixed);
+    let fresh = under_forty.evaluate(&parsed, RuleContext::Live { model_results: 0 });
+    assert_eq!(
+        records[0]["meta"]["rules"],
+        serde_json::to_value(&fresh).expect("json")
+    );
+    assert_eq!(
+        records[2]["meta"]["rules"],
+        serde_json::to_value(&fresh).expect("json")
+    );
+    assert_eq!(
+        records[3]["meta"]["rules"],
+        serde_json::to_value(recheck(&answer, &under_forty)).expect("json")
+    );
+    assert_eq!(
+        records[1]["meta"]["rules"],
+        serde_json::to_value(&current.rules).expect("json")
+    );
+
+    // Back at 60, the run recorded then keeps its own verdicts again.
+    let (_, moss_toml) = config_with_max_words(60);
+    std::fs::write(bench.path("moss.toml"), moss_toml).expect("moss.toml");
+    let (records, _) = bench.export_ok(&["--with-meta"]);
+    assert_eq!(
+        records[0]["meta"]["rules"],
+        serde_json::to_value(&older.rules).expect("json")
+    );
+    assert_eq!(concise(&records[2]).0, "pass");
+}
+
+#[test]
+fn with_meta_judges_a_version_without_its_snapshot_by_the_config_and_says_so() {
+    let bench = Bench::new();
+    let (_, moss_toml) = config_with_max_words(40);
+    let answer = fifty_word_answer();
+    let mut run = judged_run(
+        "r1",
+        "q1",
+        &prompt("已删除的提示。\n"),
+        &answer,
+        &prompt_rules(PLAIN_PROMPT, &Layers::default()),
+    );
+    run.prompt_id = "0123456789abcdef".to_owned();
+    bench.record(&run);
+    bench.decide(&run, Verdict::Accepted);
+    std::fs::write(bench.path("moss.toml"), moss_toml).expect("moss.toml");
+    let (records, err) = bench.export_ok(&["--with-meta"]);
+    assert_eq!(concise(&records[0]).0, "fail", "judged by max-words = 40");
+    assert!(
+        err.contains("moss: prompt 0123456789abcdef: ")
+            && err.contains("judged by the configuration's rules without its front matter"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_whose_rules_do_not_resolve_stops_a_meta_export() {
+    let bench = Bench::new();
+    let run = bench.run("r1", "q1", RunStatus::Complete);
+    bench.decide(&run, Verdict::Accepted);
+    std::fs::write(
+        bench.path("moss.toml"),
+        "[rules.think-budget]\nratio = -1.0\n",
+    )
+    .expect("moss.toml");
+    let out = bench.export(&["--out", "out.jsonl", "--with-meta"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("moss.toml:2:9: "), "{err}");
+    assert!(!bench.path("out.jsonl").exists());
 }

@@ -7,11 +7,14 @@ use std::sync::Arc;
 mod buffer_text;
 
 use buffer_text::rows;
+use moss_thinking::config::{Layers, Source};
 use moss_thinking::exec::ExecMode;
 use moss_thinking::prompt::ModelParams;
-use moss_thinking::run::{Run, RunStatus, SegmentSummary, Timings, prompt_id};
+use moss_thinking::run::{Run, RunStatus, SegmentSummary, Timings, prompt_id, rules_id};
 use moss_thinking::teacher::TeacherInfo;
-use moss_thinking::transcript::{Outcome, RuleId, RuleResult};
+use moss_thinking::transcript::{
+    CountMode, Outcome, RuleContext, RuleId, RuleResult, Rules, RulesConfig, Transcript,
+};
 use moss_thinking::tui::history::HistoryView;
 use moss_thinking::tui::style::style;
 use moss_thinking::tui::theme::{Role, Theme};
@@ -76,6 +79,8 @@ temperature = 0.5
 const MARCH_4: u64 = 1_741_079_700_000;
 const HOUR_MS: u64 = 3_600_000;
 
+/// A run of `prompt` with the given verdicts, recorded as judged by the built-in rules (which
+/// are the current rules of every prompt here: their front matter sets no rules).
 fn run(prompt: &str, at: u64, status: RunStatus, fails: &[RuleId]) -> Run {
     let rules = RuleId::ALL
         .iter()
@@ -99,7 +104,7 @@ fn run(prompt: &str, at: u64, status: RunStatus, fails: &[RuleId]) -> Run {
         question: "1+1=?".into(),
         prompt_id: prompt_id(prompt),
         settings_id: "x".into(),
-        rules_id: String::new(),
+        rules_id: rules_id(&Rules::new(RulesConfig::default()).expect("built-in rules")),
         teacher: TeacherInfo {
             provider: "replay".into(),
             model: "replay".into(),
@@ -154,7 +159,12 @@ fn history() -> HistoryView {
         (prompt_id(V1), Arc::from(V1)),
         (prompt_id(V2), Arc::from(V2)),
     ];
-    HistoryView::new(&runs, &texts, (&prompt_id(V3), Arc::from(V3)))
+    HistoryView::new(
+        &runs,
+        &texts,
+        (&prompt_id(V3), Arc::from(V3)),
+        &Layers::default(),
+    )
 }
 
 fn theme() -> Theme {
@@ -308,7 +318,12 @@ fn a_version_whose_snapshot_is_gone_is_listed_and_its_diff_says_so() {
         run(V2, MARCH_4 + HOUR_MS, RunStatus::Complete, &[]),
     ];
     // Only the editor's prompt (V2) is known; V1's snapshot file was deleted.
-    let mut view = HistoryView::new(&runs, &[], (&prompt_id(V2), Arc::from(V2)));
+    let mut view = HistoryView::new(
+        &runs,
+        &[],
+        (&prompt_id(V2), Arc::from(V2)),
+        &Layers::default(),
+    );
     view.select_prev();
     let text = screen(&draw(&mut view, 100, 30));
     let v1_row = rows(&draw(&mut view, 100, 30))
@@ -332,7 +347,12 @@ fn a_long_list_scrolls_to_keep_the_selection_in_view() {
         .map(|p| (prompt_id(p), Arc::from(p.as_str())))
         .collect();
     let last = &prompts[11];
-    let mut view = HistoryView::new(&runs, &texts, (&prompt_id(last), Arc::from(last.as_str())));
+    let mut view = HistoryView::new(
+        &runs,
+        &texts,
+        (&prompt_id(last), Arc::from(last.as_str())),
+        &Layers::default(),
+    );
     let selected_row = |view: &mut HistoryView| {
         rows(&draw(view, 60, 20))
             .into_iter()
@@ -349,4 +369,129 @@ fn a_long_list_scrolls_to_keep_the_selection_in_view() {
         screen.contains("first version, in full") && screen.contains("+ 第 0 版提示词"),
         "{screen}"
     );
+}
+
+/// The configuration with `moss.toml` saying `[rules.first-answer-concise] max-words = N`.
+fn config_with_max_words(max_words: usize) -> Layers {
+    let mut layers = Layers::default();
+    layers.push(Source::inline(
+        "moss.toml",
+        format!("[rules.first-answer-concise]\nmax-words = {max_words}\n"),
+    ));
+    layers
+}
+
+/// A first answer of fifty words (CJK characters), a short think, and more answer.
+fn fifty_word_answer() -> String {
+    format!("{}。\n<think>补充一句。</think>\n好的。", "天空".repeat(25))
+}
+
+/// A complete run of V1 with `transcript`, recorded as judged by the built-in rules under
+/// `config` (V1's front matter sets no rules).
+fn judged_under(config: &Layers, transcript: &str, at: u64) -> Run {
+    let rules = config.rules_with(None).expect("rules");
+    let parsed = Transcript::parse(transcript, CountMode::Mixed);
+    let mut run = run(V1, at, RunStatus::Complete, &[]);
+    transcript.clone_into(&mut run.transcript);
+    run.segments = SegmentSummary::of(&parsed);
+    run.rules = rules.evaluate(&parsed, RuleContext::Live { model_results: 0 });
+    run.rules_id = rules_id(&rules);
+    run
+}
+
+/// V1's figures for `first-answer-concise` (passed, judged) and its clean runs' share as shown
+/// in the list, with `runs` under `config`.
+fn concise_under(config: &Layers, runs: &[Run]) -> ((usize, usize), String) {
+    let texts = [(prompt_id(V1), Arc::from(V1))];
+    let mut view = HistoryView::new(runs, &texts, (&prompt_id(V1), Arc::from(V1)), config);
+    let v1 = &view.versions()[0];
+    let rate = v1
+        .rules
+        .iter()
+        .find(|r| r.id == RuleId::FirstAnswerConcise)
+        .map(|r| (r.passed, r.judged))
+        .expect("first-answer-concise judged");
+    let row = rows(&draw(&mut view, 100, 30))
+        .into_iter()
+        .find(|r| r.contains(&prompt_id(V1)[..8]) && r.contains("current"))
+        .expect("V1 is listed");
+    (rate, row)
+}
+
+#[test]
+fn a_run_judged_under_other_rules_is_judged_again_by_the_current_config() {
+    let forty = config_with_max_words(40);
+    let run = judged_under(&forty, &fifty_word_answer(), MARCH_4);
+    let recorded = run
+        .rules
+        .iter()
+        .find(|r| r.id == RuleId::FirstAnswerConcise);
+    assert_eq!(recorded.map(|r| r.outcome), Some(Outcome::Fail));
+    let runs = [run];
+
+    // Under the rules it was judged by, it fails.
+    let (rate, row) = concise_under(&forty, &runs);
+    assert_eq!(rate, (0, 1));
+    assert!(row.contains("   0%"), "{row}");
+
+    // The config now allows 60 words: the recorded verdict is of other rules, so the
+    // transcript is judged again, and passes.
+    let (rate, row) = concise_under(&config_with_max_words(60), &runs);
+    assert_eq!(rate, (1, 1));
+    assert!(row.contains(" 100%"), "{row}");
+}
+
+#[test]
+fn a_run_judged_by_the_current_rules_keeps_its_recorded_verdicts_as_they_are() {
+    let forty = config_with_max_words(40);
+    // Recorded under exactly these rules, with a verdict the text does not earn: judged
+    // again it would fail (fifty words, limit 40).
+    let mut run = judged_under(&forty, &fifty_word_answer(), MARCH_4);
+    for result in &mut run.rules {
+        if result.id == RuleId::FirstAnswerConcise {
+            result.outcome = Outcome::Pass;
+        }
+    }
+    let runs = [run];
+    let (rate, row) = concise_under(&forty, &runs);
+    assert_eq!(rate, (1, 1), "the recorded verdict is used as is");
+    assert!(row.contains(" 100%"), "{row}");
+}
+
+#[test]
+fn a_run_recorded_before_rules_ids_were_kept_is_judged_again() {
+    // Judged by the built-in rules (120 words) when it ran; no rules id was kept then.
+    let mut run = judged_under(&Layers::default(), &fifty_word_answer(), MARCH_4);
+    run.rules_id = String::new();
+    let recorded = run
+        .rules
+        .iter()
+        .find(|r| r.id == RuleId::FirstAnswerConcise);
+    assert_eq!(recorded.map(|r| r.outcome), Some(Outcome::Pass));
+    let (rate, _) = concise_under(&config_with_max_words(40), &[run]);
+    assert_eq!(rate, (0, 1));
+}
+
+#[test]
+fn a_version_judged_by_the_config_alone_says_so_in_its_rules_pane() {
+    let forty = config_with_max_words(40);
+    // V1's snapshot is gone; V2 is in the editor.
+    let runs = [judged_under(&forty, &fifty_word_answer(), MARCH_4)];
+    let mut view = HistoryView::new(&runs, &[], (&prompt_id(V2), Arc::from(V2)), &forty);
+    view.select_prev();
+    let text = screen(&draw(&mut view, 100, 30));
+    assert!(text.contains("config rules only (no snapshot)"), "{text}");
+    // Narrow, the note still leaves the rules their rows.
+    let narrow = screen(&draw(&mut view, 60, 20));
+    assert!(narrow.contains("config rules only"), "{narrow}");
+    // A version with a snapshot says nothing of the kind.
+    let mut view = HistoryView::new(
+        &runs,
+        &[(prompt_id(V1), Arc::from(V1))],
+        (&prompt_id(V2), Arc::from(V2)),
+        &forty,
+    );
+    view.select_prev();
+    let text = screen(&draw(&mut view, 100, 30));
+    assert!(!text.contains("config rules only"), "{text}");
 }

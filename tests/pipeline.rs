@@ -6,7 +6,7 @@ use std::sync::Arc;
 use moss_thinking::exec::{ExecConfig, ExecMode};
 use moss_thinking::prompt::ModelParams;
 use moss_thinking::run::{
-    ExecConsent, Job, NoObserver, Pipeline, PromptVersion, Run, RunEvent, RunStatus,
+    ExecConsent, Job, NoObserver, Pipeline, PromptVersion, Run, RunEvent, RunStatus, rejudge,
 };
 use moss_thinking::teacher::{ReplayTeacher, Teacher};
 use moss_thinking::transcript::{Outcome, RuleId, Rules, RulesConfig};
@@ -230,6 +230,32 @@ async fn continue_mode_runs_each_block_as_it_closes_and_resumes_the_turn() {
     assert!(run.rules_passed(), "{:?}", run.rules);
 }
 
+/// A stored run judged again by the rules it ran under gets exactly the verdicts the pipeline
+/// gave it, in every mode, also when its `no-model-results` verdict has to be counted from the
+/// record.
+#[tokio::test]
+async fn a_run_judged_again_by_its_own_rules_gets_the_verdicts_it_was_given() {
+    let rules = Rules::new(RulesConfig::default()).expect("default rules");
+    let cases = [
+        (
+            ExecMode::Off,
+            &["q02", "q03", "q12", "q15", "q29", "q19"][..],
+        ),
+        (ExecMode::Fill, &["q02", "q05", "q21"][..]),
+        (ExecMode::Continue, &["q21"][..]),
+    ];
+    for (mode, samples) in cases {
+        for &sample in samples {
+            let (run, _) = run(mode, sample).await;
+            assert_eq!(run.status, RunStatus::Complete, "{sample}: {:?}", run.error);
+            assert_eq!(rejudge(&run, &rules), run.rules, "{mode:?} {sample}");
+            let mut unrecorded = run.clone();
+            unrecorded.rules.retain(|r| r.id != RuleId::NoModelResults);
+            assert_eq!(rejudge(&unrecorded, &rules), run.rules, "{mode:?} {sample}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn code_that_cannot_run_makes_the_run_incomplete_not_an_error_block() {
     for mode in [ExecMode::Fill, ExecMode::Continue] {
@@ -429,6 +455,8 @@ async fn without_continuation_fill_replaces_the_invented_result_and_the_rule_fla
     );
     assert!(!run.transcript.contains("<execute_result>\n99\n"));
     assert_eq!(outcome(&run, RuleId::NoModelResults), Outcome::Fail);
+    // The invented result is gone from the text: judged again, the verdict the stream gave stays.
+    assert_eq!(rejudge(&run, pipeline.rules()), run.rules);
 }
 
 #[tokio::test]

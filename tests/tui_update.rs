@@ -539,6 +539,12 @@ fn slash_filters_by_text_and_state_and_esc_clears_it() {
 #[test]
 fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
     let mut app = app();
+    app.settings
+        .rule_layers
+        .push(moss_thinking::config::Source::inline(
+            "moss.toml",
+            "[rules.first-answer-concise]\nmax-words = 10\n",
+        ));
     press(&mut app, "o");
     assert!(matches!(app.top(), Some(Layer::Export(_))));
     press(&mut app, "right"); // format: messages
@@ -562,6 +568,8 @@ fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
         options.out,
         std::path::Path::new("/workspace/out/数据.jsonl")
     );
+    // The metadata is judged under the workbench's config.
+    assert_eq!(options.rule_layers, app.settings.rule_layers);
     // Keys wait while it is written; a failure keeps the dialog open.
     assert!(press(&mut app, "enter").is_empty());
     update(&mut app, Msg::Exported(Err("permission denied".to_owned())));
@@ -765,6 +773,29 @@ fn h_opens_the_prompt_history_and_esc_closes_it() {
     assert_eq!(history.versions()[0].runs, 1);
     press(&mut app, "esc");
     assert!(app.layers.is_empty());
+}
+
+#[test]
+fn the_history_judges_runs_by_the_workbench_config() {
+    // Recorded under the built-in rules, where its first answer (25 words) was concise.
+    let record = run("q01", GOOD, RunStatus::Complete);
+    let mut app = app_with(vec![record], Vec::new(), Session::default());
+    let mut layers = moss_thinking::config::Layers::default();
+    layers.push(moss_thinking::config::Source::inline(
+        "moss.toml",
+        "[rules.first-answer-concise]\nmax-words = 10\n",
+    ));
+    app.settings.rule_layers = layers;
+    press(&mut app, "h");
+    let Some(Layer::History(history)) = app.top() else {
+        panic!("history open");
+    };
+    let concise = history.versions()[0]
+        .rules
+        .iter()
+        .find(|r| r.id == moss_thinking::transcript::RuleId::FirstAnswerConcise)
+        .map(|r| (r.passed, r.judged));
+    assert_eq!(concise, Some((0, 1)), "judged again under max-words = 10");
 }
 
 #[test]

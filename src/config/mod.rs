@@ -111,7 +111,7 @@ pub struct KeysConfig {
 }
 
 /// Layers of configuration, lowest first.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Layers {
     sources: Vec<Source>,
 }

@@ -5,6 +5,7 @@
 
 mod contain;
 mod fill;
+mod judge;
 mod pipeline;
 mod rate;
 mod service;
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 pub use contain::{panic_is_contained, panic_message};
 pub use fill::{ExecutableBlock, executable_blocks, splice_results};
+pub use judge::{Fallback, Judge, JudgeError, VersionRules, rejudge};
 pub use pipeline::{ExecConsent, MAX_EXECUTIONS, NoObserver, Pipeline, RunEvent, RunObserver};
 pub use rate::RateLimiter;
 pub use service::{Consent, EventSink, RunKey, Service, ServiceEvent, ServiceOptions};

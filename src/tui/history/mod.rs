@@ -15,7 +15,8 @@ use std::sync::Arc;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
-use crate::run::Run;
+use crate::config::Layers;
+use crate::run::{Judge, Run};
 use crate::transcript::RuleId;
 use crate::tui::theme::Theme;
 
@@ -104,9 +105,26 @@ impl HistoryView {
     /// `texts` maps prompt ids to their text (snapshots and the current prompt); `current` is
     /// the editor's prompt (id, text). Versions are ordered by first use, the current one last.
     /// The current version starts selected.
+    ///
+    /// Each version's figures are judged by its rules under `rule_layers` (the configuration
+    /// without any front matter) and its own front matter: a run judged by other rules is
+    /// judged again from its transcript. A version whose text is unknown or whose front matter
+    /// no longer applies is judged by the configuration's rules, and its rules pane says so.
     #[must_use]
-    pub fn new(runs: &[Run], texts: &[(String, Arc<str>)], current: (&str, Arc<str>)) -> Self {
-        let collected = stats::collect(runs, texts, current);
+    pub fn new(
+        runs: &[Run],
+        texts: &[(String, Arc<str>)],
+        current: (&str, Arc<str>),
+        rule_layers: &Layers,
+    ) -> Self {
+        let mut judge = Judge::new(rule_layers.clone());
+        let mut collected = stats::collect(runs, texts, current, judge.as_mut().ok());
+        if judge.is_err() {
+            // Cannot happen with the layers the workbench started with; shown, not hidden.
+            for facts in &mut collected.facts {
+                facts.rules_note = Some("recorded verdicts (config rules invalid)");
+            }
+        }
         Self {
             versions: collected.versions,
             facts: collected.facts,
@@ -266,7 +284,12 @@ mod tests {
                 .into_iter()
                 .map(|(id, t)| (id.to_owned(), Arc::from(t)))
                 .collect();
-        HistoryView::new(&runs, &texts, (current, Arc::from("一\n二\n三\n四\n")))
+        HistoryView::new(
+            &runs,
+            &texts,
+            (current, Arc::from("一\n二\n三\n四\n")),
+            &Layers::default(),
+        )
     }
 
     fn added(view: &mut HistoryView) -> Vec<String> {
@@ -355,6 +378,7 @@ mod tests {
             &runs,
             &[("kept".into(), Arc::from("x\n"))],
             ("kept", Arc::from("x\n")),
+            &Layers::default(),
         );
         assert_eq!(v.versions().len(), 2);
         let [DiffLine::Notice(notice)] = &v.diff().lines[..] else {

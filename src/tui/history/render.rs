@@ -293,9 +293,14 @@ fn rule_line_count(view: &HistoryView) -> usize {
         if v.complete == 0 {
             1
         } else {
-            v.rules.len().max(1)
+            v.rules.len().max(1) + usize::from(rules_note(view).is_some())
         }
     })
+}
+
+/// The selected version's note on the rules its figures were judged by, if not its own.
+fn rules_note(view: &HistoryView) -> Option<&'static str> {
+    view.facts.get(view.selected).and_then(|f| f.rules_note)
 }
 
 fn draw_rules(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer, theme: &Theme) {
@@ -325,8 +330,14 @@ fn draw_rules(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer
         put(buf, inner.x, inner.y, &[(message.to_owned(), muted)], room);
         return;
     }
-    let lines = rule_lines(&version.rules, usize::from(inner.height), theme);
-    for (y, line) in (inner.y..inner.bottom()).zip(lines) {
+    let mut top = inner.y;
+    if let Some(note) = rules_note(view) {
+        put(buf, inner.x, top, &[(note.to_owned(), muted)], room);
+        top += 1;
+    }
+    let rows = usize::from(inner.bottom().saturating_sub(top));
+    let lines = rule_lines(&version.rules, rows, theme);
+    for (y, line) in (top..inner.bottom()).zip(lines) {
         put(buf, inner.x, y, &line, room);
     }
 }

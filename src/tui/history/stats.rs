@@ -1,10 +1,14 @@
 //! From run records to one line of figures per prompt version.
+//!
+//! Each version's complete runs are tallied by that version's rules under the current
+//! configuration ([`Judge`]): a run judged by other rules is judged again from its transcript.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::run::Run;
-use crate::transcript::{Outcome, RuleId};
+use crate::run::{Fallback, Judge, Run};
+use crate::transcript::{Outcome, RuleId, RuleResult};
 
 use super::{PromptVersionStats, RuleRate};
 
@@ -15,6 +19,9 @@ pub(super) struct Facts {
     pub text_known: bool,
     /// Complete runs where no rule failed.
     pub clean: usize,
+    /// What the figures were not judged by, when not the version's own rules: a line for the
+    /// screen.
+    pub rules_note: Option<&'static str>,
 }
 
 pub(super) struct Collected {
@@ -33,7 +40,8 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, run: &Run) {
+    /// Counts `run`; `verdicts` gives a complete run's verdicts (asked only for those).
+    fn add<'r>(&mut self, run: &'r Run, verdicts: impl FnOnce(&'r Run) -> Cow<'r, [RuleResult]>) {
         self.first_run_ms = if self.runs == 0 {
             run.timings.started_at_ms
         } else {
@@ -46,10 +54,11 @@ impl Tally {
             return;
         }
         self.complete += 1;
-        if run.rules_passed() {
+        let verdicts = verdicts(run);
+        if verdicts.iter().all(|r| r.outcome != Outcome::Fail) {
             self.clean += 1;
         }
-        for result in &run.rules {
+        for result in verdicts.iter() {
             let rate = self.rules.entry(result.id).or_insert(RuleRate {
                 id: result.id,
                 passed: 0,
@@ -67,17 +76,42 @@ impl Tally {
     }
 }
 
+/// The figures of every version with runs, and of the current one. `judge` gives each run's
+/// verdicts under its version's current rules; without one the recorded verdicts are counted.
 pub(super) fn collect(
     runs: &[Run],
     texts: &[(String, Arc<str>)],
     current: (&str, Arc<str>),
+    mut judge: Option<&mut Judge>,
 ) -> Collected {
     let (current_id, current_text) = current;
+    let texts: HashMap<&str, &Arc<str>> = texts.iter().map(|(id, t)| (id.as_str(), t)).collect();
+    let text_of = |id: &str| -> Option<&str> {
+        if id == current_id {
+            Some(&*current_text)
+        } else {
+            texts.get(id).map(|t| &***t)
+        }
+    };
     let mut tallies: HashMap<&str, Tally> = HashMap::new();
     for run in runs {
-        tallies.entry(run.prompt_id.as_str()).or_default().add(run);
+        let tally = tallies.entry(run.prompt_id.as_str()).or_default();
+        tally.add(run, |run| match judge.as_deref_mut() {
+            Some(judge) => judge.verdicts(run, || {
+                text_of(&run.prompt_id)
+                    .map(str::to_owned)
+                    .ok_or_else(|| "no snapshot".to_owned())
+            }),
+            None => Cow::Borrowed(&run.rules),
+        });
     }
-    let texts: HashMap<&str, &Arc<str>> = texts.iter().map(|(id, t)| (id.as_str(), t)).collect();
+    let rules_note = |id: &str| {
+        let resolved = judge.as_deref().and_then(|j| j.resolved(id))?;
+        resolved.fallback.as_ref().map(|why| match why {
+            Fallback::NoSnapshot(_) => "config rules only (no snapshot)",
+            Fallback::FrontMatter(_) => "config rules only (bad front matter)",
+        })
+    };
 
     let mut ordered: Vec<(&str, Tally)> = tallies.into_iter().collect();
     ordered.sort_by(|(a_id, a), (b_id, b)| (a.first_run_ms, a_id).cmp(&(b.first_run_ms, b_id)));
@@ -96,6 +130,7 @@ pub(super) fn collect(
         facts.push(Facts {
             text_known: text.is_some(),
             clean: tally.clean,
+            rules_note: rules_note(id),
         });
         versions.push(PromptVersionStats {
             id: id.to_owned(),
@@ -111,6 +146,7 @@ pub(super) fn collect(
         facts.push(Facts {
             text_known: true,
             clean: 0,
+            rules_note: None,
         });
         versions.push(PromptVersionStats {
             id: current_id.to_owned(),
@@ -204,7 +240,7 @@ pub(super) mod tests {
             run("a", 40, RunStatus::Incomplete, &[(T, FAIL), (I, FAIL)]),
             run("a", 50, RunStatus::Failed, &[]),
         ];
-        let c = collect(&runs, &[("a".into(), text("A"))], ("b", text("B")));
+        let c = collect(&runs, &[("a".into(), text("A"))], ("b", text("B")), None);
         let a = &c.versions[0];
         assert_eq!((a.runs, a.complete), (5, 3));
         assert_eq!(
@@ -238,7 +274,7 @@ pub(super) mod tests {
             ("mid".to_owned(), text("M")),
             ("early".to_owned(), text("E")),
         ];
-        let c = collect(&runs, &texts, ("new", text("N")));
+        let c = collect(&runs, &texts, ("new", text("N")), None);
         let ids: Vec<&str> = c.versions.iter().map(|v| v.id.as_str()).collect();
         // `late` was first run at 50 even though its later run came first in the log.
         assert_eq!(ids, ["late", "early", "mid", "new"]);
@@ -260,11 +296,11 @@ pub(super) mod tests {
             run("b", 2, RunStatus::Complete, &[]),
         ];
         // The current prompt's own text wins even without a snapshot.
-        let c = collect(&runs, &[("a".into(), text("A"))], ("a", text("A")));
+        let c = collect(&runs, &[("a".into(), text("A"))], ("a", text("A")), None);
         assert_eq!(c.versions.len(), 2);
         assert_eq!(c.current, 0);
         assert!(c.versions[0].current && !c.versions[1].current);
-        let c = collect(&runs, &[], ("b", text("B")));
+        let c = collect(&runs, &[], ("b", text("B")), None);
         assert_eq!(c.current, 1);
         assert!(c.facts[1].text_known);
         assert_eq!(&*c.versions[1].text, "B");
@@ -295,7 +331,7 @@ pub(super) mod tests {
     proptest! {
         #[test]
         fn figures_add_up(runs in proptest::collection::vec(any_run(), 0..30)) {
-            let c = collect(&runs, &[], ("c", text("C")));
+            let c = collect(&runs, &[], ("c", text("C")), None);
             prop_assert_eq!(c.versions.iter().map(|v| v.runs).sum::<usize>(), runs.len());
             let complete = runs.iter().filter(|r| r.is_complete()).count();
             prop_assert_eq!(c.versions.iter().map(|v| v.complete).sum::<usize>(), complete);

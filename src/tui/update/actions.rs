@@ -86,7 +86,12 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
         Action::PromptHistory => {
             let text = app.prompt.editor_text();
             let id = crate::run::prompt_id(&text);
-            let view = HistoryView::new(&app.runs, &app.prompt_texts(), (&id, Arc::from(text)));
+            let view = HistoryView::new(
+                &app.runs,
+                &app.prompt_texts(),
+                (&id, Arc::from(text)),
+                &app.settings.rule_layers,
+            );
             app.layers.push(Layer::History(Box::new(view)));
         }
         Action::Save | Action::Close | Action::MarkDiff => {}

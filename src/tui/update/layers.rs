@@ -6,7 +6,7 @@ use super::actions::{self, main_action};
 use super::{Command, notify, notify_error};
 use crate::curate::{ExportOptions, ExportReport, SystemChoice};
 use crate::export::ExportFormat;
-use crate::tui::app::{App, ExportDialog, ExportField, Layer};
+use crate::tui::app::{App, ExportDialog, ExportField, Layer, Settings};
 use crate::tui::keymap::{Action, Scope};
 
 /// Rows a page key scrolls in the history's diff and the help.
@@ -34,7 +34,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
         },
         Some(Layer::Filter) => filter_key(app, key),
         Some(Layer::Export(dialog)) => {
-            if export_key(dialog, key, &app.settings.workspace, commands) == Dialog::Close {
+            if export_key(dialog, key, &app.settings, commands) == Dialog::Close {
                 app.layers.pop();
             }
         }
@@ -149,7 +149,7 @@ enum Dialog {
 fn export_key(
     dialog: &mut ExportDialog,
     key: KeyEvent,
-    workspace: &std::path::Path,
+    settings: &Settings,
     commands: &mut Vec<Command>,
 ) -> Dialog {
     if dialog.busy {
@@ -173,7 +173,8 @@ fn export_key(
                 format: dialog.format,
                 system: dialog.system.clone(),
                 with_meta: dialog.with_meta,
-                out: workspace.join(path),
+                out: settings.workspace.join(path),
+                rule_layers: settings.rule_layers.clone(),
             }));
         }
         KeyCode::Esc => return Dialog::Close,
