@@ -122,8 +122,8 @@ impl GenerateReport {
 }
 
 /// Runs `samples` through `pipeline` under `prompt`, recording every run in `workspace`, through
-/// the run service. Every [`ServiceEvent`] is shown to `observer`, which draws the progress:
-/// this prints nothing. Cancelling `cancel` stops starting runs and cancels those in flight;
+/// the run service. `observer` sees the events a batch's progress is drawn from (queued, code
+/// executed, saved, dropped): this prints nothing. Cancelling `cancel` stops starting runs and cancels those in flight;
 /// every finished run is kept.
 ///
 /// # Errors
@@ -149,8 +149,17 @@ pub async fn generate(
     report.resumed = selected.len() - todo.len();
 
     let (events, mut inbox) = mpsc::unbounded_channel();
+    // What a batch counts and shows: the others would only wake this loop, several times per run.
     let sink: EventSink = Arc::new(move |event| {
-        let _ = events.send(event);
+        if matches!(
+            event,
+            ServiceEvent::Queued { .. }
+                | ServiceEvent::Saved { .. }
+                | ServiceEvent::Dropped { .. }
+                | ServiceEvent::Run { .. }
+        ) {
+            let _ = events.send(event);
+        }
     });
     // A run journal that cannot be opened stops the batch before it starts.
     let service = Service::start(
