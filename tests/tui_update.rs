@@ -590,6 +590,29 @@ fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
             .as_ref()
             .is_some_and(|n| n.text.contains("exported 2") && n.text.contains("1 edited"))
     );
+    // What the export warned about is said, not only logged.
+    press(&mut app, "o");
+    press(&mut app, "enter");
+    update(
+        &mut app,
+        Msg::Exported(Ok(ExportReport {
+            path: options.out.clone(),
+            written: 1,
+            warnings: vec![
+                "prompt 0123abcd: no snapshot: judged by the configuration's rules".to_owned(),
+                "runs.jsonl:7: skipped a torn line".to_owned(),
+            ],
+            ..ExportReport::default()
+        })),
+    );
+    let notice = app.notice.as_ref().expect("said");
+    assert!(
+        notice
+            .text
+            .contains("2 warnings, first: prompt 0123abcd: no snapshot"),
+        "{}",
+        notice.text
+    );
     // Esc closes without exporting.
     press(&mut app, "o");
     assert!(press(&mut app, "esc").is_empty());

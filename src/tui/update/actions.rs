@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Command, notify, notify_error};
 use crate::prompt::PromptFile;
-use crate::run::{Job, PromptVersion, Run, RunEvent};
+use crate::run::{Job, Judge, PromptVersion, Run, RunEvent};
 use crate::store::{Decision, Verdict};
 use crate::tui::app::{ActiveRun, App, Layer, Pane, Pending, RunKey, ShownRun};
 use crate::tui::history::HistoryView;
@@ -509,23 +509,19 @@ fn editable(app: &mut App) -> Option<(usize, String)> {
     Some((index, text))
 }
 
-/// The rules of prompt version `id` as they resolve now: its front matter over the config's
-/// layers. The current version's own; an unknown version (no snapshot) gets the current rules.
+/// The rules of prompt version `id` as they resolve now ([`Judge`]: its front matter over the
+/// config's layers). The current version's own; should the config itself not resolve, the
+/// current rules.
 fn rules_of_version(app: &App, id: &str) -> Arc<crate::transcript::Rules> {
     if id == app.prompt.version.id {
         return Arc::clone(app.rules());
     }
-    app.prompt
-        .texts
-        .get(id)
-        .and_then(|text| PromptFile::parse(&app.prompt.path, text).ok())
-        .and_then(|file| {
-            app.settings
-                .rule_layers
-                .rules_with(file.front_matter.as_ref())
-                .ok()
-        })
-        .map_or_else(|| Arc::clone(app.rules()), Arc::new)
+    let Ok(mut judge) = Judge::new(app.settings.rule_layers.clone()) else {
+        return Arc::clone(app.rules());
+    };
+    let text = app.prompt.texts.get(id).map(ToString::to_string);
+    let version = judge.version(id, || text.ok_or_else(|| "no snapshot".to_owned()));
+    Arc::clone(&version.rules)
 }
 
 /// Saves an edit of run `index` (re-judged by the rules of the run's prompt version) as a

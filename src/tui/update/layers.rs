@@ -247,10 +247,18 @@ pub(super) fn exported(app: &mut App, result: Result<ExportReport, String>) {
             } else {
                 "outputs"
             };
+            for warning in &report.warnings {
+                tracing::warn!("export: {warning}");
+            }
+            let warned = match report.warnings.as_slice() {
+                [] => String::new(),
+                [only] => format!("; warning: {only}"),
+                [first, rest @ ..] => format!("; {} warnings, first: {first}", rest.len() + 1),
+            };
             notify(
                 app,
                 format!(
-                    "exported {} accepted {outputs}{edited} to {}{refused}",
+                    "exported {} accepted {outputs}{edited} to {}{refused}{warned}",
                     report.written,
                     report.path.display()
                 ),
