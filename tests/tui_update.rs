@@ -1284,3 +1284,34 @@ fn an_edit_is_rechecked_by_the_rules_of_its_runs_prompt_version() {
     );
     assert!(concise.message.contains("limit 5"), "{}", concise.message);
 }
+
+#[test]
+fn runs_queued_before_a_prompt_save_keep_their_version_and_the_notice_says_so() {
+    let mut app = app();
+    let before = app.prompt.version.id.clone();
+    let commands = press(&mut app, "R");
+    let queued: Vec<String> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Submit { job, .. } => Some(job.prompt.id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(queued, vec![before.clone(); 4]);
+    update(
+        &mut app,
+        Msg::PromptSaved {
+            text: "+++\ntemperature = 0.3\n+++\n你是老师。\n".to_owned(),
+            result: Ok(()),
+        },
+    );
+    assert_ne!(app.prompt.version.id, before);
+    let notice = app.notice.as_ref().expect("said");
+    assert!(
+        notice
+            .text
+            .contains("the 4 runs already queued keep the version"),
+        "{}",
+        notice.text
+    );
+}

@@ -618,7 +618,13 @@ pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), Strin
             let id = version.id.clone();
             app.prompt.texts.insert(id.clone(), shared);
             app.prompt.version = Arc::new(version);
-            notify(app, format!("prompt saved: version {id}"));
+            let waiting = match app.queue.pending.len() {
+                0 => String::new(),
+                n => {
+                    format!(" (the {n} runs already queued keep the version they were queued with)")
+                }
+            };
+            notify(app, format!("prompt saved: version {id}{waiting}"));
         }
         Err(e) => notify_error(app, format!("saved, but the prompt does not parse: {e}")),
     }
