@@ -72,6 +72,13 @@ fn job(sample: &str) -> Job {
     }
 }
 
+/// The sample a request asks about (its question is `question SAMPLE`).
+fn sample_of(req: &Request) -> &str {
+    req.question()
+        .unwrap_or_default()
+        .trim_start_matches("question ")
+}
+
 /// The answer the server streams for `sample`.
 fn answer(sample: &str) -> String {
     format!("{sample} 的回答。\n<think>想一想。</think>\n说完了。")
@@ -101,10 +108,9 @@ impl Held {
     fn responder(self: &Arc<Self>) -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
         let held = Arc::clone(self);
         move |req: &Request| {
-            let question = req.question().unwrap_or_default();
-            let sample = question.trim_start_matches("question ").to_owned();
-            StreamReply::text(&answer(&sample), 4)
-                .with_hold(held.release_of(&sample))
+            let sample = sample_of(req);
+            StreamReply::text(&answer(sample), 4)
+                .with_hold(held.release_of(sample))
                 .into()
         }
     }
@@ -373,15 +379,9 @@ async fn a_cancelled_run_keeps_what_arrived_and_one_cancelled_before_anything_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_panics_is_saved_as_failed_and_frees_its_slot() {
-    let server = MockServer::start(|req: &Request| {
-        let sample = req
-            .question()
-            .unwrap_or_default()
-            .trim_start_matches("question ")
-            .to_owned();
-        StreamReply::text(&answer(&sample), 4).into()
-    })
-    .await;
+    let server =
+        MockServer::start(|req: &Request| StreamReply::text(&answer(sample_of(req)), 4).into())
+            .await;
     // A bug while the first run reports its text.
     let mut h = Harness::start_with(
         pipeline(&server, ExecMode::Off),

@@ -19,6 +19,17 @@ use workbench::{
     start_submitted, submitted, type_text,
 };
 
+/// What the runner says once the prompt file holds `text`.
+fn prompt_saved(app: &mut App, text: &str) -> Vec<Command> {
+    update(
+        app,
+        Msg::PromptSaved {
+            text: text.to_owned(),
+            result: Ok(()),
+        },
+    )
+}
+
 /// What the journal says once `decision` is on disk.
 fn saved(decision: Decision) -> ServiceEvent {
     ServiceEvent::Recorded {
@@ -172,6 +183,9 @@ fn run_all_queues_the_shown_samples_in_the_run_service_and_reports_progress() {
         (app.state(0), app.state(2)),
         (SampleState::Running, SampleState::Queued)
     );
+    // Pressed again, nothing running or waiting is asked for twice.
+    assert!(submitted(&press(&mut app, "R")).is_empty());
+    assert_eq!(app.queue.total, 3);
     let commands = stream_and_finish(
         &mut app,
         queued[0].0,
@@ -752,17 +766,10 @@ fn the_prompt_editor_marks_unsaved_changes_and_ctrl_s_makes_a_new_version() {
     };
     assert_eq!(path, std::path::Path::new("prompts/teacher.zh.md"));
     assert!(text.starts_with("多想一步。"), "{text}");
-    let text = text.clone();
-    update(
-        &mut app,
-        Msg::PromptSaved {
-            text: text.clone(),
-            result: Ok(()),
-        },
-    );
+    prompt_saved(&mut app, text);
     assert!(!app.prompt.dirty);
     assert_ne!(app.prompt.version.id, before);
-    assert_eq!(app.prompt.version.id, moss_thinking::run::prompt_id(&text));
+    assert_eq!(app.prompt.version.id, moss_thinking::run::prompt_id(text));
     assert!(app.prompt.texts.contains_key(&before) && app.prompt.texts.len() == 2);
 }
 
@@ -1202,13 +1209,7 @@ fn a_saved_prompt_with_its_own_rules_judges_the_next_run_with_them() {
     );
     let text =
         "+++\n[rules.first-answer-concise]\nmax-words = 6\n+++\n你是老师。先回答，再思考。\n";
-    update(
-        &mut app,
-        Msg::PromptSaved {
-            text: text.to_owned(),
-            result: Ok(()),
-        },
-    );
+    prompt_saved(&mut app, text);
     assert_ne!(app.prompt.version.id, before);
     // The next run carries the new version's rules, and the live view's budgets follow them.
     let commands = press(&mut app, "enter");
@@ -1236,12 +1237,9 @@ fn a_saved_prompt_with_its_own_rules_judges_the_next_run_with_them() {
 
     // Rules that do not resolve: the version does not change, and the screen says why.
     let current = app.prompt.version.id.clone();
-    update(
+    prompt_saved(
         &mut app,
-        Msg::PromptSaved {
-            text: "+++\n[rules.think-budget]\nratio = \"lots\"\n+++\n你是老师。\n".to_owned(),
-            result: Ok(()),
-        },
+        "+++\n[rules.think-budget]\nratio = \"lots\"\n+++\n你是老师。\n",
     );
     assert_eq!(app.prompt.version.id, current);
     assert!(
@@ -1298,13 +1296,7 @@ fn runs_queued_before_a_prompt_save_keep_their_version_and_the_notice_says_so() 
         })
         .collect();
     assert_eq!(queued, vec![before.clone(); 4]);
-    update(
-        &mut app,
-        Msg::PromptSaved {
-            text: "+++\ntemperature = 0.3\n+++\n你是老师。\n".to_owned(),
-            result: Ok(()),
-        },
-    );
+    prompt_saved(&mut app, "+++\ntemperature = 0.3\n+++\n你是老师。\n");
     assert_ne!(app.prompt.version.id, before);
     let notice = app.notice.as_ref().expect("said");
     assert!(

@@ -1,5 +1,6 @@
 //! Main-screen actions and the results of runs, decisions and saves.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -211,9 +212,16 @@ fn run_all(app: &mut App, commands: &mut Vec<Command>) {
     let prompt = app.prompt.version.id.clone();
     let mut queued = 0;
     let mut skipped = 0;
+    // Samples running or waiting already (one pass, not one scan per sample).
+    let busy: HashSet<usize> = app
+        .active
+        .values()
+        .map(|run| run.sample)
+        .chain(app.queue.pending.values().map(|p| p.sample))
+        .collect();
     for position in 0..app.visible.len() {
         let index = app.visible[position];
-        if app.active_for(index).is_some() || app.queued_key(index).is_some() {
+        if busy.contains(&index) {
             continue;
         }
         let done = app
@@ -252,11 +260,10 @@ fn cancel(app: &mut App, commands: &mut Vec<Command>) {
             "cancelling the run (what arrived is kept as incomplete)",
         );
     } else if !app.queue.pending.is_empty() {
-        let n = app.queue.pending.len();
-        for key in std::mem::take(&mut app.queue.pending).into_keys() {
-            if app.queue.keys.remove(&key) {
-                app.queue.total = app.queue.total.saturating_sub(1);
-            }
+        let waiting: Vec<RunKey> = app.queue.pending.keys().copied().collect();
+        let n = waiting.len();
+        for key in waiting {
+            unqueue(app, key);
         }
         commands.push(Command::DropQueued);
         notify(
@@ -327,10 +334,7 @@ pub(super) fn run_started(app: &mut App, key: RunKey) {
 /// recorded.
 pub(super) fn run_dropped(app: &mut App, key: RunKey, started: bool) {
     if !started {
-        app.queue.pending.remove(&key);
-        if app.queue.keys.remove(&key) {
-            app.queue.total = app.queue.total.saturating_sub(1);
-        }
+        unqueue(app, key);
         return;
     }
     let Some(ActiveRun { sample, .. }) = app.active.remove(&key) else {
@@ -351,6 +355,14 @@ pub(super) fn run_dropped(app: &mut App, key: RunKey, started: bool) {
     }
     if sample == app.selected {
         app.show_selected();
+    }
+}
+
+/// Forgets queued run `key`: it leaves the batch it was part of.
+fn unqueue(app: &mut App, key: RunKey) {
+    app.queue.pending.remove(&key);
+    if app.queue.keys.remove(&key) {
+        app.queue.total = app.queue.total.saturating_sub(1);
     }
 }
 
