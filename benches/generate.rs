@@ -88,6 +88,7 @@ fn samples(n: usize) -> Vec<Sample> {
         .map(|i| Sample {
             id: format!("s{i}"),
             question: format!("第 {i} 个问题：帮我算一下复利。"),
+            tags: Vec::new(),
         })
         .collect()
 }

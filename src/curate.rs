@@ -4,8 +4,8 @@
 //! decision accepts it, and a sample is exported once, from the run accepted last. A run that
 //! did not complete is never data, whatever a curator said about it.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -41,6 +41,12 @@ pub struct ExportOptions {
     /// prompt version is judged by them with its own front matter on top. A run recorded under
     /// other rules, and every edit, is judged again for the metadata.
     pub rule_layers: Layers,
+    /// Also export runs of the offline replay teacher (recorded text, not a fresh answer).
+    /// Placeholders are refused whatever this says.
+    pub include_replayed: bool,
+    /// Export every complete run whose text passes its version's rules, accepted or not (the
+    /// accepted one where a sample has one; never a rejected one): for headless pipelines.
+    pub only_passing: bool,
 }
 
 /// What an export wrote and what it refused.
@@ -50,8 +56,11 @@ pub struct ExportReport {
     pub written: usize,
     /// Of `written`, how many carry edited text.
     pub edited: usize,
-    /// Accepted runs left out because they are incomplete or failed: `sample id (run id)`.
+    /// Accepted runs left out, each `sample id (run id): why` (incomplete, a placeholder, or
+    /// failing a rule without an "accept anyway").
     pub refused: Vec<String>,
+    /// Runs of the replay teacher left out (`include_replayed` was not given).
+    pub replayed: usize,
     /// Lines of the workspace files that could not be read.
     pub warnings: Vec<String>,
 }
@@ -84,26 +93,66 @@ pub enum CurateError {
     },
     /// Nothing to write; an existing file is left as it was. `warnings` are the unreadable
     /// lines met on the way (one of them may have been an accept).
-    #[error("{}", nothing_to_export(store, refused))]
+    #[error("{}", nothing_to_export(store, refused, *replayed))]
     NothingAccepted {
         store: PathBuf,
         refused: Vec<String>,
+        /// Replayed runs left out.
+        replayed: usize,
         warnings: Vec<String>,
     },
 }
 
-fn nothing_to_export(store: &Path, refused: &[String]) -> String {
-    if refused.is_empty() {
-        format!(
-            "no accepted outputs in {}: accept outputs in the workbench first",
-            store.display()
-        )
+fn nothing_to_export(store: &Path, refused: &[String], replayed: usize) -> String {
+    let mut text = if refused.is_empty() {
+        format!("no exportable outputs in {}", store.display())
     } else {
         format!(
-            "no exportable outputs in {}: every accepted output is from an incomplete or failed run ({}); accept complete runs in the workbench",
+            "no exportable outputs in {}: every one was refused ({})",
             store.display(),
-            refused.join(", ")
+            refused.join("; ")
         )
+    };
+    if replayed > 0 {
+        let runs = if replayed == 1 { "run" } else { "runs" };
+        let _ = write!(
+            text,
+            "; {replayed} {runs} of the offline replay teacher left out (--include-replayed takes them)"
+        );
+    }
+    if refused.is_empty() && replayed == 0 {
+        text.push_str(": accept outputs in the workbench first");
+    }
+    text
+}
+
+/// Why an accepted run is not exported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The run did not complete.
+    Incomplete,
+    /// The offline replay's placeholder: not a model's answer.
+    Placeholder,
+    /// The text exported fails these enabled rules and was not accepted anyway.
+    FailsRules(Vec<crate::transcript::RuleId>),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Incomplete => f.write_str("accepted, but the run is incomplete or failed"),
+            Self::Placeholder => {
+                f.write_str("the offline replay's placeholder, not a model's answer")
+            }
+            Self::FailsRules(rules) => {
+                let names: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
+                write!(
+                    f,
+                    "fails {} (accept it anyway in the workbench, A, to export it)",
+                    names.join(", ")
+                )
+            }
+        }
     }
 }
 
@@ -112,14 +161,40 @@ fn nothing_to_export(store: &Path, refused: &[String]) -> String {
 struct Selection<'a> {
     /// One complete run per sample, in the order the samples first appear in `runs.jsonl`.
     chosen: Vec<(&'a Run, Curation)>,
-    /// Accepted runs that did not complete, in the same order.
-    refused: Vec<&'a Run>,
+    /// Accepted runs that did not complete, or are placeholders, in the same order.
+    refused: Vec<(&'a Run, Refusal)>,
     /// The last accept of each accepted run that is not in `runs.jsonl`, in journal order.
     unknown: Vec<&'a Decision>,
+    /// Runs of the replay teacher left out.
+    replayed: usize,
 }
 
-/// For each sample, the run whose accept is the latest among its currently accepted runs.
-fn select<'a>(runs: &'a [Run], decisions: &'a [Decision]) -> Selection<'a> {
+/// What [`select`] takes besides accepted runs.
+#[derive(Clone, Copy, Debug, Default)]
+struct Scope {
+    include_replayed: bool,
+    /// Every complete run of a sample with no standing accept, when `passes` says so.
+    only_passing: bool,
+}
+
+impl Scope {
+    fn of(options: &ExportOptions) -> Self {
+        Self {
+            include_replayed: options.include_replayed,
+            only_passing: options.only_passing,
+        }
+    }
+}
+
+/// For each sample, the run whose accept is the latest among its currently accepted runs
+/// (undone decisions do not count); with `only_passing`, for the samples without one, their
+/// latest complete run that `passes` and is not rejected.
+fn select<'a>(
+    runs: &'a [Run],
+    decisions: &'a [Decision],
+    scope: Scope,
+    passes: &mut dyn FnMut(&Run) -> bool,
+) -> Selection<'a> {
     let mut curations = fold(decisions);
     let mut runs_by_id: HashMap<&str, &Run> = HashMap::with_capacity(runs.len());
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
@@ -128,10 +203,14 @@ fn select<'a>(runs: &'a [Run], decisions: &'a [Decision]) -> Selection<'a> {
         let next = first_seen.len();
         first_seen.entry(run.sample_id.as_str()).or_insert(next);
     }
+    // The journal position of each run's standing decision when it is an accept.
     let mut last_accept: HashMap<&str, usize> = HashMap::new();
-    for (at, decision) in decisions.iter().enumerate() {
+    for at in crate::store::standing_order(decisions) {
+        let decision = &decisions[at];
         if decision.verdict == Verdict::Accepted {
             last_accept.insert(decision.run_id.as_str(), at);
+        } else {
+            last_accept.remove(decision.run_id.as_str());
         }
     }
     let mut unknown = Vec::new();
@@ -152,7 +231,26 @@ fn select<'a>(runs: &'a [Run], decisions: &'a [Decision]) -> Selection<'a> {
             *slot = (at, run);
         }
     }
-    let mut winners: Vec<&Run> = latest.into_values().map(|(_, run)| run).collect();
+    let mut winners: Vec<&Run> = latest.values().map(|&(_, run)| run).collect();
+    if scope.only_passing {
+        let mut extra: HashMap<&str, &Run> = HashMap::new();
+        for run in runs {
+            if latest.contains_key(run.sample_id.as_str()) || !run.is_complete() {
+                continue;
+            }
+            let rejected = curations
+                .get(&run.run_id)
+                .is_some_and(|c| c.verdict == Some(Verdict::Rejected));
+            if rejected || run.is_placeholder() || (run.teacher.replayed && !scope.include_replayed)
+            {
+                continue;
+            }
+            if passes(run) {
+                extra.insert(run.sample_id.as_str(), run);
+            }
+        }
+        winners.extend(extra.into_values());
+    }
     winners.sort_by_key(|run| first_seen.get(run.sample_id.as_str()).copied());
     unknown.sort_unstable();
 
@@ -161,11 +259,15 @@ fn select<'a>(runs: &'a [Run], decisions: &'a [Decision]) -> Selection<'a> {
         ..Selection::default()
     };
     for run in winners {
-        if run.is_complete() {
+        if run.is_placeholder() {
+            selection.refused.push((run, Refusal::Placeholder));
+        } else if !run.is_complete() {
+            selection.refused.push((run, Refusal::Incomplete));
+        } else if run.teacher.replayed && !scope.include_replayed {
+            selection.replayed += 1;
+        } else {
             let curation = curations.remove(&run.run_id).unwrap_or_default();
             selection.chosen.push((run, curation));
-        } else {
-            selection.refused.push(run);
         }
     }
     selection
@@ -184,26 +286,46 @@ pub fn export_accepted(
     let loaded_decisions = workspace.load_decisions()?;
     let mut warnings = loaded_runs.warnings;
     warnings.extend(loaded_decisions.warnings);
-    let selection = select(&loaded_runs.runs, &loaded_decisions.decisions);
-    let decisions_path = workspace.decisions_path();
-    for decision in &selection.unknown {
-        warnings.push(format!(
+    // Every run leaves judged by the rules its version has now: the recorded verdicts when
+    // they were judged by exactly those rules, else its text judged again.
+    let mut judge = Judge::new(options.rule_layers.clone())?;
+    let snapshot = |run: &Run| {
+        let id = run.prompt_id.clone();
+        move || workspace.load_prompt(&id).map_err(|e| e.to_string())
+    };
+    let scope = Scope::of(options);
+    let mut passes = |run: &Run| {
+        judge
+            .verdicts(run, snapshot(run))
+            .iter()
+            .all(|r| r.outcome != crate::transcript::Outcome::Fail)
+    };
+    let mut selection = select(
+        &loaded_runs.runs,
+        &loaded_decisions.decisions,
+        scope,
+        &mut passes,
+    );
+    warnings.extend(selection.unknown.iter().map(|decision| {
+        format!(
             "{}: accepted run {} of sample {} is not in {}: left out",
-            decisions_path.display(),
+            workspace.decisions_path().display(),
             decision.run_id,
             decision.sample_id,
             workspace.runs_path().display()
-        ));
-    }
+        )
+    }));
+    let judged = guard(&mut selection, &mut judge, &snapshot);
     let refused: Vec<String> = selection
         .refused
         .iter()
-        .map(|run| format!("{} (run {})", run.sample_id, run.run_id))
+        .map(|(run, why)| format!("{} (run {}): {why}", run.sample_id, run.run_id))
         .collect();
     if selection.chosen.is_empty() {
         return Err(CurateError::NothingAccepted {
             store: workspace.root().to_owned(),
             refused,
+            replayed: selection.replayed,
             warnings,
         });
     }
@@ -211,35 +333,24 @@ pub fn export_accepted(
     // Everything that can fail is done before the file is opened, so a failure writes nothing.
     let systems = teacher_prompts(workspace, &options.system, &selection.chosen)?;
     let metas = if options.with_meta {
-        let mut judge = Judge::new(options.rule_layers.clone())?;
-        let metas = selection
+        let rejections = rejections(&loaded_runs.runs, &loaded_decisions.decisions);
+        selection
             .chosen
             .iter()
-            .map(|(run, curation)| {
-                let snapshot = || {
-                    workspace
-                        .load_prompt(&run.prompt_id)
-                        .map_err(|e| e.to_string())
-                };
-                let rules = match &curation.edited {
-                    // Judged as dataset text, like an edit in the workbench, by the rules the
-                    // run's version has now.
-                    Some(text) => Cow::Owned(recheck(
-                        text,
-                        &judge.version(&run.prompt_id, snapshot).rules,
-                    )),
-                    None => judge.verdicts(run, snapshot),
-                };
-                meta(run, curation, &rules).map(Some)
+            .zip(&judged)
+            .map(|((run, curation), rules)| {
+                let rejected = rejections
+                    .get(run.sample_id.as_str())
+                    .map_or(&[][..], Vec::as_slice);
+                meta(run, curation, rules, rejected).map(Some)
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        for (id, fallback) in judge.fallbacks() {
-            warnings.push(format!("prompt {id}: {fallback}"));
-        }
-        metas
+            .collect::<Result<Vec<_>, _>>()?
     } else {
         vec![None; selection.chosen.len()]
     };
+    for (id, fallback) in judge.fallbacks() {
+        warnings.push(format!("prompt {id}: {fallback}"));
+    }
     let examples: Vec<Example<'_>> = selection
         .chosen
         .iter()
@@ -270,8 +381,64 @@ pub fn export_accepted(
             .filter(|(_, c)| c.edited.is_some())
             .count(),
         refused,
+        replayed: selection.replayed,
         warnings,
     })
+}
+
+/// The runs a curator rejected, by sample: run id, prompt id and the reason given.
+fn rejections<'a>(runs: &'a [Run], decisions: &[Decision]) -> HashMap<&'a str, Vec<Value>> {
+    let mut rejections: HashMap<&str, Vec<Value>> = HashMap::new();
+    let curations = fold(decisions);
+    for run in runs {
+        let Some(curation) = curations.get(&run.run_id) else {
+            continue;
+        };
+        if curation.verdict == Some(Verdict::Rejected) {
+            let mut entry = Map::new();
+            entry.insert("run_id".into(), run.run_id.clone().into());
+            entry.insert("prompt_id".into(), run.prompt_id.clone().into());
+            if let Some(reason) = &curation.reason {
+                entry.insert("reason".into(), reason.clone().into());
+            }
+            rejections
+                .entry(run.sample_id.as_str())
+                .or_default()
+                .push(Value::Object(entry));
+        }
+    }
+    rejections
+}
+
+/// Judges the text each chosen run exports (the edit where edited) by its version's rules
+/// now, and moves those that fail to `refused` unless they were accepted anyway. Returns the
+/// verdicts of the runs kept, in order.
+fn guard<S: FnOnce() -> Result<String, String>>(
+    selection: &mut Selection<'_>,
+    judge: &mut Judge,
+    snapshot: &impl Fn(&Run) -> S,
+) -> Vec<Vec<RuleResult>> {
+    let mut judged = Vec::with_capacity(selection.chosen.len());
+    let mut refused = Vec::new();
+    for (run, curation) in std::mem::take(&mut selection.chosen) {
+        let rules = match &curation.edited {
+            Some(text) => recheck(text, &judge.version(&run.prompt_id, snapshot(run)).rules),
+            None => judge.verdicts(run, snapshot(run)).into_owned(),
+        };
+        let failing: Vec<crate::transcript::RuleId> = rules
+            .iter()
+            .filter(|r| r.outcome == crate::transcript::Outcome::Fail)
+            .map(|r| r.id)
+            .collect();
+        if failing.is_empty() || curation.override_rules {
+            selection.chosen.push((run, curation));
+            judged.push(rules);
+        } else {
+            refused.push((run, Refusal::FailsRules(failing)));
+        }
+    }
+    selection.refused.extend(refused);
+    judged
 }
 
 /// The system prompt bodies (front matter stripped: the body is what was sent), by prompt id,
@@ -310,6 +477,7 @@ fn meta(
     run: &Run,
     curation: &Curation,
     rules: &[RuleResult],
+    rejected: &[Value],
 ) -> Result<Map<String, Value>, CurateError> {
     let rules = serde_json::to_value(rules).map_err(|source| CurateError::Meta {
         run_id: run.run_id.clone(),
@@ -323,6 +491,13 @@ fn meta(
     meta.insert("model".into(), run.teacher.model.clone().into());
     meta.insert("edited".into(), curation.edited.is_some().into());
     meta.insert("replayed".into(), run.teacher.replayed.into());
+    meta.insert("accepted_anyway".into(), curation.override_rules.into());
+    if let Some(at_ms) = curation.at_ms {
+        meta.insert("decided_at_ms".into(), at_ms.into());
+    }
+    if !rejected.is_empty() {
+        meta.insert("rejected".into(), Value::Array(rejected.to_vec()));
+    }
     meta.insert("rules".into(), rules);
     let mut extra = Map::new();
     extra.insert("meta".into(), Value::Object(meta));
@@ -364,6 +539,7 @@ mod tests {
                 model: "recorded".to_owned(),
                 replayed: true,
             },
+            placeholder: false,
             params: ModelParams::default(),
             exec: ExecMode::Off,
             status,
@@ -386,8 +562,78 @@ mod tests {
             verdict,
             text: text.map(str::to_owned),
             rules: Vec::new(),
+            override_rules: false,
+            reason: None,
+            prompt_id: None,
             at_ms: 0,
         }
+    }
+
+    /// Accepted runs only, replayed ones included (the test runs are all replayed).
+    fn pick<'a>(runs: &'a [Run], decisions: &'a [Decision]) -> Selection<'a> {
+        let scope = Scope {
+            include_replayed: true,
+            only_passing: false,
+        };
+        select(runs, decisions, scope, &mut |_| true)
+    }
+
+    #[test]
+    fn undone_accepts_do_not_count_and_placeholders_and_replays_stay_out() {
+        let mut runs = vec![
+            run("a1", "qa", RunStatus::Complete),
+            run("a2", "qa", RunStatus::Complete),
+            run("b1", "qb", RunStatus::Complete),
+            run("c1", "qc", RunStatus::Complete),
+            run("d1", "qd", RunStatus::Complete),
+        ];
+        runs[2].placeholder = true;
+        // Known by its text alone (a run recorded before placeholders were marked).
+        runs[3].transcript = "[Offline replay] There is no recorded answer".to_owned();
+        let [a1, a2, b1, c1, d1] = &runs.clone().try_into().expect("five");
+        let decisions = [
+            decision(a1, Verdict::Accepted, None),
+            decision(a2, Verdict::Accepted, None),
+            decision(a2, Verdict::Revoked, None),
+            decision(b1, Verdict::Accepted, None),
+            decision(c1, Verdict::Accepted, None),
+            decision(d1, Verdict::Rejected, None),
+        ];
+        let selection = pick(&runs, &decisions);
+        assert_eq!(
+            ids(selection.chosen.iter().map(|(r, _)| *r)),
+            ["a1"],
+            "a2's accept was undone: a1's stands"
+        );
+        assert_eq!(
+            selection
+                .refused
+                .iter()
+                .map(|(r, why)| (r.run_id.as_str(), why.clone()))
+                .collect::<Vec<_>>(),
+            [("b1", Refusal::Placeholder), ("c1", Refusal::Placeholder)]
+        );
+
+        // Without --include-replayed the replay teacher's runs are counted, not exported.
+        let scope = Scope::default();
+        let selection = select(&runs, &decisions, scope, &mut |_| true);
+        assert!(selection.chosen.is_empty());
+        assert_eq!(selection.replayed, 1);
+
+        // --only-passing adds the latest passing run of samples with no accept, never a
+        // rejected one or a placeholder.
+        let scope = Scope {
+            include_replayed: true,
+            only_passing: true,
+        };
+        let selection = select(&runs, &decisions, scope, &mut |r| r.run_id != "a2");
+        assert_eq!(ids(selection.chosen.iter().map(|(r, _)| *r)), ["a1"]);
+        let mut extra = runs.clone();
+        extra.push(run("e1", "qe", RunStatus::Complete));
+        extra.push(run("e2", "qe", RunStatus::Complete));
+        extra.push(run("f1", "qf", RunStatus::Complete));
+        let selection = select(&extra, &decisions, scope, &mut |r| r.run_id != "f1");
+        assert_eq!(ids(selection.chosen.iter().map(|(r, _)| *r)), ["a1", "e2"]);
     }
 
     fn ids<'a>(runs: impl IntoIterator<Item = &'a Run>) -> Vec<&'a str> {
@@ -415,11 +661,12 @@ mod tests {
             decision(d1, Verdict::Accepted, None),
             decision(d1, Verdict::Rejected, None),
         ];
-        let selection = select(&runs, &decisions);
+        let selection = pick(&runs, &decisions);
         // qb's first run comes before a2, so qb follows qa whichever qa run is chosen.
         assert_eq!(ids(selection.chosen.iter().map(|(r, _)| *r)), ["a1", "b1"]);
         assert_eq!(selection.chosen[1].1.edited.as_deref(), Some("改过"));
-        assert_eq!(ids(selection.refused), ["c1"]);
+        assert_eq!(ids(selection.refused.iter().map(|(r, _)| *r)), ["c1"]);
+        assert_eq!(selection.refused[0].1, Refusal::Incomplete);
         assert_eq!(
             selection
                 .unknown
@@ -510,15 +757,15 @@ mod tests {
                     .rposition(|d| d.run_id == id && d.verdict == Verdict::Accepted)
             };
             let first_seen = |sample: &str| runs.iter().position(|r| r.sample_id == sample);
-            let selection = select(&runs, &decisions);
+            let selection = pick(&runs, &decisions);
 
             for (run, curation) in &selection.chosen {
                 prop_assert!(run.is_complete());
                 prop_assert_eq!(Some(curation), curations.get(&run.run_id));
             }
-            prop_assert!(selection.refused.iter().all(|r| !r.is_complete()));
+            prop_assert!(selection.refused.iter().all(|(r, _)| !r.is_complete()));
             let mut taken: Vec<&Run> = selection.chosen.iter().map(|(r, _)| *r).collect();
-            taken.extend(&selection.refused);
+            taken.extend(selection.refused.iter().map(|(r, _)| *r));
             let samples: HashSet<&str> = taken.iter().map(|r| r.sample_id.as_str()).collect();
             prop_assert_eq!(samples.len(), taken.len(), "a sample went out twice");
             let with_accept: HashSet<&str> = runs
@@ -537,7 +784,7 @@ mod tests {
             }
             let order: Vec<_> = selection.chosen.iter().map(|(r, _)| first_seen(&r.sample_id)).collect();
             prop_assert!(order.is_sorted());
-            let order: Vec<_> = selection.refused.iter().map(|r| first_seen(&r.sample_id)).collect();
+            let order: Vec<_> = selection.refused.iter().map(|(r, _)| first_seen(&r.sample_id)).collect();
             prop_assert!(order.is_sorted());
             prop_assert_eq!(
                 selection.unknown.iter().map(|d| d.run_id.as_str()).collect::<Vec<_>>(),

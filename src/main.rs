@@ -96,6 +96,15 @@ struct ExportArgs {
     /// The JSONL file to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Also export runs of the offline replay teacher (recorded text, not fresh answers).
+    /// Placeholders are never exported.
+    #[arg(long)]
+    include_replayed: bool,
+    /// Export every complete run whose text passes its version's rules, accepted or not (per
+    /// sample: its accepted run if it has one, else its latest passing run that was not
+    /// rejected).
+    #[arg(long)]
+    only_passing: bool,
     /// The workspace folder holding .moss/ (default: the current directory).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
@@ -444,6 +453,8 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         out: args.out,
         // `--with-meta` judges each run by its version's rules under the current config.
         rule_layers: Layers::discover(&workspace_dir)?,
+        include_replayed: args.include_replayed,
+        only_passing: args.only_passing,
     };
     let stderr = io::stderr();
     let report = match curate::export_accepted(&workspace, &options) {
@@ -471,9 +482,14 @@ fn write_export_summary(
         writeln!(out, "moss: {warning}")?;
     }
     for refused in &report.refused {
+        writeln!(out, "moss: refused {refused}")?;
+    }
+    if report.replayed > 0 {
         writeln!(
             out,
-            "moss: refused {refused}: accepted, but the run is incomplete or failed"
+            "moss: left out {} run{} of the offline replay teacher (--include-replayed takes them)",
+            report.replayed,
+            if report.replayed == 1 { "" } else { "s" }
         )?;
     }
     let plural = |n: usize| if n == 1 { "" } else { "s" };

@@ -77,6 +77,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         exec: pipeline.exec_mode(),
         require: pipeline.sandbox().config().require.clone(),
         concurrency: config.workbench.concurrency.max(1),
+        reject_reasons: config.workbench.reject_reasons.clone(),
         theme,
         keymap,
         rules,

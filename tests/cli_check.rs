@@ -124,6 +124,7 @@ fn json_mode_writes_one_object_per_record_and_the_summary_to_stderr() {
                 "no-model-results": "skip",
                 "no-input": "pass",
                 "no-refusal": "pass",
+                "model-answer": "pass",
             }
         })
     );
@@ -431,7 +432,11 @@ fn shipped_transcripts_check_as_documented() {
             .and_then(|n| n.parse().ok())
             .expect("fail count");
         let rule = line.split_whitespace().next().unwrap_or_default();
-        assert!(fail > 0 || rule == "no-model-results", "{line}");
+        // No recording is a placeholder, and result tags in a dataset may be anyone's.
+        assert!(
+            fail > 0 || rule == "no-model-results" || rule == "model-answer",
+            "{line}"
+        );
     }
 }
 

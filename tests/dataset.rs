@@ -78,6 +78,7 @@ fn record(
         system: system.map(str::to_owned),
         question: question.map(str::to_owned),
         answer: answer.map(str::to_owned),
+        tags: Vec::new(),
     }
 }
 
@@ -335,10 +336,25 @@ fn text_is_a_string_or_an_object_with_text() {
 
 #[test]
 fn questions_have_no_answer() {
-    let value = json!({"id": 3, "question": "为什么天是蓝的？", "tags": ["物理"]});
+    let value = json!({"id": 3, "question": "为什么天是蓝的？", "tags": ["物理", 7, "zh"]});
     assert_eq!(
         decode(Format::Questions, &value),
-        Ok(record(Some("3"), None, Some("为什么天是蓝的？"), None))
+        Ok(Record {
+            tags: vec!["物理".to_owned(), "zh".to_owned()],
+            ..record(Some("3"), None, Some("为什么天是蓝的？"), None)
+        }),
+        "string tags are kept, others dropped"
+    );
+    let one = json!({"question": "q", "tags": "solo"});
+    assert_eq!(
+        decode(Format::Questions, &one).map(|r| r.tags),
+        Ok(vec!["solo".to_owned()])
+    );
+    let odd = json!({"question": "q", "tags": {"a": 1}});
+    assert_eq!(
+        decode(Format::Questions, &odd).map(|r| r.tags),
+        Ok(Vec::new()),
+        "tags of another shape are no tags, not a bad record"
     );
     assert_eq!(
         decode(Format::Questions, &json!({"id": "x"})),

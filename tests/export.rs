@@ -54,14 +54,19 @@ impl Bench {
     }
 
     fn decide(&self, run: &Run, verdict: Verdict) {
-        self.write_decision(run, verdict, None);
+        self.write_decision(run, verdict, None, false);
+    }
+
+    /// Accepts `run` knowing it fails a rule (`A` in the workbench).
+    fn accept_anyway(&self, run: &Run) {
+        self.write_decision(run, Verdict::Accepted, None, true);
     }
 
     fn edit(&self, run: &Run, text: &str) {
-        self.write_decision(run, Verdict::Edited, Some(text));
+        self.write_decision(run, Verdict::Edited, Some(text), false);
     }
 
-    fn write_decision(&self, run: &Run, verdict: Verdict, text: Option<&str>) {
+    fn write_decision(&self, run: &Run, verdict: Verdict, text: Option<&str>, anyway: bool) {
         let rules = Rules::new(RulesConfig::default()).expect("rules");
         let decision = Decision {
             run_id: run.run_id.clone(),
@@ -69,6 +74,9 @@ impl Bench {
             verdict,
             text: text.map(str::to_owned),
             rules: text.map(|t| recheck(t, &rules)).unwrap_or_default(),
+            override_rules: anyway,
+            reason: None,
+            prompt_id: None,
             at_ms: 1_760_000_000_000,
         };
         self.store
@@ -137,6 +145,7 @@ fn make_run(id: &str, sample: &str, status: RunStatus, prompt_id: &str) -> Run {
             model: "deepseek-ai/DeepSeek-V3".to_owned(),
             replayed: false,
         },
+        placeholder: false,
         params: ModelParams::default(),
         exec: ExecMode::Off,
         status,
@@ -270,7 +279,9 @@ fn only_refused_runs_accepted_is_an_error_naming_them() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("incomplete or failed run (q2 (run r2))"),
+        err.contains(
+            "every one was refused (q2 (run r2): accepted, but the run is incomplete or failed)"
+        ),
         "{err}"
     );
     assert!(!bench.path("out.jsonl").exists());
@@ -387,9 +398,10 @@ fn with_meta_says_where_each_example_came_from() {
     let edit = "<think>先想</think>\n改过的回答。";
     bench.decide(&plain, Verdict::Accepted);
     bench.edit(&replayed, edit);
-    bench.decide(&replayed, Verdict::Accepted);
+    bench.accept_anyway(&replayed);
 
-    let (records, _) = bench.export_ok(&["--with-meta", "--format", "messages"]);
+    let (records, _) =
+        bench.export_ok(&["--with-meta", "--format", "messages", "--include-replayed"]);
     let rules = |run: &Run| serde_json::to_value(&run.rules).expect("rules");
     // The prompt's front matter sets max-words = 80 over the built-in rules: the runs were
     // recorded without a rules id, so they and the edit are judged by those.
@@ -403,6 +415,7 @@ fn with_meta_says_where_each_example_came_from() {
             "run_id": "r1", "sample_id": "q1", "prompt_id": bench.prompt.id,
             "provider": "siliconflow", "model": "deepseek-ai/DeepSeek-V3",
             "edited": false, "replayed": false, "rules": plain_rules,
+            "accepted_anyway": false, "decided_at_ms": 1_760_000_000_000u64,
         })
     );
     assert_eq!(
@@ -415,13 +428,106 @@ fn with_meta_says_where_each_example_came_from() {
             "run_id": "r2", "sample_id": "q2", "prompt_id": bench.prompt.id,
             "provider": "replay", "model": "recorded",
             "edited": true, "replayed": true, "rules": edited_rules,
+            "accepted_anyway": true, "decided_at_ms": 1_760_000_000_000u64,
         })
     );
     assert_ne!(records[1]["meta"]["rules"], rules(&replayed));
     assert_eq!(records[1]["messages"][1]["content"], edit);
 
-    let (records, _) = bench.export_ok(&[]);
+    let (records, _) = bench.export_ok(&["--include-replayed"]);
     assert!(records.iter().all(|r| r.get("meta").is_none()));
+    // Without --include-replayed the replay teacher's run stays out, and says so.
+    let (records, err) = bench.export_ok(&[]);
+    assert_eq!(records.len(), 1);
+    assert!(
+        err.contains(
+            "moss: left out 1 run of the offline replay teacher (--include-replayed takes them)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_accepted_output_that_fails_a_rule_is_refused_unless_accepted_anyway() {
+    let bench = Bench::new();
+    let good = bench.run("r1", "q1", RunStatus::Complete);
+    let over = "好。\n<think>这一段思考远远超过了前面的回答字数</think>\n完。";
+    let mut failing = make_run("r2", "q2", RunStatus::Complete, &bench.prompt.id);
+    let parsed = Transcript::parse(over, CountMode::Mixed);
+    over.clone_into(&mut failing.transcript);
+    failing.segments = SegmentSummary::of(&parsed);
+    failing.rules =
+        moss_thinking::transcript::evaluate(&parsed, RuleContext::Live { model_results: 0 });
+    bench.record(&failing);
+    // An edit over budget, accepted plainly: refused too.
+    let edited = bench.run("r3", "q3", RunStatus::Complete);
+    bench.edit(&edited, over);
+    for run in [&good, &failing, &edited] {
+        bench.decide(run, Verdict::Accepted);
+    }
+    let (records, err) = bench.export_ok(&[]);
+    assert_eq!(answers(&records), [answer("r1")]);
+    assert!(
+        err.contains("moss: refused q2 (run r2): fails think-budget (accept it anyway in the workbench, A, to export it)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("moss: refused q3 (run r3): fails think-budget"),
+        "{err}"
+    );
+
+    // Accepted anyway, both go out, marked so in the metadata.
+    bench.accept_anyway(&failing);
+    bench.accept_anyway(&edited);
+    let (records, err) = bench.export_ok(&["--with-meta"]);
+    assert_eq!(
+        answers(&records),
+        [answer("r1"), over.to_owned(), over.to_owned()]
+    );
+    assert!(!err.contains("refused"), "{err}");
+    assert_eq!(records[1]["meta"]["accepted_anyway"], true);
+    assert_eq!(records[0]["meta"]["accepted_anyway"], false);
+}
+
+#[test]
+fn placeholders_never_leave_and_only_passing_takes_every_complete_passing_run() {
+    let bench = Bench::new();
+    let accepted = bench.run("r1", "q1", RunStatus::Complete);
+    bench.decide(&accepted, Verdict::Accepted);
+    let unreviewed = bench.run("r2", "q2", RunStatus::Complete);
+    let rejected = bench.run("r3", "q3", RunStatus::Complete);
+    bench.decide(&rejected, Verdict::Rejected);
+    bench.run("r4", "q4", RunStatus::Incomplete);
+    // A placeholder marked as such, and one recorded before the mark (known by its text).
+    let mut marked = make_run("r5", "q5", RunStatus::Complete, &bench.prompt.id);
+    marked.placeholder = true;
+    bench.record(&marked);
+    bench.decide(&marked, Verdict::Accepted);
+    let mut legacy = make_run("r6", "q6", RunStatus::Complete, &bench.prompt.id);
+    legacy.transcript = "[Offline replay] There is no recorded answer for this question; this is a placeholder, not a model's answer.".to_owned();
+    bench.record(&legacy);
+    bench.decide(&legacy, Verdict::Accepted);
+
+    let (records, err) = bench.export_ok(&[]);
+    assert_eq!(answers(&records), [answer("r1")]);
+    assert!(
+        err.contains(
+            "moss: refused q5 (run r5): the offline replay's placeholder, not a model's answer"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("moss: refused q6 (run r6): the offline replay's placeholder"),
+        "{err}"
+    );
+
+    let (records, _) = bench.export_ok(&["--only-passing", "--include-replayed"]);
+    assert_eq!(
+        answers(&records),
+        [answer("r1"), answer("r2")],
+        "the accepted run, and the unreviewed one that passes; not the rejected, incomplete or placeholder ones"
+    );
+    let _ = unreviewed;
 }
 
 #[test]
@@ -449,7 +555,7 @@ fn nothing_accepted_is_an_error_and_the_old_file_stays() {
     let store = bench.path(".moss");
     assert!(
         err.contains(&format!(
-            "no accepted outputs in {}: accept outputs in the workbench first",
+            "no exportable outputs in {}: accept outputs in the workbench first",
             store.display()
         )),
         "{err}"
@@ -562,10 +668,13 @@ fn with_meta_judges_runs_by_their_version_rules_under_the_current_config() {
     let builtin = Rules::new(RulesConfig::default()).expect("rules");
     let mut legacy = judged_run("r3", "q3", &plain, &answer, &builtin);
     legacy.rules_id = String::new();
+    // Fifty words fail at forty: only what was accepted anyway leaves.
     for run in [&older, &current, &legacy] {
         bench.record(run);
-        bench.decide(run, Verdict::Accepted);
     }
+    bench.accept_anyway(&older);
+    bench.decide(&current, Verdict::Accepted);
+    bench.accept_anyway(&legacy);
     // An edit to fifty words, judged by the built-in rules when it was made (passed).
     let edited = judged_run(
         "r4",
@@ -576,7 +685,7 @@ fn with_meta_judges_runs_by_their_version_rules_under_the_current_config() {
     );
     bench.record(&edited);
     bench.edit(&edited, &answer);
-    bench.decide(&edited, Verdict::Accepted);
+    bench.accept_anyway(&edited);
 
     std::fs::write(bench.path("moss.toml"), moss_toml).expect("moss.toml");
     let (records, err) = bench.export_ok(&["--with-meta"]);
@@ -640,7 +749,7 @@ fn with_meta_judges_a_version_without_its_snapshot_by_the_config_and_says_so() {
     );
     run.prompt_id = "0123456789abcdef".to_owned();
     bench.record(&run);
-    bench.decide(&run, Verdict::Accepted);
+    bench.accept_anyway(&run);
     std::fs::write(bench.path("moss.toml"), moss_toml).expect("moss.toml");
     let (records, err) = bench.export_ok(&["--with-meta"]);
     assert_eq!(concise(&records[0]).0, "fail", "judged by max-words = 40");

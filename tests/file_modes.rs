@@ -32,7 +32,8 @@ fn generate(bench: &Bench, umask: &str, out_args: &[&str]) {
 }
 
 fn export(bench: &Bench, umask: &str, out: &str) {
-    let output = run(bench.moss_with_umask(Some(umask), &["export", "--out", out]));
+    let output =
+        run(bench.moss_with_umask(Some(umask), &["export", "--out", out, "--include-replayed"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
 

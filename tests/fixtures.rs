@@ -19,7 +19,9 @@ use serde::Deserialize;
 fn expected_rules() -> impl Iterator<Item = RuleId> {
     RuleId::ALL
         .into_iter()
-        .filter(|id| *id != RuleId::NoModelResults)
+        // No recording is a placeholder: `model-answer` is shown failing on the replay
+        // teacher's own placeholder (its unit tests) and passes on every recording.
+        .filter(|id| *id != RuleId::NoModelResults && *id != RuleId::ModelAnswer)
 }
 
 /// Chunk sizes of the streaming comparison, in bytes (each cut rounded up to a char boundary).

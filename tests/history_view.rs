@@ -110,6 +110,7 @@ fn run(prompt: &str, at: u64, status: RunStatus, fails: &[RuleId]) -> Run {
             model: "replay".into(),
             replayed: true,
         },
+        placeholder: false,
         params: ModelParams::default(),
         exec: ExecMode::Off,
         status,

@@ -88,9 +88,18 @@ fn defaults_are_the_documented_keys() {
         entries,
         [
             (Action::Save, vec!["Ctrl-S".to_owned()]),
-            (Action::Close, vec!["Esc".to_owned()])
+            (Action::Close, vec!["Esc".to_owned()]),
+            (Action::Undo, vec!["Ctrl-Z".to_owned()]),
+            (Action::Redo, vec!["Ctrl-Y".to_owned()]),
         ]
     );
+    // The review keys: accept and go on, accept anyway, reject with a reason, undo, bulk.
+    assert_eq!(main(Action::Accept), ["a"]);
+    assert_eq!(main(Action::AcceptAnyway), ["A"]);
+    assert_eq!(main(Action::Reject), ["x"]);
+    assert_eq!(main(Action::Undo), ["u"]);
+    assert_eq!(main(Action::Bulk), ["b"]);
+    assert_eq!(main(Action::ShowQuestion), ["i"]);
 }
 
 #[test]

@@ -468,6 +468,9 @@ async fn decisions_go_through_the_same_journal_and_are_reported_once_on_disk() {
         verdict: Verdict::Accepted,
         text: None,
         rules: Vec::new(),
+        override_rules: false,
+        reason: None,
+        prompt_id: None,
         at_ms: 1,
     };
     h.service.record(Entry::Decision(decision.clone()));

@@ -240,16 +240,23 @@ fn run_accept_export_in_a_real_terminal() {
     let session = std::fs::read_to_string(dir.path().join(".moss/workbench.json"))
         .expect("the answer is remembered");
     assert!(session.contains("\"exec_consent\": true"), "{session}");
-    // Accept it: the screen says so only once the decision is on disk.
+    // q01's recording skips the think before its code (on purpose): `a` refuses it, `A` accepts
+    // it knowingly; the screen says so only once the decision is on disk.
     tmux.keys(&["a"]);
-    tmux.wait_for("accepted");
+    tmux.wait_for("not accepted: it fails think-before-code");
+    assert!(!dir.path().join(".moss/decisions.jsonl").exists());
+    tmux.keys(&["A"]);
+    tmux.wait_for("q01: accepted anyway");
     let decisions = std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl"))
         .expect("the decision is on disk when the screen shows it");
     assert!(decisions.contains("\"accepted\""), "{decisions}");
 
-    // Export with the dialog's defaults.
+    // Export with the dialog's defaults, but for the replay teacher's runs, which it leaves out
+    // unless asked.
     tmux.keys(&["o"]);
     tmux.wait_for("Export accepted outputs");
+    tmux.keys(&["Tab", "Tab", "Tab", "Space"]);
+    tmux.wait_for("[include]");
     tmux.keys(&["Enter"]);
     tmux.wait_for("exported 1 accepted");
     tmux.keys(&["q"]);
@@ -269,7 +276,9 @@ fn run_accept_export_in_a_real_terminal() {
         "asked once: {screen}"
     );
     tmux.keys(&["x"]);
-    tmux.wait_for("rejected");
+    tmux.wait_for("Why is q02 rejected?");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("q02: rejected");
     nix::sys::signal::kill(moss_pid(dir.path()), Signal::SIGKILL).expect("kill moss");
     tmux.wait_for("moss exited 137");
 
@@ -482,9 +491,10 @@ fn editing_an_output_in_the_editor_hands_the_terminal_over_and_back() {
         decisions.contains("\"edited\"") && decisions.contains("补充一句：编辑过。"),
         "{decisions}"
     );
-    // The keyboard is moss's again: the edit is accepted, and moss quits normally.
-    tmux.keys(&["a"]);
-    tmux.wait_for("q01: accepted");
+    // The keyboard is moss's again: the edit (which still lacks a think before its code) is
+    // accepted anyway, and moss quits normally.
+    tmux.keys(&["A"]);
+    tmux.wait_for("q01: accepted anyway");
     let decisions =
         std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl")).expect("decisions");
     assert!(decisions.contains("\"accepted\""), "{decisions}");
@@ -613,7 +623,7 @@ fn the_workbench_holds_its_workspace_and_saves_a_linked_prompt_through_the_link(
     );
     let export = moss_beside(dir.path(), &config, &["export", "--out", "x.jsonl"]);
     let err = String::from_utf8_lossy(&export.stderr);
-    assert!(err.contains("no accepted outputs"), "{err}");
+    assert!(err.contains("no exportable outputs"), "{err}");
 
     tmux.keys(&["p"]);
     tmux.wait_for("Prompt teacher.md");

@@ -145,6 +145,7 @@ fn a_dialog_over_wide_characters_keeps_its_border() {
         .map(|i| moss_thinking::generate::Sample {
             id: format!("q{i:02}"),
             question: "很长的中文问题".repeat(8),
+            tags: Vec::new(),
         })
         .collect();
     app.visible = (0..app.samples.len()).collect();

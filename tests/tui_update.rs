@@ -74,6 +74,11 @@ fn stream_and_finish(app: &mut App, key: u64, text: &str, record: Run) -> Vec<Co
     )
 }
 
+/// Sample `index`'s standing decision.
+fn verdict(app: &App, index: usize) -> Option<Verdict> {
+    app.review(index).map(|r| r.verdict)
+}
+
 /// Confirms every decision in `commands` as the journal would.
 fn confirm(app: &mut App, commands: &[Command]) {
     for decision in decisions(commands) {
@@ -280,10 +285,16 @@ fn accept_is_shown_only_once_the_decision_is_on_disk() {
     assert_eq!(app.state(0), SampleState::Passed);
     assert_eq!(app.saving, 1);
     confirm(&mut app, &commands);
-    assert_eq!(app.state(0), SampleState::Accepted);
+    assert_eq!(verdict(&app, 0), Some(Verdict::Accepted));
+    assert_eq!(
+        app.state(0),
+        SampleState::Passed,
+        "the rules' state stays beside it"
+    );
     assert_eq!(app.saving, 0);
     // A failed write is reported and changes nothing.
-    let commands = press(&mut app, "x");
+    press(&mut app, "x");
+    let commands = press(&mut app, "enter");
     update(
         &mut app,
         Msg::Service(ServiceEvent::Recorded {
@@ -291,7 +302,7 @@ fn accept_is_shown_only_once_the_decision_is_on_disk() {
             result: Err("disk full".to_owned()),
         }),
     );
-    assert_eq!(app.state(0), SampleState::Accepted);
+    assert_eq!(verdict(&app, 0), Some(Verdict::Accepted));
     assert!(
         app.notice
             .as_ref()
@@ -309,15 +320,21 @@ fn reject_marks_the_run_rejected_and_incomplete_runs_cannot_be_accepted() {
         Vec::new(),
         Session::default(),
     );
-    let commands = press(&mut app, "x");
+    press(&mut app, "x");
+    let commands = press(&mut app, "enter");
     confirm(&mut app, &commands);
-    assert_eq!(app.state(0), SampleState::Rejected);
+    assert_eq!(verdict(&app, 0), Some(Verdict::Rejected));
+    assert_eq!(
+        app.selected, 0,
+        "no other sample waits for review: the selection stays"
+    );
     press(&mut app, "j");
     assert_eq!(app.state(1), SampleState::Incomplete);
     assert!(decisions(&press(&mut app, "a")).is_empty());
     assert!(app.notice.as_ref().is_some_and(|n| n.error));
     // Rejecting it is fine.
-    assert_eq!(decisions(&press(&mut app, "x")).len(), 1);
+    press(&mut app, "x");
+    assert_eq!(decisions(&press(&mut app, "enter")).len(), 1);
     // A sample never run has nothing to decide.
     press(&mut app, "j");
     assert!(decisions(&press(&mut app, "a")).is_empty());
@@ -355,13 +372,18 @@ fn e_edits_in_the_app_and_the_saved_edit_is_rechecked_then_accepted() {
         saved[0].rules
     );
     confirm(&mut app, &commands);
-    assert_eq!(app.state(1), SampleState::Edited);
+    assert_eq!(verdict(&app, 1), Some(Verdict::Edited));
+    assert_eq!(
+        app.state(1),
+        SampleState::Passed,
+        "judged on the edited text"
+    );
     let shown = app.shown.as_ref().expect("shown");
     assert!(shown.edited);
     assert_eq!(shown.live.text(), GOOD);
     let commands = press(&mut app, "a");
     confirm(&mut app, &commands);
-    assert_eq!(app.state(1), SampleState::Accepted);
+    assert_eq!(verdict(&app, 1), Some(Verdict::Accepted));
     assert_eq!(
         app.curation[&app.runs[0].run_id].edited.as_deref(),
         Some(GOOD)
@@ -369,7 +391,7 @@ fn e_edits_in_the_app_and_the_saved_edit_is_rechecked_then_accepted() {
 }
 
 #[test]
-fn esc_in_the_output_editor_discards_and_an_unchanged_save_writes_nothing() {
+fn esc_in_the_output_editor_asks_before_discarding_and_an_unchanged_save_writes_nothing() {
     let mut app = app_with(
         vec![run("q01", GOOD, RunStatus::Complete)],
         Vec::new(),
@@ -378,10 +400,87 @@ fn esc_in_the_output_editor_discards_and_an_unchanged_save_writes_nothing() {
     press(&mut app, "e");
     type_text(&mut app, "多余");
     assert!(press(&mut app, "esc").is_empty());
+    assert!(
+        matches!(app.top(), Some(Layer::EditOutput(e)) if e.confirm_discard),
+        "Esc with changes asks first"
+    );
+    // Any key but y keeps editing, the text intact.
+    press(&mut app, "n");
+    let Some(Layer::EditOutput(editor)) = app.top() else {
+        panic!("still editing");
+    };
+    assert!(editor.text().contains("多余"));
+    assert!(!editor.text().contains("n多余") && !editor.text().ends_with('n'));
+    press(&mut app, "esc");
+    press(&mut app, "y");
+    assert!(app.layers.is_empty());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text == "edit discarded")
+    );
+    // Without changes Esc closes at once.
+    press(&mut app, "e");
+    press(&mut app, "esc");
     assert!(app.layers.is_empty());
     press(&mut app, "e");
     assert!(decisions(&press(&mut app, "ctrl-s")).is_empty());
     assert!(app.notice.as_ref().is_some_and(|n| n.text == "no change"));
+}
+
+#[test]
+fn the_output_editor_undoes_redoes_and_judges_budgets_as_the_text_changes() {
+    let mut app = app_with(
+        vec![run("q01", GOOD, RunStatus::Complete)],
+        Vec::new(),
+        Session::default(),
+    );
+    press(&mut app, "e");
+    let budgets = |app: &mut App| {
+        let Some(Layer::EditOutput(editor)) = app.layers.last_mut() else {
+            panic!("editing");
+        };
+        let budgets: Vec<(usize, usize)> = editor
+            .preview
+            .budgets()
+            .iter()
+            .map(|b| (b.used, b.allowed))
+            .collect();
+        let failing: Vec<String> = editor
+            .preview
+            .rules()
+            .iter()
+            .filter(|r| r.outcome == moss_thinking::transcript::Outcome::Fail)
+            .map(|r| r.id.to_string())
+            .collect();
+        (budgets, failing)
+    };
+    let (before, failing) = budgets(&mut app);
+    assert_eq!(before.len(), 1);
+    assert!(failing.is_empty(), "{failing:?}");
+    // A long think at the end: over its budget at once, before any save.
+    press(&mut app, "ctrl-end");
+    type_text(
+        &mut app,
+        "<think>这一段新的思考写得非常非常长，远远超过了它前面那一句回答所给的字数预算</think>",
+    );
+    let (after, failing) = budgets(&mut app);
+    assert_eq!(after.len(), 2);
+    assert!(after[1].0 > after[1].1, "over budget: {after:?}");
+    assert_eq!(failing, ["think-budget"]);
+    // Ctrl-Z takes the typing back (in steps); Ctrl-Y brings it again.
+    for _ in 0..200 {
+        press(&mut app, "ctrl-z");
+    }
+    let Some(Layer::EditOutput(editor)) = app.top() else {
+        panic!("editing");
+    };
+    assert_eq!(editor.text(), GOOD);
+    assert_eq!(budgets(&mut app).0, before);
+    for _ in 0..200 {
+        press(&mut app, "ctrl-y");
+    }
+    assert_eq!(budgets(&mut app).0, after);
 }
 
 #[test]
@@ -466,6 +565,9 @@ fn reopening_restores_the_selection_runs_and_decisions() {
         verdict: Verdict::Accepted,
         text: None,
         rules: Vec::new(),
+        override_rules: false,
+        reason: None,
+        prompt_id: None,
         at_ms: 1,
     };
     let app = app_with(
@@ -477,7 +579,7 @@ fn reopening_restores_the_selection_runs_and_decisions() {
         },
     );
     assert_eq!(app.selected, 2);
-    assert_eq!(app.state(2), SampleState::Accepted);
+    assert_eq!(verdict(&app, 2), Some(Verdict::Accepted));
     assert_eq!(app.state(0), SampleState::Passed);
     assert_eq!(app.consent, Some(true));
     assert!(app.shown.is_some());
@@ -567,6 +669,8 @@ fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
     press(&mut app, "tab");
     press(&mut app, "space"); // with meta
     press(&mut app, "tab");
+    press(&mut app, "space"); // replayed runs too
+    press(&mut app, "tab");
     for _ in 0.."curated.jsonl".len() {
         press(&mut app, "backspace");
     }
@@ -578,6 +682,7 @@ fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
     assert_eq!(options.format, ExportFormat::Messages);
     assert_eq!(options.system, SystemChoice::Teacher);
     assert!(options.with_meta);
+    assert!(options.include_replayed);
     assert_eq!(
         options.out,
         std::path::Path::new("/workspace/out/数据.jsonl")
@@ -971,6 +1076,7 @@ fn the_samples_list_scrolls_to_keep_the_selection_on_screen() {
         .map(|i| moss_thinking::generate::Sample {
             id: format!("s{i:02}"),
             question: format!("问题{i}"),
+            tags: Vec::new(),
         })
         .collect();
     app.visible = (0..40).collect();
@@ -1170,6 +1276,9 @@ fn the_workbench_folds_decisions_exactly_as_the_store_reads_them_back() {
         verdict,
         text: text.map(str::to_owned),
         rules: Vec::new(),
+        override_rules: false,
+        reason: None,
+        prompt_id: None,
         at_ms: 1,
     };
     let decisions = [
@@ -1306,4 +1415,322 @@ fn runs_queued_before_a_prompt_save_keep_their_version_and_the_notice_says_so() 
         "{}",
         notice.text
     );
+}
+
+/// Four samples: q01 passes, q02 fails its think budget, q03 passes, q04 not run.
+fn review_app() -> App {
+    app_with(
+        vec![
+            run("q01", GOOD, RunStatus::Complete),
+            run("q02", OVER_BUDGET, RunStatus::Complete),
+            run("q03", &format!("{GOOD}\n"), RunStatus::Complete),
+        ],
+        Vec::new(),
+        Session::default(),
+    )
+}
+
+#[test]
+fn a_accepts_and_moves_to_the_next_unreviewed_sample() {
+    let mut app = review_app();
+    type_text(&mut app, "/is:unreviewed");
+    press(&mut app, "enter");
+    assert_eq!(app.visible, [0, 1, 2], "q04 has no run to review");
+    press(&mut app, "esc");
+    let commands = press(&mut app, "a");
+    assert_eq!(decisions(&commands).len(), 1);
+    assert_eq!(app.selected, 1, "on to q02 at once");
+    confirm(&mut app, &commands);
+    assert!(!app.unreviewed(0, app.state(0)));
+    // q02 fails a rule: `a` refuses and says how to go on; nothing is saved, nothing moves.
+    let commands = press(&mut app, "a");
+    assert!(decisions(&commands).is_empty());
+    assert_eq!(app.selected, 1);
+    let notice = app.notice.clone().expect("a notice");
+    assert!(
+        notice.error && notice.text.contains("fails think-budget"),
+        "{notice:?}"
+    );
+    assert!(notice.text.contains("A accepts it anyway"), "{notice:?}");
+    // `A` accepts it knowingly, recorded as such.
+    let commands = press(&mut app, "A");
+    let saved = decisions(&commands);
+    assert!(saved[0].override_rules);
+    assert_eq!(saved[0].verdict, Verdict::Accepted);
+    assert_eq!(app.selected, 2);
+    confirm(&mut app, &commands);
+    let review = app.review(1).expect("decided");
+    assert!(review.fails && review.override_rules);
+    assert_eq!(
+        app.state(1),
+        SampleState::RulesFailed,
+        "the failure stays in sight"
+    );
+    // The last one: nothing left to move to.
+    let commands = press(&mut app, "a");
+    confirm(&mut app, &commands);
+    assert_eq!(app.selected, 2);
+    let commands = press(&mut app, "a");
+    assert_eq!(decisions(&commands).len(), 1, "accepting again is allowed");
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("no unreviewed sample left"))
+    );
+}
+
+#[test]
+fn x_asks_for_a_reason_then_rejects_and_moves_on() {
+    let mut app = review_app();
+    press(&mut app, "x");
+    assert!(matches!(app.top(), Some(Layer::Reject(_))));
+    // Esc backs out: nothing is decided.
+    assert!(decisions(&press(&mut app, "esc")).is_empty());
+    assert!(app.layers.is_empty());
+    // A number picks a configured reason.
+    press(&mut app, "x");
+    let commands = press(&mut app, "1");
+    let saved = decisions(&commands);
+    assert_eq!(saved[0].verdict, Verdict::Rejected);
+    assert_eq!(saved[0].reason.as_deref(), Some("答案错误"));
+    assert_eq!(app.selected, 1);
+    confirm(&mut app, &commands);
+    assert_eq!(
+        app.review(0).and_then(|r| r.reason).as_deref(),
+        Some("答案错误")
+    );
+    // Or a reason typed in (digits then go into the text).
+    press(&mut app, "x");
+    type_text(&mut app, "思考太长2倍");
+    let commands = press(&mut app, "enter");
+    assert_eq!(
+        decisions(&commands)[0].reason.as_deref(),
+        Some("思考太长2倍")
+    );
+    // Or the highlighted one.
+    confirm(&mut app, &commands);
+    press(&mut app, "x");
+    press(&mut app, "down");
+    press(&mut app, "down");
+    let commands = press(&mut app, "enter");
+    assert_eq!(
+        decisions(&commands)[0].reason.as_deref(),
+        Some("think over budget")
+    );
+}
+
+#[test]
+fn u_undoes_the_latest_decision_with_a_revoke_line() {
+    let runs = vec![
+        run("q01", GOOD, RunStatus::Complete),
+        run("q02", GOOD, RunStatus::Complete),
+    ];
+    // One decision already on disk from an earlier session.
+    let earlier = Decision::new(&runs[1].run_id, "q02", Verdict::Rejected, 5);
+    let mut app = app_with(runs, vec![earlier], Session::default());
+    let commands = press(&mut app, "a");
+    confirm(&mut app, &commands);
+    assert_eq!(verdict(&app, 0), Some(Verdict::Accepted));
+    press(&mut app, "j");
+    // u takes back q01's accept (the latest), selecting it.
+    let commands = press(&mut app, "u");
+    let saved = decisions(&commands);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].verdict, Verdict::Revoked);
+    assert_eq!(saved[0].run_id, app.runs[0].run_id);
+    assert_eq!(app.selected, 0);
+    // Shown only once it is on disk.
+    assert_eq!(verdict(&app, 0), Some(Verdict::Accepted));
+    confirm(&mut app, &commands);
+    assert_eq!(verdict(&app, 0), None);
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("undid accepted"))
+    );
+    // Then the one from the earlier session; then nothing.
+    let commands = press(&mut app, "u");
+    assert_eq!(decisions(&commands)[0].run_id, app.runs[1].run_id);
+    confirm(&mut app, &commands);
+    assert_eq!(verdict(&app, 1), None);
+    assert!(decisions(&press(&mut app, "u")).is_empty());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text == "nothing to undo")
+    );
+}
+
+#[test]
+fn a_decision_stays_in_sight_after_a_rerun_under_another_version() {
+    let first = run("q01", GOOD, RunStatus::Complete);
+    let accepted = Decision::new(&first.run_id, "q01", Verdict::Accepted, 1);
+    let mut rerun = run("q01", OVER_BUDGET, RunStatus::Complete);
+    rerun.prompt_id = "feedbeef00112233".to_owned();
+    let mut app = app_with(vec![first, rerun], vec![accepted], Session::default());
+    let review = app.review(0).expect("the accept stands");
+    assert_eq!(review.verdict, Verdict::Accepted);
+    assert!(!review.on_latest, "it is on the earlier run");
+    assert_eq!(review.mark(), "a");
+    assert_eq!(
+        app.state(0),
+        SampleState::RulesFailed,
+        "the latest run fails"
+    );
+    assert!(
+        app.unreviewed(0, app.state(0)),
+        "the new run waits for review"
+    );
+    type_text(&mut app, "/is:accepted");
+    assert_eq!(app.visible, [0]);
+    let text = workbench::screen(&mut app, 100, 30);
+    assert!(text.contains("✗a q01"), "{text}");
+    assert!(text.contains("accepted earlier (prompt "), "{text}");
+}
+
+#[test]
+fn filters_take_rules_tags_answer_text_and_negation() {
+    let mut app = review_app();
+    let commands = press(&mut app, "a");
+    confirm(&mut app, &commands);
+    let mut visible = |filter: &str| {
+        app.filter = filter.to_owned();
+        press(&mut app, "/");
+        press(&mut app, "enter");
+        app.visible.clone()
+    };
+    assert_eq!(visible("fails:think"), [1]);
+    assert_eq!(visible("-fails:think-budget"), [0, 2, 3]);
+    assert_eq!(visible("tag:arith"), [1, 2]);
+    assert_eq!(visible("tag:zh -tag:run"), [0]);
+    assert_eq!(visible("answer:瑞利"), [0, 2]);
+    assert_eq!(visible("-is:accepted"), [1, 2, 3]);
+    assert_eq!(visible("is:acc"), [0]);
+    assert_eq!(visible("is:failed"), [1]);
+    assert_eq!(visible("is:new"), [3]);
+    assert_eq!(visible("monad"), [3]);
+    assert_eq!(visible("-monad -is:unreviewed"), [0]);
+}
+
+#[test]
+fn b_decides_the_filtered_set_in_bulk_after_asking() {
+    let mut app = review_app();
+    let commands = press(&mut app, "b");
+    assert!(commands.is_empty());
+    let Some(Layer::Bulk(dialog)) = app.top() else {
+        panic!("the bulk menu is open");
+    };
+    let labels: Vec<String> = dialog
+        .actions
+        .iter()
+        .map(moss_thinking::tui::app::BulkAction::label)
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "accept 2 passing outputs",
+            "reject 1 output failing think-budget"
+        ]
+    );
+    // Enter asks; anything but y backs out of the question.
+    assert!(press(&mut app, "enter").is_empty());
+    assert!(press(&mut app, "n").is_empty());
+    assert!(matches!(app.top(), Some(Layer::Bulk(d)) if !d.confirming));
+    press(&mut app, "j");
+    press(&mut app, "enter");
+    let commands = press(&mut app, "y");
+    let saved = decisions(&commands);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].sample_id, "q02");
+    assert_eq!(saved[0].verdict, Verdict::Rejected);
+    assert_eq!(saved[0].reason.as_deref(), Some("fails think-budget"));
+    confirm(&mut app, &commands);
+    press(&mut app, "b");
+    press(&mut app, "enter");
+    let commands = press(&mut app, "y");
+    let saved = decisions(&commands);
+    assert_eq!(
+        saved
+            .iter()
+            .map(|d| d.sample_id.as_str())
+            .collect::<Vec<_>>(),
+        ["q01", "q03"]
+    );
+    assert!(
+        saved
+            .iter()
+            .all(|d| d.verdict == Verdict::Accepted && !d.override_rules)
+    );
+    confirm(&mut app, &commands);
+    assert!(decisions(&press(&mut app, "b")).is_empty());
+    assert!(app.layers.is_empty(), "nothing left to do in bulk");
+}
+
+#[test]
+fn a_placeholder_is_never_accepted() {
+    let mut placeholder = run(
+        "q01",
+        "[Offline replay] There is no recorded answer for this question; this is a placeholder, not a model's answer.",
+        RunStatus::Complete,
+    );
+    placeholder.placeholder = true;
+    let mut app = app_with(vec![placeholder], Vec::new(), Session::default());
+    assert_eq!(app.state(0), SampleState::RulesFailed);
+    for key in ["a", "A"] {
+        assert!(decisions(&press(&mut app, key)).is_empty(), "{key}");
+        assert!(
+            app.notice
+                .as_ref()
+                .is_some_and(|n| n.error && n.text.contains("placeholder")),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn the_rules_pane_takes_focus_and_scrolls_and_i_shows_the_whole_question() {
+    let mut app = review_app();
+    press(&mut app, "tab");
+    press(&mut app, "tab");
+    assert_eq!(app.focus, Pane::Rules);
+    // At 80×24 the pane is shorter than its rules: it scrolls, down to its last row.
+    let before = workbench::screen(&mut app, 80, 24);
+    assert!(before.contains("↓"), "{before}");
+    for _ in 0..30 {
+        press(&mut app, "j");
+    }
+    let after = workbench::screen(&mut app, 80, 24);
+    assert!(app.rules_scroll > 0);
+    assert!(after.contains("↑"), "{after}");
+    assert!(!after.contains("↓"), "{after}");
+    press(&mut app, "k");
+    assert!(workbench::screen(&mut app, 80, 24).contains("↓"));
+    // Selecting another sample starts its rules from the top.
+    press(&mut app, "tab");
+    press(&mut app, "j");
+    assert_eq!(app.rules_scroll, 0);
+
+    app.samples[1].question = "第一行：问题\n第二行：条件\n\n第四行".to_owned();
+    press(&mut app, "i");
+    assert!(matches!(app.top(), Some(Layer::Question { .. })));
+    let text = workbench::screen(&mut app, 80, 24);
+    for line in ["│第一行：问题", "│第二行：条件", "│第四行"] {
+        assert!(text.contains(line), "{line} on its own row:\n{text}");
+    }
+    press(&mut app, "x");
+    assert!(app.layers.is_empty(), "any other key closes it");
+}
+
+#[test]
+fn a_notice_gives_way_to_the_key_hints_at_the_next_key() {
+    let mut app = review_app();
+    press(&mut app, "j");
+    press(&mut app, "a");
+    assert!(app.notice.is_some());
+    let text = workbench::screen(&mut app, 100, 30);
+    assert!(!text.contains("Enter run · a accept"), "{text}");
+    press(&mut app, "k");
+    assert!(app.notice.is_none());
+    let text = workbench::screen(&mut app, 100, 30);
+    assert!(text.contains("Enter run · a accept"), "{text}");
 }

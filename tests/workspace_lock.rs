@@ -81,7 +81,7 @@ fn export_reads_a_workspace_while_its_writer_holds_it() {
     bench.accept_all();
 
     let _held = WorkspaceLock::acquire(bench.dir.path(), "the moss workbench").expect("free");
-    let out = run(bench.moss(&["export", "--out", "curated.jsonl"]));
+    let out = run(bench.moss(&["export", "--out", "curated.jsonl", "--include-replayed"]));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("exported 2 accepted outputs"), "{err}");

@@ -75,7 +75,20 @@ pub struct WorkbenchConfig {
     /// Runs in flight at once for "run all".
     #[serde(deserialize_with = "at_least_one")]
     pub concurrency: usize,
+    /// The reasons offered when rejecting an output (numbered 1 to 9 in the dialog; any other
+    /// reason can be typed).
+    pub reject_reasons: Vec<String>,
 }
+
+/// The reasons offered when rejecting, unless `[workbench] reject-reasons` says otherwise.
+pub const DEFAULT_REJECT_REASONS: [&str; 6] = [
+    "wrong answer",
+    "think over budget",
+    "no real interleaving",
+    "code or result wrong",
+    "refuses or hedges",
+    "unclear or badly written",
+];
 
 impl Default for WorkbenchConfig {
     fn default() -> Self {
@@ -83,6 +96,7 @@ impl Default for WorkbenchConfig {
             theme: DEFAULT_THEME.to_owned(),
             exec: ExecMode::Fill,
             concurrency: 4,
+            reject_reasons: DEFAULT_REJECT_REASONS.map(str::to_owned).to_vec(),
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct Record {
     pub question: Option<String>,
     /// The assistant transcript to check; `None` for [`Format::Questions`].
     pub answer: Option<String>,
+    /// The `"tags"` of a sample (questions only): strings, or one string; anything else is
+    /// no tags.
+    pub tags: Vec<String>,
 }
 
 /// Guesses the format of a file from one of its records.
@@ -320,6 +323,7 @@ fn decode_sharegpt(raw: &[u8]) -> Result<Record, String> {
         system: owned(system),
         question: owned(exchange.question),
         answer: Some(exchange.answer.into_owned()),
+        tags: Vec::new(),
     })
 }
 
@@ -388,6 +392,7 @@ fn decode_messages(raw: &[u8]) -> Result<Record, String> {
         system: owned(exchange.system),
         question: owned(exchange.question),
         answer: Some(exchange.answer.into_owned()),
+        tags: Vec::new(),
     })
 }
 
@@ -415,6 +420,7 @@ impl Alpaca<'_> {
             system: owned(self.system.optional("system")?),
             question: Some(instruction_with_input(instruction, input)),
             answer: Some(output.into_owned()),
+            tags: Vec::new(),
         })
     }
 }
@@ -464,6 +470,7 @@ fn decode_r1(raw: &[u8]) -> Result<Record, String> {
         system: owned(record.system.optional("system")?),
         question: Some(question.into_owned()),
         answer: Some(think_then_answer(&reasoning, &content)),
+        tags: Vec::new(),
     })
 }
 
@@ -500,14 +507,28 @@ struct QuestionRecord<'a> {
     system: Text<'a>,
     #[serde(default, borrow)]
     question: Text<'a>,
+    #[serde(default)]
+    tags: serde_json::Value,
 }
 
 fn decode_questions(raw: &[u8]) -> Result<Record, String> {
     let record: QuestionRecord<'_> = object(raw)?;
+    let tags = match record.tags {
+        serde_json::Value::String(tag) => vec![tag],
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                serde_json::Value::String(tag) => Some(tag),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(Record {
         id: record.id.0,
         system: owned(record.system.optional("system")?),
         question: Some(record.question.required("question")?.into_owned()),
         answer: None,
+        tags,
     })
 }

@@ -11,6 +11,8 @@ use super::{DatasetError, Format};
 pub struct Sample {
     pub id: String,
     pub question: String,
+    /// The record's `"tags"` (the workbench filters by them: `tag:NAME`).
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +63,11 @@ pub fn read_samples(
             );
             continue;
         }
-        samples.push(Sample { id, question });
+        samples.push(Sample {
+            id,
+            question,
+            tags: record.tags,
+        });
     }
     if samples.is_empty() {
         return Err(SamplesError::NoSamples(path.to_owned()));

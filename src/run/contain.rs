@@ -97,6 +97,7 @@ impl Pipeline {
             settings_id: settings.id(),
             rules_id: settings.rules.clone(),
             teacher: self.teacher().info(),
+            placeholder: false,
             params: job.prompt.params,
             exec: self.exec_mode(),
             status: RunStatus::Failed,

@@ -109,7 +109,8 @@ impl Judge {
     }
 
     /// The verdicts of `run` under its version's current rules: the recorded ones when they
-    /// were judged by exactly these rules, else the stored transcript judged again
+    /// were judged by exactly these rules (and cover every rule they judge: a run recorded
+    /// before a rule existed lacks it), else the stored transcript judged again
     /// ([`rejudge`]). `snapshot` is as for [`Judge::version`].
     pub fn verdicts<'r>(
         &mut self,
@@ -117,7 +118,13 @@ impl Judge {
         snapshot: impl FnOnce() -> Result<String, String>,
     ) -> Cow<'r, [RuleResult]> {
         let version = self.version(&run.prompt_id, snapshot);
-        if run.rules_id == version.id {
+        let covered = || {
+            version
+                .rules
+                .enabled()
+                .all(|id| run.rules.iter().any(|r| r.id == id))
+        };
+        if run.rules_id == version.id && covered() {
             Cow::Borrowed(&run.rules)
         } else {
             Cow::Owned(rejudge(run, &version.rules))
@@ -243,6 +250,7 @@ mod tests {
                 model: "m".into(),
                 replayed: false,
             },
+            placeholder: false,
             params: ModelParams::default(),
             exec: ExecMode::Off,
             status: RunStatus::Complete,

@@ -227,6 +227,10 @@ pub struct Run {
     #[serde(default)]
     pub rules_id: String,
     pub teacher: TeacherInfo,
+    /// The answer is the offline replay's placeholder (no recording for this sample), not a
+    /// model's: it never passes the rules and no export takes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub placeholder: bool,
     pub params: ModelParams,
     /// The execution mode in effect (`continue` falls back to `fill` without continuation).
     pub exec: ExecMode,
@@ -255,10 +259,18 @@ impl Run {
         self.status == RunStatus::Complete
     }
 
-    /// Whether no enabled rule failed.
+    /// Whether no enabled rule failed (a placeholder never passes, whatever its recorded
+    /// verdicts: runs recorded before placeholders were marked are known by their text).
     #[must_use]
     pub fn rules_passed(&self) -> bool {
-        self.rules.iter().all(|r| r.outcome != Outcome::Fail)
+        !self.is_placeholder() && self.rules.iter().all(|r| r.outcome != Outcome::Fail)
+    }
+
+    /// Whether the answer is the offline replay's placeholder rather than a model's: marked
+    /// when it was made, or (in runs recorded before the mark) known by how it begins.
+    #[must_use]
+    pub fn is_placeholder(&self) -> bool {
+        self.placeholder || crate::transcript::rules::is_placeholder(&self.transcript)
     }
 }
 

@@ -289,6 +289,7 @@ impl Pipeline {
             settings_id: settings.id(),
             rules_id: settings.rules.clone(),
             teacher: self.teacher.info(),
+            placeholder: self.teacher.is_placeholder_for(&job.sample_id),
             params: job.prompt.params,
             exec: mode,
             status,

@@ -1,7 +1,9 @@
 //! Curation decisions: `.moss/decisions.jsonl`, append-only; the latest decision per run wins.
 //!
-//! The journal is never rewritten: a change of mind is one more line. That keeps every write a
-//! single synced append (a crash loses at most the line being written) and keeps the history.
+//! The journal is never rewritten: a change of mind is one more line, and so is an undo (a
+//! `revoked` line withdraws the latest decision on its run that still stands). That keeps every
+//! write a single synced append (a crash loses at most the line being written) and keeps the
+//! history.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -20,6 +22,20 @@ pub enum Verdict {
     Rejected,
     /// The text was edited and waits for a verdict.
     Edited,
+    /// Undoes the latest decision on the run that still stands (never a run's verdict).
+    Revoked,
+}
+
+impl Verdict {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Edited => "edited",
+            Self::Revoked => "revoked",
+        }
+    }
 }
 
 /// One line of `decisions.jsonl`.
@@ -34,19 +50,60 @@ pub struct Decision {
     /// The rules judged on the edited text (edits only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleResult>,
+    /// An accept given knowing that the text fails a rule ("accept anyway"): exports take it
+    /// even though it fails.
+    #[serde(
+        default,
+        rename = "override",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub override_rules: bool,
+    /// Why it was rejected (rejects only): one of the configured reasons or free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The prompt version of the run decided on (absent in lines written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
+}
+
+impl Decision {
+    /// A decision on `run_id` with nothing but its verdict.
+    #[must_use]
+    pub fn new(run_id: &str, sample_id: &str, verdict: Verdict, at_ms: u64) -> Self {
+        Self {
+            run_id: run_id.to_owned(),
+            sample_id: sample_id.to_owned(),
+            verdict,
+            text: None,
+            rules: Vec::new(),
+            override_rules: false,
+            reason: None,
+            prompt_id: None,
+            at_ms,
+        }
+    }
 }
 
 /// Where a run stands after all its decisions, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Curation {
-    /// The latest verdict; `None` when undecided.
+    /// The latest verdict that stands; `None` when undecided (or every decision was undone).
+    /// Never [`Verdict::Revoked`].
     pub verdict: Option<Verdict>,
-    /// The latest edited text, kept through later accepts and rejects.
+    /// The latest edited text that stands, kept through later accepts and rejects.
     pub edited: Option<String>,
     /// Rules on `edited`.
     pub edited_rules: Vec<RuleResult>,
+    /// The standing accept was an "accept anyway" of a text that fails a rule.
+    pub override_rules: bool,
+    /// The standing reject's reason.
+    pub reason: Option<String>,
+    /// When the standing verdict was given (milliseconds since the Unix epoch).
+    pub at_ms: Option<u64>,
+    /// The decisions that stand, oldest first: an undo pops the last one.
+    standing: Vec<Decision>,
 }
 
 /// Decisions read from disk, with what was skipped.
@@ -61,7 +118,7 @@ pub struct LoadedDecisions {
 ///
 /// An edit leaves the run waiting for a verdict even when it had been accepted: what was
 /// accepted was another text. Accepts and rejects keep the edited text, so accepting after an
-/// edit accepts the edit.
+/// edit accepts the edit. A revoke withdraws the run's latest standing decision.
 #[must_use]
 pub fn fold(decisions: &[Decision]) -> HashMap<String, Curation> {
     let mut curations: HashMap<String, Curation> = HashMap::new();
@@ -74,18 +131,65 @@ pub fn fold(decisions: &[Decision]) -> HashMap<String, Curation> {
     curations
 }
 
+/// The journal positions of the decisions that still stand, across all runs, in the order they
+/// were made: the last one is what an undo withdraws. A revoke pops its run's latest standing
+/// decision (and a revoke with nothing standing is ignored).
+#[must_use]
+pub fn standing_order(decisions: &[Decision]) -> Vec<usize> {
+    let mut per_run: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut revoked = vec![false; decisions.len()];
+    for (at, decision) in decisions.iter().enumerate() {
+        let stack = per_run.entry(decision.run_id.as_str()).or_default();
+        if decision.verdict == Verdict::Revoked {
+            revoked[at] = true;
+            if let Some(undone) = stack.pop() {
+                revoked[undone] = true;
+            }
+        } else {
+            stack.push(at);
+        }
+    }
+    (0..decisions.len()).filter(|&at| !revoked[at]).collect()
+}
+
 impl Curation {
     /// Takes one more decision on this run: the one place a decision changes a curation, for
     /// the store's [`fold`] and the workbench alike. An edit without a text (a damaged line)
     /// keeps the text edited before.
     pub fn apply(&mut self, decision: &Decision) {
-        if decision.verdict == Verdict::Edited
-            && let Some(text) = &decision.text
-        {
-            self.edited = Some(text.clone());
-            self.edited_rules.clone_from(&decision.rules);
+        if decision.verdict == Verdict::Revoked {
+            self.standing.pop();
+        } else {
+            self.standing.push(decision.clone());
         }
-        self.verdict = Some(decision.verdict);
+        self.settle();
+    }
+
+    /// The decisions that stand on this run, oldest first.
+    #[must_use]
+    pub fn standing(&self) -> &[Decision] {
+        &self.standing
+    }
+
+    /// Whether the run has no standing decision.
+    #[must_use]
+    pub fn is_undecided(&self) -> bool {
+        self.verdict.is_none()
+    }
+
+    fn settle(&mut self) {
+        let last = self.standing.last();
+        self.verdict = last.map(|d| d.verdict);
+        self.at_ms = last.map(|d| d.at_ms);
+        self.override_rules = last.is_some_and(|d| d.override_rules);
+        self.reason = last.and_then(|d| d.reason.clone());
+        let edit = self
+            .standing
+            .iter()
+            .rev()
+            .find(|d| d.verdict == Verdict::Edited && d.text.is_some());
+        self.edited = edit.and_then(|d| d.text.clone());
+        self.edited_rules = edit.map(|d| d.rules.clone()).unwrap_or_default();
     }
 }
 
@@ -174,7 +278,78 @@ mod tests {
                     }]
                 })
                 .unwrap_or_default(),
-            at_ms: 1_700_000_000_000,
+            ..Decision::new(run, &format!("q-{run}"), verdict, 1_700_000_000_000)
+        }
+    }
+
+    #[test]
+    fn an_undo_withdraws_the_latest_standing_decision_of_its_run() {
+        use Verdict::{Accepted, Edited, Rejected, Revoked};
+        let mut reject = decision("b", Rejected, None);
+        reject.reason = Some("事实错误".to_owned());
+        let decisions = [
+            decision("a", Accepted, None),
+            decision("a", Edited, Some("改过")),
+            decision("b", Accepted, None),
+            reject,
+            decision("a", Revoked, None),
+            decision("b", Revoked, None),
+            decision("c", Revoked, None),
+            decision("b", Revoked, None),
+        ];
+        let folded = fold(&decisions);
+        assert_eq!(folded["a"].verdict, Some(Accepted), "the edit is undone");
+        assert_eq!(folded["a"].edited, None, "and its text with it");
+        assert_eq!(
+            folded["b"].verdict, None,
+            "both of b's decisions are undone"
+        );
+        assert_eq!(folded["b"].reason, None);
+        assert!(
+            folded["c"].is_undecided(),
+            "a revoke with nothing standing changes nothing"
+        );
+        assert_eq!(standing_order(&decisions), [0]);
+        let mut partly = fold(&decisions[..4]);
+        assert_eq!(partly["b"].reason.as_deref(), Some("事实错误"));
+        partly
+            .get_mut("b")
+            .expect("b")
+            .apply(&decision("b", Revoked, None));
+        assert_eq!(
+            partly["b"].verdict,
+            Some(Accepted),
+            "undoing the reject restores the accept"
+        );
+        assert_eq!(partly["b"].reason, None);
+    }
+
+    proptest! {
+        #[test]
+        fn folding_with_revokes_equals_folding_what_stands(
+            picks in proptest::collection::vec((0..3usize, 0..4usize, "[a-z想]{0,4}"), 0..32)
+        ) {
+            let verdicts = [Verdict::Accepted, Verdict::Rejected, Verdict::Edited, Verdict::Revoked];
+            let decisions: Vec<Decision> = picks
+                .iter()
+                .map(|(run, v, text)| {
+                    let verdict = verdicts[*v];
+                    let text = (verdict == Verdict::Edited).then_some(text.as_str());
+                    decision(&format!("r{run}"), verdict, text)
+                })
+                .collect();
+            let standing: Vec<Decision> = standing_order(&decisions)
+                .into_iter()
+                .map(|at| decisions[at].clone())
+                .collect();
+            prop_assert!(standing.iter().all(|d| d.verdict != Verdict::Revoked));
+            let with_revokes = fold(&decisions);
+            let without = fold(&standing);
+            for run in ["r0", "r1", "r2"] {
+                let a = with_revokes.get(run).map(|c| (c.verdict, c.edited.clone(), c.standing().len()));
+                let b = without.get(run).map(|c| (c.verdict, c.edited.clone(), c.standing().len()));
+                prop_assert_eq!(a.unwrap_or((None, None, 0)), b.unwrap_or((None, None, 0)));
+            }
         }
     }
 

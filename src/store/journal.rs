@@ -95,7 +95,9 @@ impl JournalHandle {
     /// Sends `entry`; `ack` runs once it is written (or failed).
     ///
     /// # Errors
-    /// When the journal has stopped: `ack` is not called, and the entry is returned.
+    /// When the journal has stopped: `ack` is not called, and the entry is returned (whole,
+    /// so that the caller can say what was not written).
+    #[allow(clippy::result_large_err)]
     pub fn send(&self, entry: Entry, ack: Ack) -> Result<(), Entry> {
         self.0.send((entry, ack)).map_err(|e| e.0.0)
     }
@@ -273,6 +275,9 @@ mod tests {
             verdict: crate::store::Verdict::Accepted,
             text: None,
             rules: Vec::new(),
+            override_rules: false,
+            reason: None,
+            prompt_id: None,
             at_ms: 1,
         };
         let (done, failed) = tokio::sync::oneshot::channel();

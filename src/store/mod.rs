@@ -23,7 +23,9 @@ mod journal;
 mod lock;
 mod session;
 
-pub use decisions::{Curation, Decision, DecisionLog, LoadedDecisions, Verdict, fold};
+pub use decisions::{
+    Curation, Decision, DecisionLog, LoadedDecisions, Verdict, fold, standing_order,
+};
 pub use journal::{Ack, Entry, Journal, JournalHandle};
 pub use lock::{Holder, LOCK_FILE, LockError, WorkspaceLock, lock_holder, lock_path};
 pub use session::Session;
@@ -324,6 +326,7 @@ mod tests {
                 model: "recorded".to_owned(),
                 replayed: true,
             },
+            placeholder: false,
             params: ModelParams::default(),
             exec: ExecMode::Off,
             status: RunStatus::Complete,

@@ -187,6 +187,16 @@ impl Teacher {
         }
     }
 
+    /// Whether this teacher answers `sample_id` with a placeholder rather than a model's
+    /// answer: the replay teacher for a sample it has no recording of.
+    #[must_use]
+    pub fn is_placeholder_for(&self, sample_id: &str) -> bool {
+        match self {
+            Self::OpenAi(_) => false,
+            Self::Replay(replay) => !replay.has_recording(sample_id),
+        }
+    }
+
     /// Whether this teacher can continue an assistant turn (else `continue` falls back to `fill`).
     #[must_use]
     pub fn can_continue(&self) -> bool {

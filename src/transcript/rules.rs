@@ -27,10 +27,12 @@ pub enum RuleId {
     NoModelResults,
     NoInput,
     NoRefusal,
+    /// Not the offline replay's placeholder. Always judged: a placeholder is never data.
+    ModelAnswer,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 10] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::StartsWithAnswer,
         RuleId::FirstAnswerConcise,
         RuleId::ThinkBudget,
@@ -41,6 +43,7 @@ impl RuleId {
         RuleId::NoModelResults,
         RuleId::NoInput,
         RuleId::NoRefusal,
+        RuleId::ModelAnswer,
     ];
 
     #[must_use]
@@ -56,6 +59,7 @@ impl RuleId {
             Self::NoModelResults => "no-model-results",
             Self::NoInput => "no-input",
             Self::NoRefusal => "no-refusal",
+            Self::ModelAnswer => "model-answer",
         }
     }
 }
@@ -170,6 +174,8 @@ impl RulesConfig {
             RuleId::NoModelResults => self.no_model_results.enabled,
             RuleId::NoInput => self.no_input.enabled,
             RuleId::NoRefusal => self.no_refusal.enabled,
+            // No setting turns it off: a placeholder must never pass.
+            RuleId::ModelAnswer => true,
         }
     }
 }
@@ -390,6 +396,7 @@ impl Rules {
             RuleId::NoModelResults => no_model_results(context),
             RuleId::NoInput => no_input(t),
             RuleId::NoRefusal => self.no_refusal(t),
+            RuleId::ModelAnswer => model_answer(t),
         };
         RuleResult {
             id,
@@ -415,6 +422,30 @@ impl Rules {
         }
         pass("no refusal phrase in the answer")
     }
+}
+
+/// How the offline replay teacher's placeholder answers begin (English and Chinese). No model
+/// answer opens with them; [`is_placeholder`] and the `model-answer` rule look for them.
+pub const PLACEHOLDER_MARKERS: [&str; 2] = ["[Offline replay]", "【离线回放】"];
+
+/// Whether `text` is (or was edited from) the replay teacher's placeholder.
+#[must_use]
+pub fn is_placeholder(text: &str) -> bool {
+    let text = text.trim_start();
+    PLACEHOLDER_MARKERS.iter().any(|m| text.starts_with(m))
+}
+
+fn model_answer(t: &Transcript) -> Verdict {
+    if let Some((i, s)) = first_visible(&t.segments)
+        && s.kind == SegmentKind::Answer
+        && is_placeholder(t.text(s))
+    {
+        return fail(
+            "the offline replay's placeholder, not a model's answer: never data".to_owned(),
+            i,
+        );
+    }
+    pass("a teacher's answer, not a placeholder")
 }
 
 /// Judges with the default rules; convenient for one-off checks and tests.

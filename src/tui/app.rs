@@ -25,37 +25,32 @@ use crate::tui::theme::Theme;
 /// Identifies a run started in this session until its record (and run id) exists.
 pub use crate::run::RunKey;
 
-/// Where a sample stands, as the samples pane shows it.
+/// Where a sample's latest run stands, as the samples pane's first column shows it. What a
+/// curator decided is beside it ([`Review`]): an accepted output that fails a rule shows both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SampleState {
     NotRun,
     Queued,
     Running,
-    /// The latest run is complete and every rule passed.
+    /// The latest run is complete and every rule passes (on its edited text where edited).
     Passed,
-    /// The latest run is complete and some rule failed.
+    /// The latest run is complete and some rule fails (on its edited text where edited).
     RulesFailed,
     /// The latest run did not complete (cut off, cancelled, failed).
     Incomplete,
-    Accepted,
-    Rejected,
-    Edited,
 }
 
 impl SampleState {
-    pub const ALL: [SampleState; 9] = [
+    pub const ALL: [SampleState; 6] = [
         Self::NotRun,
         Self::Queued,
         Self::Running,
         Self::Passed,
         Self::RulesFailed,
         Self::Incomplete,
-        Self::Accepted,
-        Self::Rejected,
-        Self::Edited,
     ];
 
-    /// The word a filter uses for this state (`is:accepted`).
+    /// The word a filter uses for this state (`is:failed`).
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,9 +60,6 @@ impl SampleState {
             Self::Passed => "passed",
             Self::RulesFailed => "failed",
             Self::Incomplete => "incomplete",
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-            Self::Edited => "edited",
         }
     }
 
@@ -81,9 +73,46 @@ impl SampleState {
             Self::Passed => "✓",
             Self::RulesFailed => "✗",
             Self::Incomplete => "!",
-            Self::Accepted => "A",
-            Self::Rejected => "R",
-            Self::Edited => "E",
+        }
+    }
+}
+
+/// A sample's standing decision: the latest one that stands on any of its runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    /// Accepted, rejected or edited (never revoked).
+    pub verdict: Verdict,
+    /// The run decided on (index into `runs`).
+    pub run: usize,
+    /// The run decided on is the sample's latest; else it is an earlier run (another prompt
+    /// version, often).
+    pub on_latest: bool,
+    /// The text decided on (edited where edited) fails an enabled rule.
+    pub fails: bool,
+    /// Accepted anyway, knowing it fails.
+    pub override_rules: bool,
+    pub reason: Option<String>,
+}
+
+impl Review {
+    /// The word a filter uses (`is:accepted`).
+    #[must_use]
+    pub fn as_str(&self) -> &'static str {
+        self.verdict.as_str()
+    }
+
+    /// The one-column mark beside the run's: upper case on the latest run, lower case on an
+    /// earlier one.
+    #[must_use]
+    pub fn mark(&self) -> &'static str {
+        match (self.verdict, self.on_latest) {
+            (Verdict::Accepted, true) => "A",
+            (Verdict::Accepted, false) => "a",
+            (Verdict::Rejected, true) => "R",
+            (Verdict::Rejected, false) => "r",
+            (Verdict::Edited, true) => "E",
+            (Verdict::Edited | Verdict::Revoked, false) => "e",
+            (Verdict::Revoked, true) => " ",
         }
     }
 }
@@ -187,6 +216,8 @@ pub struct ExportDialog {
     pub format: ExportFormat,
     pub system: SystemChoice,
     pub with_meta: bool,
+    /// Also export runs of the offline replay teacher.
+    pub include_replayed: bool,
     pub path: String,
     pub field: ExportField,
     /// An export is being written.
@@ -198,11 +229,18 @@ pub enum ExportField {
     Format,
     System,
     Meta,
+    Replayed,
     Path,
 }
 
 impl ExportField {
-    pub const ALL: [ExportField; 4] = [Self::Format, Self::System, Self::Meta, Self::Path];
+    pub const ALL: [ExportField; 5] = [
+        Self::Format,
+        Self::System,
+        Self::Meta,
+        Self::Replayed,
+        Self::Path,
+    ];
 }
 
 /// The output editor: a run's text being edited before acceptance.
@@ -210,12 +248,81 @@ impl ExportField {
 pub struct OutputEditor {
     pub run: usize,
     pub area: TextArea<'static>,
+    /// The text as it opened: leaving with other text asks first.
+    pub original: String,
+    /// The text being edited, parsed and judged as it changes: its think budgets and rule
+    /// verdicts show under the editor (by the rules of the run's prompt version).
+    pub preview: LiveView,
+    /// Esc was pressed with changes: the next key says whether to discard them.
+    pub confirm_discard: bool,
+}
+
+impl OutputEditor {
+    /// The editor's text.
+    #[must_use]
+    pub fn text(&self) -> String {
+        self.area.lines().join("\n")
+    }
+
+    /// Re-reads the text into the preview after a change.
+    pub fn refresh(&mut self) {
+        let text = self.text();
+        if text != self.preview.text() {
+            self.preview.rewrite(&text);
+        }
+    }
+}
+
+/// Asking why an output is rejected: a configured reason (by number or highlighted) or text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectDialog {
+    /// The run rejected (index into `runs`).
+    pub run: usize,
+    /// The highlighted configured reason, if any.
+    pub selected: Option<usize>,
+    /// A reason typed in.
+    pub text: String,
+}
+
+/// One bulk action on the filtered samples: the runs it decides on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkAction {
+    pub verdict: Verdict,
+    /// For a reject: the rule the outputs fail (their reason).
+    pub rule: Option<crate::transcript::RuleId>,
+    /// Indexes into `runs`.
+    pub runs: Vec<usize>,
+}
+
+impl BulkAction {
+    /// What the menu says.
+    #[must_use]
+    pub fn label(&self) -> String {
+        let n = self.runs.len();
+        let outputs = if n == 1 { "output" } else { "outputs" };
+        match (self.verdict, self.rule) {
+            (Verdict::Rejected, Some(rule)) => format!("reject {n} {outputs} failing {rule}"),
+            (Verdict::Accepted, _) => format!("accept {n} passing {outputs}"),
+            _ => format!("{} {n} {outputs}", self.verdict.as_str()),
+        }
+    }
+}
+
+/// Bulk actions on the filtered set, then a confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkDialog {
+    pub actions: Vec<BulkAction>,
+    pub selected: usize,
+    /// Enter was pressed: y carries the selected action out.
+    pub confirming: bool,
 }
 
 /// What sits over the main screen, topmost last. Each consumes the keys it understands.
 #[derive(Debug)]
 pub enum Layer {
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     Filter,
     Export(ExportDialog),
     ConfirmQuit,
@@ -223,6 +330,12 @@ pub enum Layer {
     PromptEditor,
     History(Box<HistoryView>),
     EditOutput(Box<OutputEditor>),
+    Reject(RejectDialog),
+    Bulk(BulkDialog),
+    /// The selected sample's whole question, line breaks kept.
+    Question {
+        scroll: u16,
+    },
 }
 
 /// A one-line message in the status bar.
@@ -264,6 +377,8 @@ pub struct Settings {
     pub rule_layers: crate::config::Layers,
     pub workspace: PathBuf,
     pub log_path: Option<PathBuf>,
+    /// The reasons offered when rejecting (`[workbench] reject-reasons`).
+    pub reject_reasons: Vec<String>,
 }
 
 /// What the workbench starts from (read by the binary before the screen opens).
@@ -292,6 +407,12 @@ pub struct App {
     pub runs: Vec<Run>,
     /// The latest run of each sample: index into `runs`.
     pub latest: HashMap<String, usize>,
+    /// Every run of each sample, oldest first: indexes into `runs`.
+    pub runs_of: HashMap<String, Vec<usize>>,
+    /// The decisions that stand, oldest first (`run_id`): `u` withdraws the last one.
+    pub undo: Vec<String>,
+    /// Rows the rules pane is scrolled by.
+    pub rules_scroll: u16,
     pub curation: HashMap<String, Curation>,
     pub active: BTreeMap<RunKey, ActiveRun>,
     pub queue: Queue,
@@ -345,7 +466,9 @@ impl App {
             .collect();
         texts.insert(version.id.clone(), Arc::from(prompt_text.as_str()));
         // Split on every newline so joining the lines gives the file back byte for byte.
-        let editor = TextArea::new(prompt_text.split('\n').map(str::to_owned).collect());
+        let mut editor = TextArea::new(prompt_text.split('\n').map(str::to_owned).collect());
+        editor.set_wrap_mode(ratatui_textarea::WrapMode::WordOrGlyph);
+        editor.set_max_histories(256);
         let selected = session
             .selected
             .as_ref()
@@ -356,6 +479,12 @@ impl App {
             samples,
             runs: Vec::new(),
             latest: HashMap::new(),
+            runs_of: HashMap::new(),
+            undo: crate::store::standing_order(&decisions)
+                .into_iter()
+                .map(|at| decisions[at].run_id.clone())
+                .collect(),
+            rules_scroll: 0,
             curation: crate::store::fold(&decisions),
             active: BTreeMap::new(),
             queue: Queue::default(),
@@ -400,7 +529,12 @@ impl App {
 
     /// Records a finished run as its sample's latest.
     pub(super) fn add_run(&mut self, run: Run) {
-        self.latest.insert(run.sample_id.clone(), self.runs.len());
+        let index = self.runs.len();
+        self.latest.insert(run.sample_id.clone(), index);
+        self.runs_of
+            .entry(run.sample_id.clone())
+            .or_default()
+            .push(index);
         self.runs.push(run);
     }
 
@@ -470,21 +604,81 @@ impl App {
             .collect()
     }
 
-    /// The state of a sample neither running nor queued: from its latest run and decisions.
+    /// The state of a sample neither running nor queued: from its latest run (its edited text
+    /// where edited).
     fn settled_state(&self, index: usize) -> SampleState {
         let Some(run) = self.latest_run(index) else {
             return SampleState::NotRun;
         };
-        match self.curation.get(&run.run_id).and_then(|c| c.verdict) {
-            Some(Verdict::Accepted) => SampleState::Accepted,
-            Some(Verdict::Rejected) => SampleState::Rejected,
-            Some(Verdict::Edited) => SampleState::Edited,
-            None => match run.status {
-                RunStatus::Complete if run.rules_passed() => SampleState::Passed,
-                RunStatus::Complete => SampleState::RulesFailed,
-                RunStatus::Incomplete | RunStatus::Failed => SampleState::Incomplete,
-            },
+        match run.status {
+            RunStatus::Complete if self.text_passes(run) => SampleState::Passed,
+            RunStatus::Complete => SampleState::RulesFailed,
+            RunStatus::Incomplete | RunStatus::Failed => SampleState::Incomplete,
         }
+    }
+
+    /// The rule results of the text a curator sees of `run`: the edit's where edited.
+    #[must_use]
+    pub fn text_rules<'a>(&'a self, run: &'a Run) -> &'a [crate::transcript::RuleResult] {
+        match self.curation.get(&run.run_id) {
+            Some(c) if c.edited.is_some() => &c.edited_rules,
+            _ => &run.rules,
+        }
+    }
+
+    /// Whether the text a curator sees of `run` passes every enabled rule (a placeholder never
+    /// does).
+    #[must_use]
+    pub fn text_passes(&self, run: &Run) -> bool {
+        !run.is_placeholder()
+            && self
+                .text_rules(run)
+                .iter()
+                .all(|r| r.outcome != crate::transcript::Outcome::Fail)
+    }
+
+    /// Sample `index`'s standing decision: the latest that stands on any of its runs.
+    #[must_use]
+    pub fn review(&self, index: usize) -> Option<Review> {
+        let sample = self.samples.get(index)?;
+        let runs = self.runs_of.get(&sample.id)?;
+        let latest = self.latest.get(&sample.id).copied();
+        let (run, curation, verdict) = runs
+            .iter()
+            .filter_map(|&i| {
+                let curation = self.curation.get(&self.runs[i].run_id)?;
+                curation.verdict.map(|v| (i, curation, v))
+            })
+            .max_by_key(|(i, c, _)| (c.at_ms, *i))?;
+        Some(Review {
+            verdict,
+            run,
+            on_latest: Some(run) == latest,
+            fails: !self.text_passes(&self.runs[run]),
+            override_rules: curation.override_rules,
+            reason: curation.reason.clone(),
+        })
+    }
+
+    /// Every sample's standing decision, in sample order.
+    #[must_use]
+    pub fn reviews(&self) -> Vec<Option<Review>> {
+        (0..self.samples.len()).map(|i| self.review(i)).collect()
+    }
+
+    /// Whether sample `index` waits for a curator: its latest run is complete, nothing runs or
+    /// waits for it, and no decision stands on that run.
+    #[must_use]
+    pub fn unreviewed(&self, index: usize, state: SampleState) -> bool {
+        state != SampleState::Running
+            && state != SampleState::Queued
+            && self.latest_run(index).is_some_and(|run| {
+                run.is_complete()
+                    && self
+                        .curation
+                        .get(&run.run_id)
+                        .is_none_or(Curation::is_undecided)
+            })
     }
 
     /// How many samples are in each state.
@@ -574,26 +768,120 @@ impl App {
             .collect()
     }
 
-    /// Applies the filter: text matches id or question (any case); `is:STATE` matches states.
+    /// Applies the filter ([`Filter`]): every term must match, `-` before a term negates it.
     pub(super) fn refilter(&mut self) {
-        let words: Vec<String> = self
-            .filter
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
+        let filter = Filter::parse(&self.filter);
         let states = self.states();
         let visible: Vec<usize> = (0..self.samples.len())
-            .filter(|&i| {
-                let sample = &self.samples[i];
-                words.iter().all(|w| match w.strip_prefix("is:") {
-                    Some(state) => states[i].as_str().starts_with(state),
-                    None => {
-                        sample.id.to_lowercase().contains(w.as_str())
-                            || sample.question.to_lowercase().contains(w.as_str())
-                    }
-                })
-            })
+            .filter(|&i| filter.matches(self, i, states[i]))
             .collect();
         self.visible = visible;
+    }
+}
+
+/// A parsed filter: words, each a term a sample must match (or, after `-`, must not):
+/// - `is:STATE`: the latest run's state (`new`, `queued`, `running`, `passed`, `failed`,
+///   `incomplete`), the standing decision (`accepted`, `rejected`, `edited`), `unreviewed` or
+///   `reviewed`; a prefix is enough (`is:acc`);
+/// - `fails:RULE`: the latest run's text (edited where edited) fails a rule whose name starts
+///   with RULE (`fails:think`);
+/// - `tag:TAG`: a tag of the sample starts with TAG;
+/// - `answer:TEXT`: the latest run's text holds TEXT;
+/// - any other word: the sample's id or question holds it.
+///
+/// Matching ignores case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    terms: Vec<(bool, Term)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Term {
+    Is(String),
+    Fails(String),
+    Tag(String),
+    Answer(String),
+    Text(String),
+}
+
+impl Filter {
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        let terms = text
+            .split_whitespace()
+            .map(|word| {
+                let word = word.to_lowercase();
+                let (negated, word) = match word.strip_prefix('-') {
+                    Some(rest) if !rest.is_empty() => (true, rest.to_owned()),
+                    _ => (false, word),
+                };
+                let term = if let Some(v) = word.strip_prefix("is:") {
+                    Term::Is(v.to_owned())
+                } else if let Some(v) = word.strip_prefix("fails:") {
+                    Term::Fails(v.to_owned())
+                } else if let Some(v) = word.strip_prefix("tag:") {
+                    Term::Tag(v.to_owned())
+                } else if let Some(v) = word.strip_prefix("answer:") {
+                    Term::Answer(v.to_owned())
+                } else {
+                    Term::Text(word)
+                };
+                (negated, term)
+            })
+            .collect();
+        Self { terms }
+    }
+
+    /// Whether sample `index` (in `state`) passes every term.
+    #[must_use]
+    pub fn matches(&self, app: &App, index: usize, state: SampleState) -> bool {
+        if self.terms.is_empty() {
+            return true;
+        }
+        let sample = &app.samples[index];
+        let latest = app.latest_run(index);
+        let mut review = None;
+        self.terms.iter().all(|(negated, term)| {
+            let hit = match term {
+                Term::Is(word) => {
+                    let review = review.get_or_insert_with(|| app.review(index));
+                    let reviewed = if app.unreviewed(index, state) {
+                        "unreviewed"
+                    } else {
+                        "reviewed"
+                    };
+                    state.as_str().starts_with(word.as_str())
+                        || review
+                            .as_ref()
+                            .is_some_and(|r| r.as_str().starts_with(word.as_str()))
+                        || (latest.is_some() && reviewed.starts_with(word.as_str()))
+                }
+                Term::Fails(rule) => latest.is_some_and(|run| {
+                    run.is_complete()
+                        && (app.text_rules(run).iter().any(|r| {
+                            r.outcome == crate::transcript::Outcome::Fail
+                                && r.id.as_str().starts_with(rule.as_str())
+                        }) || (run.is_placeholder()
+                            && "model-answer".starts_with(rule.as_str())))
+                }),
+                Term::Tag(tag) => sample
+                    .tags
+                    .iter()
+                    .any(|t| t.to_lowercase().starts_with(tag.as_str())),
+                Term::Answer(text) => latest.is_some_and(|run| {
+                    let shown = app
+                        .curation
+                        .get(&run.run_id)
+                        .and_then(|c| c.edited.as_deref())
+                        .unwrap_or(&run.transcript);
+                    shown.to_lowercase().contains(text.as_str())
+                }),
+                Term::Text(text) => {
+                    sample.id.to_lowercase().contains(text.as_str())
+                        || sample.question.to_lowercase().contains(text.as_str())
+                }
+            };
+            hit != *negated
+        })
     }
 }

@@ -80,8 +80,13 @@ actions! {
     RunAll => "run_all", "Run every sample shown (the filtered set) through the queue";
     Cancel => "cancel", "Cancel the selected sample's run, or clear the queue";
     Regenerate => "regenerate", "Run the selected sample again";
-    Accept => "accept", "Accept the output (its edited text when edited)";
-    Reject => "reject", "Reject the output";
+    Accept => "accept", "Accept the output (its edited text when edited) and go to the next unreviewed";
+    AcceptAnyway => "accept_anyway", "Accept an output that fails a rule, knowingly (recorded as such)";
+    Reject => "reject", "Reject the output, with a reason, and go to the next unreviewed";
+    Undo => "undo", "Undo the last decision (main screen) or the last change (editors)";
+    Redo => "redo", "Redo the change undone (editors)";
+    Bulk => "bulk", "Accept or reject the filtered samples in bulk (asks first)";
+    ShowQuestion => "show_question", "Show the whole question, line breaks kept";
     Edit => "edit", "Edit the output in the app before accepting";
     EditExternal => "edit_external", "Edit the output in $EDITOR";
     Export => "export", "Export accepted outputs";
@@ -158,7 +163,10 @@ impl Scope {
                 A::Cancel,
                 A::Regenerate,
                 A::Accept,
+                A::AcceptAnyway,
                 A::Reject,
+                A::Undo,
+                A::Bulk,
                 A::Edit,
                 A::EditExternal,
                 A::Export,
@@ -166,8 +174,9 @@ impl Scope {
                 A::ToggleReasoning,
                 A::PromptEditor,
                 A::PromptHistory,
+                A::ShowQuestion,
             ],
-            Self::Editor => &[A::Save, A::Close],
+            Self::Editor => &[A::Save, A::Close, A::Undo, A::Redo],
             Self::History => &[
                 A::Down,
                 A::Up,

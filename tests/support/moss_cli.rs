@@ -83,7 +83,8 @@ impl Bench {
             .collect()
     }
 
-    /// Accepts every recorded run, as the workbench would.
+    /// Accepts every recorded run, as the workbench would with "accept anyway" (some
+    /// recordings fail a rule on purpose).
     pub fn accept_all(&self) {
         let workspace = Workspace::open(self.dir.path()).expect("workspace");
         let mut log = workspace.decision_log().expect("decision log");
@@ -94,6 +95,9 @@ impl Bench {
                 verdict: Verdict::Accepted,
                 text: None,
                 rules: Vec::new(),
+                override_rules: true,
+                reason: None,
+                prompt_id: None,
                 at_ms: 1_760_000_000_000,
             })
             .expect("accept");

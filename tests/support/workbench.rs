@@ -26,15 +26,16 @@ pub const PROMPT: &str = "+++\ntemperature = 0.7\n+++\n你是老师。先回答�
 
 pub fn samples() -> Vec<Sample> {
     [
-        ("q01", "天空为什么是蓝色的？"),
-        ("q02", "Compute the mean of 3, 5 and 10."),
-        ("q03", "用Python算一下2的64次方。"),
-        ("q04", "What is a monad, briefly?"),
+        ("q01", "天空为什么是蓝色的？", "zh science"),
+        ("q02", "Compute the mean of 3, 5 and 10.", "en arith"),
+        ("q03", "用Python算一下2的64次方。", "zh arith run"),
+        ("q04", "What is a monad, briefly?", "en"),
     ]
     .into_iter()
-    .map(|(id, question)| Sample {
+    .map(|(id, question, tags)| Sample {
         id: id.to_owned(),
         question: question.to_owned(),
+        tags: tags.split(' ').map(str::to_owned).collect(),
     })
     .collect()
 }
@@ -59,6 +60,7 @@ pub fn run(sample: &str, transcript: &str, status: RunStatus) -> Run {
             model: "recordings".to_owned(),
             replayed: true,
         },
+        placeholder: false,
         params: ModelParams::default(),
         exec: ExecMode::Fill,
         status,
@@ -101,6 +103,7 @@ pub fn app_with(runs: Vec<Run>, decisions: Vec<Decision>, session: Session) -> A
             exec: ExecMode::Fill,
             require: Vec::new(),
             concurrency: 2,
+            reject_reasons: vec!["答案错误".to_owned(), "think over budget".to_owned()],
             theme: Theme::load("dark", None).expect("built-in theme"),
             keymap: Keymap::default(),
             rules: rules(),
@@ -133,6 +136,8 @@ pub fn key_event(name: &str) -> KeyEvent {
         "right" => KeyCode::Right,
         "backspace" => KeyCode::Backspace,
         "pagedown" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
         "space" => KeyCode::Char(' '),
         single => {
             let mut chars = single.chars();

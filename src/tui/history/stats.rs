@@ -195,6 +195,7 @@ pub(super) mod tests {
                 model: "m".into(),
                 replayed: true,
             },
+            placeholder: false,
             params: ModelParams::default(),
             exec: crate::exec::ExecMode::Off,
             status,

@@ -7,8 +7,14 @@ use std::time::Duration;
 use super::{Command, notify, notify_error};
 use crate::prompt::PromptFile;
 use crate::run::{Job, Judge, PromptVersion, Run, RunEvent};
+use ratatui_textarea::{TextArea, WrapMode};
+
 use crate::store::{Decision, Verdict};
-use crate::tui::app::{ActiveRun, App, Layer, Pane, Pending, RunKey, ShownRun};
+use crate::transcript::{Outcome, RuleId, Rules};
+use crate::tui::app::{
+    ActiveRun, App, BulkAction, BulkDialog, Layer, OutputEditor, Pane, Pending, RejectDialog,
+    RunKey, SampleState, ShownRun,
+};
 use crate::tui::history::HistoryView;
 use crate::tui::keymap::Action;
 use crate::tui::live::LiveView;
@@ -55,18 +61,29 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
                 start_run(app, i, commands);
             }
         }
-        Action::Accept => decide(app, Verdict::Accepted, commands),
-        Action::Reject => decide(app, Verdict::Rejected, commands),
+        Action::Accept => accept(app, false, commands),
+        Action::AcceptAnyway => accept(app, true, commands),
+        Action::Reject => {
+            if let Some(run) = decidable(app) {
+                app.layers.push(Layer::Reject(RejectDialog {
+                    run,
+                    selected: None,
+                    text: String::new(),
+                }));
+            }
+        }
+        Action::Undo => undo(app, commands),
+        Action::Bulk => bulk(app),
+        Action::ShowQuestion => {
+            if app.selected_sample().is_some() {
+                app.layers.push(Layer::Question { scroll: 0 });
+            }
+        }
         Action::Edit => {
             if let Some((run, text)) = editable(app) {
-                let mut area =
-                    ratatui_textarea::TextArea::new(text.split('\n').map(str::to_owned).collect());
-                area.set_max_histories(256);
+                let rules = rules_of_version(app, &app.runs[run].prompt_id);
                 app.layers
-                    .push(Layer::EditOutput(Box::new(crate::tui::app::OutputEditor {
-                        run,
-                        area,
-                    })));
+                    .push(Layer::EditOutput(Box::new(output_editor(run, text, rules))));
             }
         }
         Action::EditExternal => {
@@ -95,7 +112,24 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
             );
             app.layers.push(Layer::History(Box::new(view)));
         }
-        Action::Save | Action::Close | Action::MarkDiff => {}
+        Action::Save | Action::Close | Action::MarkDiff | Action::Redo => {}
+    }
+}
+
+/// The output editor on run `run`'s `text`: soft-wrapped by display width, with its think
+/// budgets and rules judged as it changes by `rules` (the run's version's).
+fn output_editor(run: usize, text: String, rules: Arc<Rules>) -> OutputEditor {
+    let mut area = TextArea::new(text.split('\n').map(str::to_owned).collect());
+    area.set_max_histories(256);
+    area.set_wrap_mode(WrapMode::WordOrGlyph);
+    let mut preview = LiveView::new(rules);
+    preview.rewrite(&text);
+    OutputEditor {
+        run,
+        area,
+        original: text,
+        preview,
+        confirm_discard: false,
     }
 }
 
@@ -122,6 +156,11 @@ pub(super) fn live_mut(app: &mut App) -> Option<&mut LiveView> {
 }
 
 fn move_or_scroll(app: &mut App, step: isize) {
+    if app.focus == Pane::Rules {
+        let rows = i16::try_from(step.clamp(-99, 99)).unwrap_or(0);
+        app.rules_scroll = app.rules_scroll.saturating_add_signed(rows);
+        return;
+    }
     if app.focus == Pane::Live {
         if let Some(live) = live_mut(app) {
             live.scroll_by(step);
@@ -132,6 +171,11 @@ fn move_or_scroll(app: &mut App, step: isize) {
 }
 
 fn page(app: &mut App, direction: isize) {
+    if app.focus == Pane::Rules {
+        let rows = if direction > 0 { 5 } else { -5 };
+        app.rules_scroll = app.rules_scroll.saturating_add_signed(rows);
+        return;
+    }
     if app.focus == Pane::Live {
         if let Some(live) = live_mut(app) {
             live.scroll_by(direction * PAGE_ROWS);
@@ -172,7 +216,25 @@ pub(super) fn select_visible(app: &mut App, position: usize) {
     if index != app.selected {
         app.selected = index;
         app.session_dirty = true;
+        app.rules_scroll = 0;
         app.show_selected();
+    }
+}
+
+/// Moves to the next visible sample after the selected one that waits for a curator (wrapping
+/// round); `decided` is the sample just decided on, which still counts as unreviewed until its
+/// decision is on disk. Says so when none is left.
+fn advance(app: &mut App, decided: usize) {
+    let states = app.states();
+    let at = position_in_visible(app).unwrap_or(0);
+    let n = app.visible.len();
+    let next = (1..=n).map(|step| (at + step) % n).find(|&p| {
+        let i = app.visible[p];
+        i != decided && app.unreviewed(i, states[i])
+    });
+    match next {
+        Some(position) => select_visible(app, position),
+        None => notify(app, "no unreviewed sample left in this list"),
     }
 }
 
@@ -484,12 +546,14 @@ fn decidable(app: &mut App) -> Option<usize> {
     Some(run)
 }
 
-fn decide(app: &mut App, verdict: Verdict, commands: &mut Vec<Command>) {
+/// Accepts the selected output. One that fails an enabled rule is only accepted `anyway`
+/// (recorded as such: exports refuse it otherwise); a placeholder never is.
+fn accept(app: &mut App, anyway: bool, commands: &mut Vec<Command>) {
     let Some(index) = decidable(app) else {
         return;
     };
     let run = &app.runs[index];
-    if verdict == Verdict::Accepted && !run.is_complete() {
+    if !run.is_complete() {
         let status = run.status.as_str();
         notify_error(
             app,
@@ -497,16 +561,167 @@ fn decide(app: &mut App, verdict: Verdict, commands: &mut Vec<Command>) {
         );
         return;
     }
-    let decision = Decision {
-        run_id: run.run_id.clone(),
-        sample_id: run.sample_id.clone(),
-        verdict,
-        text: None,
-        rules: Vec::new(),
-        at_ms: 0,
-    };
+    if run.is_placeholder() {
+        notify_error(
+            app,
+            "this is the offline replay's placeholder, not a model's answer: it cannot be accepted; run it with a real teacher",
+        );
+        return;
+    }
+    let failing: Vec<String> = app
+        .text_rules(run)
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| r.id.to_string())
+        .collect();
+    if !failing.is_empty() && !anyway {
+        let key = key_hint(app, Action::AcceptAnyway);
+        notify_error(
+            app,
+            format!(
+                "not accepted: it fails {}; {key} accepts it anyway (recorded), e edits it",
+                failing.join(", ")
+            ),
+        );
+        return;
+    }
+    let mut decision = decision_on(run, Verdict::Accepted);
+    decision.override_rules = !failing.is_empty();
+    let sample = app.selected;
     app.saving += 1;
     commands.push(Command::SaveDecision(decision));
+    advance(app, sample);
+}
+
+/// A decision on `run` with its ids filled in.
+fn decision_on(run: &Run, verdict: Verdict) -> Decision {
+    let mut decision = Decision::new(&run.run_id, &run.sample_id, verdict, 0);
+    decision.prompt_id = Some(run.prompt_id.clone());
+    decision
+}
+
+/// Rejects run `index` with `reason` and moves on to the next unreviewed sample.
+pub(super) fn reject(
+    app: &mut App,
+    index: usize,
+    reason: Option<String>,
+    commands: &mut Vec<Command>,
+) {
+    let Some(run) = app.runs.get(index) else {
+        return;
+    };
+    let mut decision = decision_on(run, Verdict::Rejected);
+    decision.reason = reason.filter(|r| !r.trim().is_empty());
+    let sample = app.samples.iter().position(|s| s.id == run.sample_id);
+    app.saving += 1;
+    commands.push(Command::SaveDecision(decision));
+    if let Some(sample) = sample.filter(|&s| s == app.selected) {
+        advance(app, sample);
+    }
+}
+
+/// Withdraws the latest decision that stands (a `revoked` line in the journal) and selects
+/// its sample.
+fn undo(app: &mut App, commands: &mut Vec<Command>) {
+    let Some(run_id) = app.undo.last().cloned() else {
+        notify(app, "nothing to undo");
+        return;
+    };
+    let Some(run) = app.runs.iter().find(|r| r.run_id == run_id) else {
+        notify_error(app, format!("cannot undo: run {run_id} is not loaded"));
+        return;
+    };
+    let decision = decision_on(run, Verdict::Revoked);
+    if let Some(position) = app
+        .visible
+        .iter()
+        .position(|&i| app.samples[i].id == run.sample_id)
+    {
+        select_visible(app, position);
+    }
+    app.saving += 1;
+    commands.push(Command::SaveDecision(decision));
+}
+
+/// Opens the bulk menu on the filtered samples' latest complete runs: accept those that pass
+/// (and are not accepted yet), reject those failing each rule (and not rejected yet).
+fn bulk(app: &mut App) {
+    let states = app.states();
+    let mut passing = Vec::new();
+    let mut failing: std::collections::BTreeMap<RuleId, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for &i in &app.visible {
+        if matches!(states[i], SampleState::Running | SampleState::Queued) {
+            continue;
+        }
+        let Some(&index) = app.latest.get(&app.samples[i].id) else {
+            continue;
+        };
+        let run = &app.runs[index];
+        if !run.is_complete() {
+            continue;
+        }
+        let verdict = app.curation.get(&run.run_id).and_then(|c| c.verdict);
+        if app.text_passes(run) {
+            if verdict != Some(Verdict::Accepted) {
+                passing.push(index);
+            }
+        } else if verdict != Some(Verdict::Rejected) {
+            let mut rules: Vec<RuleId> = app
+                .text_rules(run)
+                .iter()
+                .filter(|r| r.outcome == Outcome::Fail)
+                .map(|r| r.id)
+                .collect();
+            if run.is_placeholder() && !rules.contains(&RuleId::ModelAnswer) {
+                rules.push(RuleId::ModelAnswer);
+            }
+            for rule in rules {
+                failing.entry(rule).or_default().push(index);
+            }
+        }
+    }
+    let mut actions = Vec::new();
+    if !passing.is_empty() {
+        actions.push(BulkAction {
+            verdict: Verdict::Accepted,
+            rule: None,
+            runs: passing,
+        });
+    }
+    for (rule, runs) in failing {
+        actions.push(BulkAction {
+            verdict: Verdict::Rejected,
+            rule: Some(rule),
+            runs,
+        });
+    }
+    if actions.is_empty() {
+        notify(
+            app,
+            "nothing to do in bulk: no complete run here waits to be accepted or rejected",
+        );
+        return;
+    }
+    app.layers.push(Layer::Bulk(BulkDialog {
+        actions,
+        selected: 0,
+        confirming: false,
+    }));
+}
+
+/// Carries out a confirmed bulk action: one decision per run.
+pub(super) fn bulk_confirmed(app: &mut App, action: &BulkAction, commands: &mut Vec<Command>) {
+    for &index in &action.runs {
+        let Some(run) = app.runs.get(index) else {
+            continue;
+        };
+        let mut decision = decision_on(run, action.verdict);
+        decision.reason = action.rule.map(|rule| format!("fails {rule}"));
+        app.saving += 1;
+        commands.push(Command::SaveDecision(decision));
+    }
+    notify(app, format!("{}: saving…", action.label()));
 }
 
 /// The run to edit and its current text (edited text where edited).
@@ -524,7 +739,7 @@ fn editable(app: &mut App) -> Option<(usize, String)> {
 /// The rules of prompt version `id` as they resolve now ([`Judge`]: its front matter over the
 /// config's layers). The current version's own; should the config itself not resolve, the
 /// current rules.
-fn rules_of_version(app: &App, id: &str) -> Arc<crate::transcript::Rules> {
+fn rules_of_version(app: &App, id: &str) -> Arc<Rules> {
     if id == app.prompt.version.id {
         return Arc::clone(app.rules());
     }
@@ -552,14 +767,9 @@ pub(super) fn save_edit(app: &mut App, index: usize, text: String, commands: &mu
         return;
     }
     let rules = crate::curate::recheck(&text, &rules_of_version(app, &run.prompt_id));
-    let decision = Decision {
-        run_id: run.run_id.clone(),
-        sample_id: run.sample_id.clone(),
-        verdict: Verdict::Edited,
-        text: Some(text),
-        rules,
-        at_ms: 0,
-    };
+    let mut decision = decision_on(run, Verdict::Edited);
+    decision.text = Some(text);
+    decision.rules = rules;
     app.saving += 1;
     commands.push(Command::SaveDecision(decision));
 }
@@ -568,23 +778,43 @@ pub(super) fn decision_saved(app: &mut App, decision: &Decision) {
     app.saving = app.saving.saturating_sub(1);
     let verdict = decision.verdict;
     let sample = decision.sample_id.clone();
+    let before = app.curation.get(&decision.run_id).and_then(|c| c.verdict);
     app.curation
         .entry(decision.run_id.clone())
         .or_default()
         .apply(decision);
+    if verdict == Verdict::Revoked {
+        if let Some(at) = app.undo.iter().rposition(|id| *id == decision.run_id) {
+            app.undo.remove(at);
+        }
+    } else {
+        app.undo.push(decision.run_id.clone());
+    }
     if app.selected_sample().is_some_and(|s| s.id == sample) {
         app.show_selected();
     }
     app.refilter();
     let a = key_hint(app, Action::Accept);
-    notify(
-        app,
-        match verdict {
-            Verdict::Accepted => format!("{sample}: accepted"),
-            Verdict::Rejected => format!("{sample}: rejected"),
-            Verdict::Edited => format!("{sample}: edit saved and re-checked; {a} accepts it"),
+    let text = match verdict {
+        Verdict::Accepted if decision.override_rules => {
+            format!("{sample}: accepted anyway (it fails a rule; recorded)")
+        }
+        Verdict::Accepted => format!("{sample}: accepted"),
+        Verdict::Rejected => match &decision.reason {
+            Some(reason) => format!("{sample}: rejected ({reason})"),
+            None => format!("{sample}: rejected"),
         },
-    );
+        Verdict::Edited => format!("{sample}: edit saved and re-checked; {a} accepts it"),
+        Verdict::Revoked => {
+            let now = app.curation.get(&decision.run_id).and_then(|c| c.verdict);
+            let undone = before.map_or("nothing", Verdict::as_str);
+            match now {
+                Some(v) => format!("{sample}: undid {undone}; now {}", v.as_str()),
+                None => format!("{sample}: undid {undone}; undecided"),
+            }
+        }
+    };
+    notify(app, text);
 }
 
 pub(super) fn save_prompt(app: &mut App, commands: &mut Vec<Command>) {

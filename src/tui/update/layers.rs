@@ -66,16 +66,25 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
                 },
             );
         }
-        Some(Layer::PromptEditor) => match editor_action {
-            Some(Action::Save) => actions::save_prompt(app, commands),
-            Some(Action::Close) => {
-                app.layers.pop();
+        Some(Layer::PromptEditor) => {
+            match editor_action {
+                Some(Action::Save) => return actions::save_prompt(app, commands),
+                Some(Action::Close) => {
+                    app.layers.pop();
+                    return;
+                }
+                Some(Action::Undo) => {
+                    app.prompt.editor.undo();
+                }
+                Some(Action::Redo) => {
+                    app.prompt.editor.redo();
+                }
+                _ => {
+                    app.prompt.editor.input(key);
+                }
             }
-            _ => {
-                app.prompt.editor.input(key);
-                app.prompt.dirty = app.prompt.editor_text() != app.prompt.version.text;
-            }
-        },
+            app.prompt.dirty = app.prompt.editor_text() != app.prompt.version.text;
+        }
         Some(Layer::History(history)) => match history_action {
             Some(Action::Down) => history.select_next(),
             Some(Action::Up) => history.select_prev(),
@@ -88,21 +97,164 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             Some(Action::Help) => app.layers.push(Layer::Help { scroll: 0 }),
             _ => {}
         },
-        Some(Layer::EditOutput(editor)) => match editor_action {
-            Some(Action::Save) => {
-                let run = editor.run;
-                let text = editor.area.lines().join("\n");
+        Some(Layer::EditOutput(_)) => output_editor_key(app, key, editor_action, commands),
+        Some(Layer::Reject(_)) => reject_key(app, key, commands),
+        Some(Layer::Bulk(_)) => bulk_key(app, key, commands),
+        Some(Layer::Question { scroll }) => match key.code {
+            KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+            KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+            KeyCode::PageDown => *scroll = scroll.saturating_add(10),
+            KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+            _ => {
                 app.layers.pop();
-                actions::save_edit(app, run, text, commands);
             }
-            Some(Action::Close) => {
+        },
+    }
+}
+
+/// The output editor: Ctrl-S saves the edit, Esc closes (asking first when the text changed),
+/// Ctrl-Z / Ctrl-Y undo and redo; every other key edits, and the budgets follow.
+fn output_editor_key(
+    app: &mut App,
+    key: KeyEvent,
+    editor_action: Option<Action>,
+    commands: &mut Vec<Command>,
+) {
+    let Some(Layer::EditOutput(editor)) = app.layers.last_mut() else {
+        return;
+    };
+    if editor.confirm_discard {
+        match key.code {
+            KeyCode::Char('y' | 'Y') => {
                 app.layers.pop();
                 notify(app, "edit discarded");
             }
             _ => {
-                editor.area.input(key);
+                editor.confirm_discard = false;
+                notify(app, "still editing");
             }
-        },
+        }
+        return;
+    }
+    match editor_action {
+        Some(Action::Save) => {
+            let run = editor.run;
+            let text = editor.text();
+            app.layers.pop();
+            actions::save_edit(app, run, text, commands);
+        }
+        Some(Action::Close) if editor.text() == editor.original => {
+            app.layers.pop();
+            notify(app, "closed without changes");
+        }
+        Some(Action::Close) => {
+            editor.confirm_discard = true;
+            notify(
+                app,
+                "discard your changes? y discards; any other key keeps editing",
+            );
+        }
+        Some(Action::Undo) => {
+            editor.area.undo();
+            editor.refresh();
+        }
+        Some(Action::Redo) => {
+            editor.area.redo();
+            editor.refresh();
+        }
+        _ => {
+            editor.area.input(key);
+            editor.refresh();
+        }
+    }
+}
+
+/// The reject dialog: a digit picks a configured reason, Up/Down highlight one, typing writes
+/// one; Enter rejects (with the text typed, else the highlighted reason, else none); Esc keeps
+/// the output undecided.
+fn reject_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
+    let reasons = app.settings.reject_reasons.len();
+    let Some(Layer::Reject(dialog)) = app.layers.last_mut() else {
+        return;
+    };
+    let control = key.modifiers.contains(KeyModifiers::CONTROL);
+    let chosen = match key.code {
+        KeyCode::Esc => {
+            app.layers.pop();
+            notify(app, "not rejected");
+            return;
+        }
+        KeyCode::Enter => {
+            let typed = dialog.text.trim();
+            if typed.is_empty() {
+                dialog
+                    .selected
+                    .and_then(|i| app.settings.reject_reasons.get(i).cloned())
+            } else {
+                Some(typed.to_owned())
+            }
+        }
+        KeyCode::Char(c @ '1'..='9') if dialog.text.is_empty() && !control => {
+            let at = (c as usize) - ('1' as usize);
+            match app.settings.reject_reasons.get(at) {
+                Some(reason) => Some(reason.clone()),
+                None => return,
+            }
+        }
+        KeyCode::Down if reasons > 0 => {
+            dialog.selected = Some(dialog.selected.map_or(0, |i| (i + 1) % reasons));
+            return;
+        }
+        KeyCode::Up if reasons > 0 => {
+            dialog.selected = Some(
+                dialog
+                    .selected
+                    .map_or(reasons - 1, |i| (i + reasons - 1) % reasons),
+            );
+            return;
+        }
+        KeyCode::Backspace => {
+            dialog.text.pop();
+            return;
+        }
+        KeyCode::Char(c) if !control => {
+            dialog.text.push(c);
+            return;
+        }
+        _ => return,
+    };
+    let run = dialog.run;
+    app.layers.pop();
+    actions::reject(app, run, chosen, commands);
+}
+
+/// The bulk menu: Up/Down choose, Enter asks, y carries it out; anything else backs out.
+fn bulk_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
+    let Some(Layer::Bulk(dialog)) = app.layers.last_mut() else {
+        return;
+    };
+    if dialog.confirming {
+        if matches!(key.code, KeyCode::Char('y' | 'Y')) {
+            let action = dialog.actions.get(dialog.selected).cloned();
+            app.layers.pop();
+            if let Some(action) = action {
+                actions::bulk_confirmed(app, &action, commands);
+            }
+        } else {
+            dialog.confirming = false;
+        }
+        return;
+    }
+    let n = dialog.actions.len();
+    match key.code {
+        KeyCode::Down | KeyCode::Char('j') => dialog.selected = (dialog.selected + 1) % n.max(1),
+        KeyCode::Up | KeyCode::Char('k') => {
+            dialog.selected = (dialog.selected + n.max(1) - 1) % n.max(1);
+        }
+        KeyCode::Enter => dialog.confirming = true,
+        _ => {
+            app.layers.pop();
+        }
     }
 }
 
@@ -133,6 +285,7 @@ pub(super) fn export_dialog() -> ExportDialog {
         format: ExportFormat::Sharegpt,
         system: SystemChoice::None,
         with_meta: false,
+        include_replayed: false,
         path: DEFAULT_EXPORT_FILE.to_owned(),
         field: ExportField::Format,
         busy: false,
@@ -175,6 +328,8 @@ fn export_key(
                 with_meta: dialog.with_meta,
                 out: settings.workspace.join(path),
                 rule_layers: settings.rule_layers.clone(),
+                include_replayed: dialog.include_replayed,
+                only_passing: false,
             }));
         }
         KeyCode::Esc => return Dialog::Close,
@@ -224,6 +379,7 @@ fn cycle(dialog: &mut ExportDialog, forward: bool) {
             };
         }
         ExportField::Meta => dialog.with_meta = !dialog.with_meta,
+        ExportField::Replayed => dialog.include_replayed = !dialog.include_replayed,
         ExportField::Path => {}
     }
 }
@@ -281,6 +437,12 @@ pub(super) fn paste(app: &mut App, text: &str) {
         }
         Some(Layer::EditOutput(editor)) => {
             editor.area.insert_str(text);
+            editor.refresh();
+        }
+        Some(Layer::Reject(dialog)) => {
+            dialog
+                .text
+                .push_str(text.lines().next().unwrap_or_default());
         }
         Some(Layer::Filter) => {
             app.filter.push_str(text.lines().next().unwrap_or_default());

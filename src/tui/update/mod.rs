@@ -91,7 +91,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
     let mut commands = Vec::new();
     match msg {
         Msg::Key(key) if key.kind == KeyEventKind::Release => {}
-        Msg::Key(key) => layers::key(app, key, &mut commands),
+        Msg::Key(key) => {
+            // A notice lasts until the next key: then the key hints come back.
+            app.notice = None;
+            layers::key(app, key, &mut commands);
+        }
         Msg::Mouse(mouse) => self::mouse(app, mouse),
         Msg::Paste(text) => layers::paste(app, &text),
         Msg::Resize => {}

@@ -66,7 +66,17 @@ pub(super) fn full_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App, laye
                 .area
                 .set_cursor_line_style(ratatui::style::Style::default());
             editor.area.set_style(style(&theme, Role::Answer));
-            frame.render_widget(&editor.area, area);
+            let preview = edit_preview(&mut editor.preview, &theme, area.width);
+            let rows = u16::try_from(preview.len())
+                .unwrap_or(u16::MAX)
+                .min(area.height / 3);
+            let [text_area, preview_area] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(rows)]).areas(area);
+            frame.render_widget(&editor.area, text_area);
+            frame.render_widget(
+                Paragraph::new(preview).wrap(Wrap { trim: false }),
+                preview_area,
+            );
         }
         Some(Layer::History(history)) => {
             let block = Block::default()
@@ -79,6 +89,184 @@ pub(super) fn full_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App, laye
         }
         _ => {}
     }
+}
+
+/// What the output editor shows under the text as it changes: each think's words against its
+/// budget, then the rules that fail (or that all pass).
+fn edit_preview(
+    preview: &mut crate::tui::live::LiveView,
+    theme: &crate::tui::theme::Theme,
+    width: u16,
+) -> Vec<Line<'static>> {
+    let mut budgets = vec![Span::styled("Thinks ", style(theme, Role::Title))];
+    let thinks = preview.budgets();
+    if thinks.is_empty() {
+        budgets.push(Span::styled("none yet", style(theme, Role::Muted)));
+    }
+    for (n, budget) in thinks.iter().enumerate() {
+        let role = if budget.exceeded() {
+            Role::RuleFail
+        } else {
+            Role::RulePass
+        };
+        budgets.push(Span::styled(
+            format!("#{} {}/{} ", n + 1, budget.used, budget.allowed),
+            style(theme, role),
+        ));
+    }
+    let mut lines = vec![Line::from(budgets)];
+    let failing: Vec<(String, String)> = preview
+        .rules()
+        .iter()
+        .filter(|r| r.outcome == crate::transcript::Outcome::Fail)
+        .map(|r| (r.id.to_string(), r.message.clone()))
+        .collect();
+    if failing.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "✓ every rule passes",
+            style(theme, Role::RulePass),
+        )));
+    }
+    let room = usize::from(width).saturating_sub(24);
+    for (id, message) in failing {
+        lines.push(Line::from(vec![
+            Span::styled(format!("✗ {id:<20} "), style(theme, Role::RuleFail)),
+            Span::styled(
+                crate::tui::text::fit(&message, room).into_owned(),
+                style(theme, Role::Muted),
+            ),
+        ]));
+    }
+    lines
+}
+
+pub(super) fn reject(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    dialog: &crate::tui::app::RejectDialog,
+) {
+    let theme = &app.settings.theme;
+    let sample = app
+        .runs
+        .get(dialog.run)
+        .map_or("", |r| r.sample_id.as_str());
+    let mut lines = vec![
+        Line::from(format!("Why is {sample} rejected?")),
+        Line::default(),
+    ];
+    for (i, reason) in app.settings.reject_reasons.iter().enumerate().take(9) {
+        let selected = dialog.selected == Some(i);
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {} ", i + 1), style(theme, Role::KeyHint)),
+            Span::styled(
+                reason.clone(),
+                style(
+                    theme,
+                    if selected {
+                        Role::Selection
+                    } else {
+                        Role::Answer
+                    },
+                ),
+            ),
+        ]));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("Other: ", style(theme, Role::Muted)),
+        Span::raw(format!("{}▏", dialog.text)),
+    ]));
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        "1-9 pick · type a reason · Enter reject · Esc cancel",
+        style(theme, Role::KeyHint),
+    )));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = popup(frame, area, 58, height);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(dialog_block(app, " Reject "))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+pub(super) fn bulk(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    dialog: &crate::tui::app::BulkDialog,
+) {
+    let theme = &app.settings.theme;
+    let mut lines = vec![
+        Line::from(format!(
+            "On the {} samples shown (their latest complete runs):",
+            app.visible.len()
+        )),
+        Line::default(),
+    ];
+    for (i, action) in dialog.actions.iter().enumerate() {
+        let selected = i == dialog.selected;
+        lines.push(Line::from(Span::styled(
+            format!("{} {}", if selected { "▸" } else { " " }, action.label()),
+            style(
+                theme,
+                if selected {
+                    Role::Selection
+                } else {
+                    Role::Answer
+                },
+            ),
+        )));
+    }
+    lines.push(Line::default());
+    let keys = match dialog.actions.get(dialog.selected) {
+        Some(action) if dialog.confirming => {
+            format!("{}? y yes · any other key no", action.label())
+        }
+        _ => "j/k choose · Enter · Esc cancel".to_owned(),
+    };
+    lines.push(Line::from(Span::styled(
+        keys,
+        style(
+            theme,
+            if dialog.confirming {
+                Role::Error
+            } else {
+                Role::KeyHint
+            },
+        ),
+    )));
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);
+    let rect = popup(frame, area, 64, height);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(dialog_block(app, " Bulk decisions "))
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+/// The selected sample's whole question, its line breaks kept, wrapped by display width.
+pub(super) fn question(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
+    let Some(sample) = app.selected_sample() else {
+        return;
+    };
+    let width = area.width.saturating_sub(4).min(96);
+    let lines: Vec<Line<'static>> = sample
+        .question
+        .split('\n')
+        .map(|line| Line::from(crate::tui::text::printable(line).into_owned()))
+        .collect();
+    let body = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = body.line_count(width.saturating_sub(2)) + 2;
+    let rect = popup(frame, area, width, u16::try_from(rows).unwrap_or(u16::MAX));
+    let title = format!(" {} · j/k scroll · any other key closes ", sample.id);
+    frame.render_widget(
+        body.block(dialog_block(app, &title)).scroll((scroll, 0)),
+        rect,
+    );
 }
 
 /// A box of `width`×`height` (at most the area) in the middle of `area`, cleared.
@@ -138,7 +326,8 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
     }
     lines.push(Line::default());
     lines.push(Line::from(Span::styled(
-        "Filter: text matches id or question; is:passed is:failed is:accepted is:rejected is:edited is:new",
+        "Filter (/): words match id or question; is:unreviewed is:passed is:failed is:incomplete \
+         is:new is:accepted is:rejected is:edited; fails:RULE tag:TAG answer:TEXT; -TERM negates",
         style(theme, Role::Muted),
     )));
     if let Some(log) = &app.settings.log_path {
@@ -215,6 +404,11 @@ pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Expo
             },
         ),
     ];
+    let replayed_line = vec![
+        field(ExportField::Replayed, "Replayed runs"),
+        option(!dialog.include_replayed, "exclude"),
+        option(dialog.include_replayed, "include"),
+    ];
     let cursor = if dialog.field == ExportField::Path {
         "▏"
     } else {
@@ -233,6 +427,7 @@ pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Expo
         Line::from(format_line),
         Line::from(system_line),
         Line::from(meta_line),
+        Line::from(replayed_line),
         Line::from(path_line),
         Line::default(),
         Line::from(Span::styled(
@@ -244,7 +439,7 @@ pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Expo
             style(theme, Role::KeyHint),
         )),
     ];
-    let rect = popup(frame, area, 64, 10);
+    let rect = popup(frame, area, 64, 11);
     frame.render_widget(
         Paragraph::new(lines)
             .block(dialog_block(app, " Export accepted outputs "))

@@ -41,6 +41,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
             Layer::Export(dialog) => dialogs::export(frame, main, app, dialog),
             Layer::ConfirmQuit => dialogs::confirm_quit(frame, main, app),
             Layer::Consent => dialogs::consent(frame, main, app),
+            Layer::Reject(dialog) => dialogs::reject(frame, main, app, dialog),
+            Layer::Bulk(dialog) => dialogs::bulk(frame, main, app, dialog),
+            Layer::Question { scroll } => dialogs::question(frame, main, app, *scroll),
             Layer::Filter | Layer::PromptEditor | Layer::History(_) | Layer::EditOutput(_) => {}
         }
     }
@@ -171,9 +174,10 @@ fn exec_label(app: &App) -> String {
 fn hint_line(app: &App) -> Line<'static> {
     let theme = &app.settings.theme;
     let (scope, actions): (Scope, &[Action]) = match app.layers.last() {
-        Some(Layer::PromptEditor | Layer::EditOutput(_)) => {
-            (Scope::Editor, &[Action::Save, Action::Close])
-        }
+        Some(Layer::PromptEditor | Layer::EditOutput(_)) => (
+            Scope::Editor,
+            &[Action::Save, Action::Close, Action::Undo, Action::Redo],
+        ),
         Some(Layer::History(_)) => (
             Scope::History,
             &[
@@ -189,6 +193,7 @@ fn hint_line(app: &App) -> Line<'static> {
                 Action::RunSelected,
                 Action::Accept,
                 Action::Reject,
+                Action::Undo,
                 Action::Edit,
                 Action::Help,
                 Action::Quit,
@@ -219,6 +224,11 @@ fn short_name(action: Action) -> &'static str {
         Action::RunSelected => "run",
         Action::Accept => "accept",
         Action::Reject => "reject",
+        Action::AcceptAnyway => "accept anyway",
+        Action::Undo => "undo",
+        Action::Redo => "redo",
+        Action::Bulk => "bulk",
+        Action::ShowQuestion => "question",
         Action::Edit => "edit",
         Action::Regenerate => "again",
         Action::RunAll => "run all",

@@ -7,12 +7,18 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::pane_block;
 use super::samples::one_line;
+use crate::store::Verdict;
 use crate::transcript::{Outcome, RuleResult};
 use crate::tui::app::{App, Pane};
 use crate::tui::live::LiveView;
 use crate::tui::style::style;
 use crate::tui::text::{self, fit, width};
 use crate::tui::theme::Role;
+
+/// A prompt version's id as the screen shows it.
+fn short_id(id: &str) -> &str {
+    id.get(..7).unwrap_or(id)
+}
 
 /// Rows the question may take above the transcript.
 const QUESTION_ROWS: u16 = 3;
@@ -95,6 +101,37 @@ pub(super) fn live(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
     }
 }
 
+/// The rules pane's title: how many rules pass and fail.
+fn rules_title(results: &[RuleResult], theme: &crate::tui::theme::Theme) -> Vec<Span<'static>> {
+    let failed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .count();
+    let passed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Pass)
+        .count();
+    if results.is_empty() {
+        vec![Span::styled(" Rules ", style(theme, Role::Title))]
+    } else {
+        vec![
+            Span::styled(" Rules ", style(theme, Role::Title)),
+            Span::styled(format!("✓{passed} "), style(theme, Role::RulePass)),
+            Span::styled(
+                format!("✗{failed} "),
+                style(
+                    theme,
+                    if failed > 0 {
+                        Role::RuleFail
+                    } else {
+                        Role::Muted
+                    },
+                ),
+            ),
+        ]
+    }
+}
+
 /// The live pane's title: the sample, and how its run stands.
 fn badges(
     app: &App,
@@ -129,15 +166,40 @@ fn badges(
         if shown.edited {
             badges.push(Span::styled("edited ", style(theme, Role::Edited)));
         }
-        if let Some(verdict) = app.curation.get(&run.run_id).and_then(|c| c.verdict) {
-            let (label, role) = match verdict {
-                crate::store::Verdict::Accepted => ("accepted ", Role::Accepted),
-                crate::store::Verdict::Rejected => ("rejected ", Role::Rejected),
-                crate::store::Verdict::Edited => ("", Role::Edited),
+        if run.is_placeholder() {
+            badges.push(Span::styled(
+                "placeholder, not a model's answer ",
+                style(theme, Role::RuleFail),
+            ));
+        }
+        if let Some(curation) = app.curation.get(&run.run_id) {
+            let label = match (curation.verdict, &curation.reason) {
+                (Some(Verdict::Accepted), _) if curation.override_rules => {
+                    Some(("accepted anyway ".to_owned(), Role::Accepted))
+                }
+                (Some(Verdict::Accepted), _) => Some(("accepted ".to_owned(), Role::Accepted)),
+                (Some(Verdict::Rejected), Some(reason)) => Some((
+                    format!("rejected: {} ", fit(&one_line(reason), 30)),
+                    Role::Rejected,
+                )),
+                (Some(Verdict::Rejected), None) => Some(("rejected ".to_owned(), Role::Rejected)),
+                _ => None,
             };
-            if !label.is_empty() {
+            if let Some((label, role)) = label {
                 badges.push(Span::styled(label, style(theme, role)));
             }
+        }
+        // A decision on an earlier run of this sample stays in sight after a re-run.
+        if let Some(review) = app.review(app.selected).filter(|r| r.run != shown.run) {
+            let earlier = &app.runs[review.run];
+            badges.push(Span::styled(
+                format!(
+                    "{} earlier (prompt {}) ",
+                    review.as_str(),
+                    short_id(&earlier.prompt_id)
+                ),
+                style(theme, Role::Muted),
+            ));
         }
         if let Some(error) = &run.error {
             badges.push(Span::styled(
@@ -165,36 +227,9 @@ pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
             .map(|s| s.live.rules().to_vec())
             .unwrap_or_default(),
     };
-    let failed = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Fail)
-        .count();
-    let passed = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Pass)
-        .count();
-    let title = if results.is_empty() {
-        Line::from(Span::styled(" Rules ", style(&theme, Role::Title)))
-    } else {
-        Line::from(vec![
-            Span::styled(" Rules ", style(&theme, Role::Title)),
-            Span::styled(format!("✓{passed} "), style(&theme, Role::RulePass)),
-            Span::styled(
-                format!("✗{failed} "),
-                style(
-                    &theme,
-                    if failed > 0 {
-                        Role::RuleFail
-                    } else {
-                        Role::Muted
-                    },
-                ),
-            ),
-        ])
-    };
-    let block = pane_block(app, Pane::Rules, title);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+    let title = rules_title(&results, &theme);
+    // The block's inner area, worked out before the title (which says what is scrolled off).
+    let inner = pane_block(app, Pane::Rules, Line::default()).inner(area);
     let width = usize::from(inner.width);
     let lines: Vec<Line<'static>> = if results.is_empty() {
         app.settings
@@ -231,5 +266,27 @@ pub(super) fn rules(frame: &mut Frame<'_>, area: Rect, app: &mut App) {
             })
             .collect()
     };
-    frame.render_widget(Paragraph::new(lines), inner);
+    let height = usize::from(inner.height);
+    let max_scroll = lines.len().saturating_sub(height);
+    app.rules_scroll = app
+        .rules_scroll
+        .min(u16::try_from(max_scroll).unwrap_or(u16::MAX));
+    let scroll = usize::from(app.rules_scroll);
+    let mut title = title;
+    if scroll > 0 {
+        title.push(Span::styled(
+            format!("↑{scroll} "),
+            style(&theme, Role::KeyHint),
+        ));
+    }
+    let below = max_scroll - scroll;
+    if below > 0 {
+        title.push(Span::styled(
+            format!("↓{below} "),
+            style(&theme, Role::KeyHint),
+        ));
+    }
+    let block = pane_block(app, Pane::Rules, Line::from(title));
+    frame.render_widget(block, area);
+    frame.render_widget(Paragraph::new(lines).scroll((app.rules_scroll, 0)), inner);
 }

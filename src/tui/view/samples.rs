@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 
 use super::pane_block;
+use crate::store::Verdict;
 use crate::tui::app::{App, Layer, Pane, SampleState};
 use crate::tui::style::style;
 use crate::tui::text::{self, fit};
@@ -14,22 +15,7 @@ use crate::tui::theme::Role;
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let theme = &app.settings.theme;
     let states = app.states();
-    let counts = App::state_counts(&states);
-    let mut title = vec![Span::styled(
-        format!(" Samples {} ", app.samples.len()),
-        style(theme, Role::Title),
-    )];
-    for state in SampleState::ALL {
-        if state == SampleState::NotRun {
-            continue;
-        }
-        if let Some(n) = counts.get(&state).filter(|n| **n > 0) {
-            title.push(Span::styled(
-                format!("{}{n} ", state.mark()),
-                style(theme, role_of(state)),
-            ));
-        }
-    }
+    let title = title(app, &states);
     let block = pane_block(app, Pane::Samples, Line::from(title));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -53,9 +39,17 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .map(|&i| {
             let sample = &app.samples[i];
             let state = states[i];
-            let head = format!("{} {} ", state.mark(), sample.id);
-            let rest = width.saturating_sub(text::width(&head));
+            let review = app.review(i);
+            let (mark, role) = match &review {
+                Some(r) if r.on_latest => (r.mark(), verdict_role(r.verdict)),
+                Some(r) => (r.mark(), Role::Muted),
+                None => (" ", Role::Muted),
+            };
+            let head = format!(" {} ", sample.id);
+            let rest = width.saturating_sub(text::width(&head) + 2);
             ListItem::new(Line::from(vec![
+                Span::styled(state.mark(), style(theme, role_of(state))),
+                Span::styled(mark, style(theme, role)),
                 Span::styled(head, style(theme, role_of(state))),
                 Span::styled(
                     fit(&one_line(&sample.question), rest).into_owned(),
@@ -104,15 +98,73 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     }
 }
 
+/// The pane's title: how many samples, by run state and by decision, and how many wait for
+/// review.
+fn title(app: &App, states: &[SampleState]) -> Vec<Span<'static>> {
+    let theme = &app.settings.theme;
+    let counts = App::state_counts(states);
+    let mut decided = [0usize; 3];
+    let mut unreviewed = 0;
+    for (i, &state) in states.iter().enumerate() {
+        match app.review(i).map(|r| r.verdict) {
+            Some(Verdict::Accepted) => decided[0] += 1,
+            Some(Verdict::Rejected) => decided[1] += 1,
+            Some(Verdict::Edited) => decided[2] += 1,
+            _ => {}
+        }
+        if app.unreviewed(i, state) {
+            unreviewed += 1;
+        }
+    }
+    let mut title = vec![Span::styled(
+        format!(" Samples {} ", app.samples.len()),
+        style(theme, Role::Title),
+    )];
+    for state in SampleState::ALL {
+        if state == SampleState::NotRun {
+            continue;
+        }
+        if let Some(n) = counts.get(&state).filter(|n| **n > 0) {
+            title.push(Span::styled(
+                format!("{}{n} ", state.mark()),
+                style(theme, role_of(state)),
+            ));
+        }
+    }
+    for ((n, mark), role) in
+        decided
+            .into_iter()
+            .zip(["A", "R", "E"])
+            .zip([Role::Accepted, Role::Rejected, Role::Edited])
+    {
+        if n > 0 {
+            title.push(Span::styled(format!("{mark}{n} "), style(theme, role)));
+        }
+    }
+    if unreviewed > 0 {
+        title.push(Span::styled(
+            format!("?{unreviewed} "),
+            style(theme, Role::KeyHint),
+        ));
+    }
+    title
+}
+
 pub(super) fn role_of(state: SampleState) -> Role {
     match state {
         SampleState::NotRun | SampleState::Queued => Role::Muted,
         SampleState::Running => Role::KeyHint,
         SampleState::Passed => Role::RulePass,
         SampleState::RulesFailed | SampleState::Incomplete => Role::RuleFail,
-        SampleState::Accepted => Role::Accepted,
-        SampleState::Rejected => Role::Rejected,
-        SampleState::Edited => Role::Edited,
+    }
+}
+
+/// How a decision's mark is drawn.
+fn verdict_role(verdict: Verdict) -> Role {
+    match verdict {
+        Verdict::Accepted => Role::Accepted,
+        Verdict::Rejected => Role::Rejected,
+        Verdict::Edited | Verdict::Revoked => Role::Edited,
     }
 }
 
