@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::config::Layers;
-use crate::export::{Example, ExportFormat, write_atomically, write_line};
+use crate::export::template::{self, ChatTemplate, CheckRecord, TemplateError, TemplateReport};
+use crate::export::{Example, ExportFormat, Plan, write_line};
 use crate::prompt::PromptFile;
 use crate::run::{Judge, JudgeError, Run};
 use crate::store::{Curation, Decision, StoreError, Verdict, Workspace, fold};
@@ -28,19 +29,25 @@ pub enum SystemChoice {
     Text(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExportOptions {
+    /// A record layout or a consumer target (which may write files beside the records).
     pub format: ExportFormat,
     pub system: SystemChoice,
     /// Adds `prompt_id`, `run_id`, provider, model, rule results and `edited` to each example.
     /// The rule results are those of the text exported under the rules its prompt version has
-    /// now (see `rule_layers`).
+    /// now (see `rule_layers`). Refused for a format that allows no extra keys (`openai`).
     pub with_meta: bool,
     pub out: PathBuf,
     /// The current configuration's layers, without any prompt's front matter: each run's
     /// prompt version is judged by them with its own front matter on top. A run recorded under
     /// other rules, and every edit, is judged again for the metadata.
     pub rule_layers: Layers,
+    /// A chat template (`.jinja` or a model's `tokenizer_config.json`) every record is rendered
+    /// with before anything is written: an answer the template cuts or adds to fails the check.
+    pub check_template: Option<PathBuf>,
+    /// Write the export even when the template check fails (the failures are still reported).
+    pub write_anyway: bool,
 }
 
 /// What an export wrote and what it refused.
@@ -54,6 +61,14 @@ pub struct ExportReport {
     pub refused: Vec<String>,
     /// Lines of the workspace files that could not be read.
     pub warnings: Vec<String>,
+    /// Every file written, the records first (a consumer may need one beside them).
+    pub files: Vec<PathBuf>,
+    /// How to train on the export, for a consumer target.
+    pub training: Option<String>,
+    /// What was written beside the records, said for the user.
+    pub notes: Vec<String>,
+    /// The template check, when one was asked for; with failures only when `write_anyway`.
+    pub template: Option<TemplateReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +97,16 @@ pub enum CurateError {
         run_id: String,
         source: serde_json::Error,
     },
+    /// Metadata in a format whose consumer refuses keys of its own.
+    #[error(
+        "--with-meta cannot go into {format}: OpenAI's fine-tuning file check rejects any key but \"messages\" (export without it, or with --format messages)"
+    )]
+    MetaNotAllowed { format: ExportFormat },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The chat template cuts or adds to some answers; nothing was written.
+    #[error("{}", template_failed(report))]
+    TemplateCheckFailed { report: Box<TemplateReport> },
     /// Nothing to write; an existing file is left as it was. `warnings` are the unreadable
     /// lines met on the way (one of them may have been an accept).
     #[error("{}", nothing_to_export(store, refused))]
@@ -90,6 +115,17 @@ pub enum CurateError {
         refused: Vec<String>,
         warnings: Vec<String>,
     },
+}
+
+fn template_failed(report: &TemplateReport) -> String {
+    format!(
+        "the chat template in {} does not keep {} of {} answers as exported ({} cut, {} with text added): nothing was written (--write-anyway writes it all the same)",
+        report.template.display(),
+        report.failures.len(),
+        report.records,
+        report.cut(),
+        report.added(),
+    )
 }
 
 fn nothing_to_export(store: &Path, refused: &[String]) -> String {
@@ -173,13 +209,28 @@ fn select<'a>(runs: &'a [Run], decisions: &'a [Decision]) -> Selection<'a> {
 
 /// Writes the accepted runs of `workspace` as `options` says, atomically.
 ///
+/// With `check_template`, every record is rendered with the chat template first; when an
+/// answer does not survive it, nothing is written (unless `write_anyway`).
+///
 /// # Errors
 /// When the workspace cannot be read, nothing is accepted, a teacher prompt asked for is
-/// missing, or the file cannot be written. The file is left untouched on every error.
+/// missing, metadata is asked for a format that refuses it, the chat template cannot be loaded
+/// or rendered, the template check fails, a consumer's side file cannot be merged, or the
+/// file cannot be written. The file is left untouched on every error.
 pub fn export_accepted(
     workspace: &Workspace,
     options: &ExportOptions,
 ) -> Result<ExportReport, CurateError> {
+    if options.with_meta && !options.format.allows_extra_keys() {
+        return Err(CurateError::MetaNotAllowed {
+            format: options.format,
+        });
+    }
+    let template = options
+        .check_template
+        .as_deref()
+        .map(ChatTemplate::load)
+        .transpose()?;
     let loaded_runs = workspace.load_runs()?;
     let loaded_decisions = workspace.load_decisions()?;
     let mut warnings = loaded_runs.warnings;
@@ -211,32 +262,12 @@ pub fn export_accepted(
     // Everything that can fail is done before the file is opened, so a failure writes nothing.
     let systems = teacher_prompts(workspace, &options.system, &selection.chosen)?;
     let metas = if options.with_meta {
-        let mut judge = Judge::new(options.rule_layers.clone())?;
-        let metas = selection
-            .chosen
-            .iter()
-            .map(|(run, curation)| {
-                let snapshot = || {
-                    workspace
-                        .load_prompt(&run.prompt_id)
-                        .map_err(|e| e.to_string())
-                };
-                let rules = match &curation.edited {
-                    // Judged as dataset text, like an edit in the workbench, by the rules the
-                    // run's version has now.
-                    Some(text) => Cow::Owned(recheck(
-                        text,
-                        &judge.version(&run.prompt_id, snapshot).rules,
-                    )),
-                    None => judge.verdicts(run, snapshot),
-                };
-                meta(run, curation, &rules).map(Some)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for (id, fallback) in judge.fallbacks() {
-            warnings.push(format!("prompt {id}: {fallback}"));
-        }
-        metas
+        metas(
+            workspace,
+            &options.rule_layers,
+            &selection.chosen,
+            &mut warnings,
+        )?
     } else {
         vec![None; selection.chosen.len()]
     };
@@ -255,7 +286,15 @@ pub fn export_accepted(
             extra: meta.as_ref(),
         })
         .collect();
-    write_atomically(&options.out, |out| {
+    let checked = template
+        .map(|template| check_examples(&template, &examples, &selection.chosen, options))
+        .transpose()?;
+    let plan = Plan::new(
+        options.format,
+        &options.out,
+        options.system != SystemChoice::None,
+    )?;
+    let ((), written) = plan.write(|out| {
         for example in &examples {
             write_line(out, example, options.format)?;
         }
@@ -271,7 +310,75 @@ pub fn export_accepted(
             .count(),
         refused,
         warnings,
+        files: written.files,
+        training: written.training,
+        notes: written.notes,
+        template: checked,
     })
+}
+
+/// The `"meta"` of each chosen run, its rules judged by its version under `rule_layers`; a
+/// version judged without its snapshot is said in `warnings`.
+fn metas(
+    workspace: &Workspace,
+    rule_layers: &Layers,
+    chosen: &[(&Run, Curation)],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Option<Map<String, Value>>>, CurateError> {
+    let mut judge = Judge::new(rule_layers.clone())?;
+    let metas = chosen
+        .iter()
+        .map(|(run, curation)| {
+            let snapshot = || {
+                workspace
+                    .load_prompt(&run.prompt_id)
+                    .map_err(|e| e.to_string())
+            };
+            let rules = match &curation.edited {
+                // Judged as dataset text, like an edit in the workbench, by the rules the
+                // run's version has now.
+                Some(text) => Cow::Owned(recheck(
+                    text,
+                    &judge.version(&run.prompt_id, snapshot).rules,
+                )),
+                None => judge.verdicts(run, snapshot),
+            };
+            meta(run, curation, &rules).map(Some)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (id, fallback) in judge.fallbacks() {
+        warnings.push(format!("prompt {id}: {fallback}"));
+    }
+    Ok(metas)
+}
+
+/// Renders each example with the chat template as the chosen format hands it to a trainer.
+///
+/// # Errors
+/// When the template fails on a record, or an answer does not survive it (unless
+/// `write_anyway`).
+fn check_examples(
+    template: &ChatTemplate,
+    examples: &[Example<'_>],
+    chosen: &[(&Run, Curation)],
+    options: &ExportOptions,
+) -> Result<TemplateReport, CurateError> {
+    let records = examples
+        .iter()
+        .zip(chosen)
+        .enumerate()
+        .map(|(at, (example, (run, _)))| CheckRecord {
+            line: at + 1,
+            sample_id: &run.sample_id,
+            messages: example.chat(options.format),
+        });
+    let report = template::check(template, records)?;
+    if !report.passed() && !options.write_anyway {
+        return Err(CurateError::TemplateCheckFailed {
+            report: Box::new(report),
+        });
+    }
+    Ok(report)
 }
 
 /// The system prompt bodies (front matter stripped: the body is what was sent), by prompt id,

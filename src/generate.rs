@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::DatasetError;
 pub use crate::dataset::{Sample, SamplesError, read_samples};
-use crate::export::{Example, ExportError, ExportFormat, write_atomically, write_line};
+use crate::export::{Example, ExportError, ExportFormat, Plan, Written, write_line};
 use crate::run::{
     Consent, EventSink, Job, Pipeline, PromptVersion, Run, RunStatus, Service, ServiceEvent,
     ServiceOptions,
@@ -42,8 +42,20 @@ pub struct GenerateOptions {
     pub concurrency: usize,
     /// Only the first N samples of the file.
     pub limit: Option<usize>,
-    /// Write the complete runs of these samples as sharegpt JSONL.
+    /// Write the complete runs of these samples as JSONL, in `out_format`.
     pub out: Option<PathBuf>,
+    /// The layout or consumer of `out` (and the files it needs beside it).
+    pub out_format: ExportFormat,
+}
+
+/// The `--out` file a batch wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exported {
+    pub path: PathBuf,
+    pub records: usize,
+    pub format: ExportFormat,
+    /// The files written and how to train on them.
+    pub written: Written,
 }
 
 /// The light view of a stored run that resuming and summaries need.
@@ -92,7 +104,7 @@ pub struct GenerateReport {
     pub dataset_complete: usize,
     /// Per rule over those runs: (passed, failed).
     pub rules: BTreeMap<RuleId, (usize, usize)>,
-    pub exported: Option<(PathBuf, usize)>,
+    pub exported: Option<Exported>,
     pub warnings: Vec<String>,
     pub elapsed: Duration,
 }
@@ -233,7 +245,10 @@ pub async fn generate(
         selected,
         &prompt.id,
         &settings_id,
-        options.out.as_deref(),
+        options
+            .out
+            .as_deref()
+            .map(|path| (path, options.out_format)),
         &mut report,
     )?;
     report.elapsed = started.elapsed();
@@ -271,7 +286,7 @@ fn tally_dataset(
     selected: &[Sample],
     prompt_id: &str,
     settings_id: &str,
-    out: Option<&Path>,
+    out: Option<(&Path, ExportFormat)>,
     report: &mut GenerateReport,
 ) -> Result<(), GenerateError> {
     let wanted: HashMap<&str, usize> = selected
@@ -302,24 +317,32 @@ fn tally_dataset(
             }
         }
     }
-    if let Some(path) = out {
+    if let Some((path, format)) = out {
         let offsets: Vec<u64> = latest.iter().flatten().map(|(o, _)| *o).collect();
-        let n = export_runs(workspace, &offsets, path)?;
-        report.exported = Some((path.to_owned(), n));
+        let (records, written) = export_runs(workspace, &offsets, path, format)?;
+        report.exported = Some(Exported {
+            path: path.to_owned(),
+            records,
+            format,
+            written,
+        });
     }
     Ok(())
 }
 
-/// Writes the runs at `offsets` as sharegpt JSONL; replayed runs carry `"replayed": true`.
+/// Writes the runs at `offsets` in `format` (with the files its consumer needs); replayed runs
+/// carry `"replayed": true` where the format allows keys of its own.
 fn export_runs(
     workspace: &Workspace,
     offsets: &[u64],
     path: &Path,
-) -> Result<usize, GenerateError> {
+    format: ExportFormat,
+) -> Result<(usize, Written), GenerateError> {
     let mut replayed = serde_json::Map::new();
     replayed.insert("replayed".to_owned(), serde_json::Value::Bool(true));
     let mut store_error = None;
-    let n = write_atomically(path, |out| {
+    let plan = Plan::new(format, path, false)?;
+    let written = plan.write(|out| {
         let mut n = 0;
         let read = workspace.read_runs_at(offsets, |run: Run| {
             let example = Example {
@@ -329,7 +352,7 @@ fn export_runs(
                 extra: run.teacher.replayed.then_some(&replayed),
             };
             n += 1;
-            write_line(out, &example, ExportFormat::Sharegpt)
+            write_line(out, &example, format)
         });
         if let Err(e) = read {
             store_error = Some(e);
@@ -337,8 +360,8 @@ fn export_runs(
         }
         Ok(n)
     });
-    match (n, store_error) {
+    match (written, store_error) {
         (_, Some(e)) => Err(e.into()),
-        (n, None) => Ok(n?),
+        (written, None) => Ok(written?),
     }
 }

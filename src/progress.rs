@@ -228,8 +228,14 @@ pub fn write_summary(report: &GenerateReport, out: &mut dyn Write) -> io::Result
             )?;
         }
     }
-    if let Some((path, n)) = &report.exported {
-        writeln!(out, "wrote {n} records to {} (sharegpt)", path.display())?;
+    if let Some(exported) = &report.exported {
+        writeln!(
+            out,
+            "wrote {} records to {} ({})",
+            exported.records,
+            exported.path.display(),
+            exported.format
+        )?;
     }
     Ok(())
 }

@@ -175,6 +175,78 @@ fn offline_generate_replays_recordings_resumes_and_writes_sharegpt() {
 }
 
 #[test]
+fn out_takes_a_layout_or_a_consumer_target_like_export() {
+    let ws = Workspace::new("[teacher]\nreplay-pause-ms = 0\n");
+    let samples = repo("samples/questions.jsonl");
+    let samples = samples.to_str().expect("utf-8");
+    let base = ["--samples", samples, "--limit", "2", "--out"];
+
+    // OpenAI's records carry nothing but messages: not even the replay marker.
+    let out = ws.run(&[&base[..], &["openai.jsonl", "--target", "openai"]].concat());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("wrote 2 records to openai.jsonl (openai)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("openai api files.create -f openai.jsonl -p fine-tune"),
+        "{err}"
+    );
+    let records = read_jsonl(&ws.path("openai.jsonl"));
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        let keys: Vec<&String> = record.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["messages"], "{record}");
+        assert_eq!(record["messages"][1]["role"], "assistant");
+    }
+
+    // LLaMA-Factory's records come with their dataset_info.json entry.
+    let out = ws.run(&[&base[..], &["lf.jsonl", "--target", "llama-factory"]].concat());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("dataset_info.json: entry \"lf\", named after lf.jsonl"),
+        "{err}"
+    );
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("dataset_info.json")).expect("dataset_info.json"),
+    )
+    .expect("JSON");
+    assert_eq!(info["lf"]["file_name"], "lf.jsonl");
+    assert_eq!(
+        read_jsonl(&ws.path("lf.jsonl"))[0]["conversations"][0]["from"],
+        "human"
+    );
+
+    // A bare layout, and the replay marker where the layout allows it.
+    let out = ws.run(&[&base[..], &["m.jsonl", "--out-format", "messages"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = read_jsonl(&ws.path("m.jsonl"));
+    assert_eq!(records[0]["messages"][0]["role"], "user");
+    assert_eq!(records[0]["replayed"], true);
+
+    // Both at once, or either without --out, is a usage error.
+    for args in [
+        &[
+            "--samples",
+            samples,
+            "--out",
+            "x.jsonl",
+            "--out-format",
+            "messages",
+            "--target",
+            "trl",
+        ][..],
+        &["--samples", samples, "--target", "trl"][..],
+    ] {
+        let out = ws.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!ws.path("x.jsonl").exists());
+}
+
+#[test]
 fn fill_mode_from_the_command_line_puts_real_results_in() {
     let ws = Workspace::new("[teacher]\nreplay-pause-ms = 0\n");
     let samples = ws.path("one.jsonl");

@@ -175,6 +175,8 @@ fn export_key(
                 with_meta: dialog.with_meta,
                 out: settings.workspace.join(path),
                 rule_layers: settings.rule_layers.clone(),
+                check_template: None,
+                write_anyway: false,
             }));
         }
         KeyCode::Esc => return Dialog::Close,
