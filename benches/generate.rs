@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use moss_thinking::exec::ExecConfig;
+use moss_thinking::export::ExportFormat;
 use moss_thinking::generate::{GenerateOptions, Sample, generate};
 use moss_thinking::prompt::ModelParams;
 use moss_thinking::run::{Pipeline, PromptVersion};
@@ -110,6 +111,8 @@ fn batch(
         concurrency: CONCURRENCY,
         limit: None,
         out: None,
+        out_format: ExportFormat::Sharegpt,
+        include_replayed: true,
     };
     let start = Instant::now();
     let report = runtime

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::config::Layers;
-use crate::export::{Example, ExportFormat, write_atomically, write_line};
+use crate::export::template::{self, ChatTemplate, CheckRecord, TemplateError, TemplateReport};
+use crate::export::{Example, ExportFormat, Plan, write_line};
 use crate::prompt::PromptFile;
 use crate::run::{Judge, JudgeError, Run};
 use crate::store::{Curation, Decision, StoreError, Verdict, Workspace, fold};
@@ -28,13 +29,15 @@ pub enum SystemChoice {
     Text(String),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // each is a flag of `moss export`, independent
 pub struct ExportOptions {
+    /// A record layout or a consumer target (which may write files beside the records).
     pub format: ExportFormat,
     pub system: SystemChoice,
     /// Adds `prompt_id`, `run_id`, provider, model, rule results and `edited` to each example.
     /// The rule results are those of the text exported under the rules its prompt version has
-    /// now (see `rule_layers`).
+    /// now (see `rule_layers`). Refused for a format that allows no extra keys (`openai`).
     pub with_meta: bool,
     pub out: PathBuf,
     /// The current configuration's layers, without any prompt's front matter: each run's
@@ -47,6 +50,11 @@ pub struct ExportOptions {
     /// Export every complete run whose text passes its version's rules, accepted or not (the
     /// accepted one where a sample has one; never a rejected one): for headless pipelines.
     pub only_passing: bool,
+    /// A chat template (`.jinja` or a model's `tokenizer_config.json`) every record is rendered
+    /// with before anything is written: an answer the template cuts or adds to fails the check.
+    pub check_template: Option<PathBuf>,
+    /// Write the export even when the template check fails (the failures are still reported).
+    pub write_anyway: bool,
 }
 
 /// What an export wrote and what it refused.
@@ -63,6 +71,14 @@ pub struct ExportReport {
     pub replayed: usize,
     /// Lines of the workspace files that could not be read.
     pub warnings: Vec<String>,
+    /// Every file written, the records first (a consumer may need one beside them).
+    pub files: Vec<PathBuf>,
+    /// How to train on the export, for a consumer target.
+    pub training: Option<String>,
+    /// What was written beside the records, said for the user.
+    pub notes: Vec<String>,
+    /// The template check, when one was asked for; with failures only when `write_anyway`.
+    pub template: Option<TemplateReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +107,16 @@ pub enum CurateError {
         run_id: String,
         source: serde_json::Error,
     },
+    /// Metadata in a format whose consumer refuses keys of its own.
+    #[error(
+        "--with-meta cannot go into {format}: OpenAI's fine-tuning file check rejects any key but \"messages\" (export without it, or with --format messages)"
+    )]
+    MetaNotAllowed { format: ExportFormat },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The chat template cuts or adds to some answers; nothing was written.
+    #[error("{}", template_failed(report))]
+    TemplateCheckFailed { report: Box<TemplateReport> },
     /// Nothing to write; an existing file is left as it was. `warnings` are the unreadable
     /// lines met on the way (one of them may have been an accept).
     #[error("{}", nothing_to_export(store, refused, *replayed))]
@@ -101,6 +127,17 @@ pub enum CurateError {
         replayed: usize,
         warnings: Vec<String>,
     },
+}
+
+fn template_failed(report: &TemplateReport) -> String {
+    format!(
+        "the chat template in {} does not keep {} of {} answers as exported ({} cut, {} with text added): nothing was written (--write-anyway writes it all the same)",
+        report.template.display(),
+        report.failures.len(),
+        report.records,
+        report.cut(),
+        report.added(),
+    )
 }
 
 fn nothing_to_export(store: &Path, refused: &[String], replayed: usize) -> String {
@@ -273,19 +310,29 @@ fn select<'a>(
     selection
 }
 
-/// Writes the accepted runs of `workspace` as `options` says, atomically.
-///
-/// # Errors
-/// When the workspace cannot be read, nothing is accepted, a teacher prompt asked for is
-/// missing, or the file cannot be written. The file is left untouched on every error.
-pub fn export_accepted(
+/// The runs an export takes, judged by the rules their versions have now, and what it leaves
+/// out: what writing and the workbench's summary both start from.
+struct Prepared<'a> {
+    selection: Selection<'a>,
+    /// The verdicts on the text each chosen run exports, in the same order.
+    judged: Vec<Vec<RuleResult>>,
+    /// `sample id (run id): why` for each run refused.
+    refused: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn prepare<'a>(
     workspace: &Workspace,
     options: &ExportOptions,
-) -> Result<ExportReport, CurateError> {
-    let loaded_runs = workspace.load_runs()?;
-    let loaded_decisions = workspace.load_decisions()?;
-    let mut warnings = loaded_runs.warnings;
-    warnings.extend(loaded_decisions.warnings);
+    runs: &'a [Run],
+    decisions: &'a [Decision],
+    mut warnings: Vec<String>,
+) -> Result<Prepared<'a>, CurateError> {
+    if options.with_meta && !options.format.allows_extra_keys() {
+        return Err(CurateError::MetaNotAllowed {
+            format: options.format,
+        });
+    }
     // Every run leaves judged by the rules its version has now: the recorded verdicts when
     // they were judged by exactly those rules, else its text judged again.
     let mut judge = Judge::new(options.rule_layers.clone())?;
@@ -293,19 +340,13 @@ pub fn export_accepted(
         let id = run.prompt_id.clone();
         move || workspace.load_prompt(&id).map_err(|e| e.to_string())
     };
-    let scope = Scope::of(options);
     let mut passes = |run: &Run| {
         judge
             .verdicts(run, snapshot(run))
             .iter()
             .all(|r| r.outcome != crate::transcript::Outcome::Fail)
     };
-    let mut selection = select(
-        &loaded_runs.runs,
-        &loaded_decisions.decisions,
-        scope,
-        &mut passes,
-    );
+    let mut selection = select(runs, decisions, Scope::of(options), &mut passes);
     warnings.extend(selection.unknown.iter().map(|decision| {
         format!(
             "{}: accepted run {} of sample {} is not in {}: left out",
@@ -316,11 +357,121 @@ pub fn export_accepted(
         )
     }));
     let judged = guard(&mut selection, &mut judge, &snapshot);
-    let refused: Vec<String> = selection
+    for (id, fallback) in judge.fallbacks() {
+        warnings.push(format!("prompt {id}: {fallback}"));
+    }
+    let refused = selection
         .refused
         .iter()
         .map(|(run, why)| format!("{} (run {}): {why}", run.sample_id, run.run_id))
         .collect();
+    Ok(Prepared {
+        selection,
+        judged,
+        refused,
+        warnings,
+    })
+}
+
+/// What an export would write, worked out without writing anything: the workbench shows it
+/// before the export is written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportPlan {
+    /// Records that would be written.
+    pub records: usize,
+    /// Of `records`, how many carry edited text.
+    pub edited: usize,
+    /// Of `records`, how many fail a rule and were accepted anyway.
+    pub anyway: usize,
+    /// `sample id (run id): why` for each accepted run refused.
+    pub refused: Vec<String>,
+    /// Runs of the replay teacher left out.
+    pub replayed: usize,
+    /// The files the export writes: the records, then what its consumer needs beside them.
+    pub files: Vec<PathBuf>,
+    /// Of `files`, those that exist already (and would be replaced or merged into).
+    pub existing: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Works out what [`export_accepted`] would write with `options`, without writing.
+///
+/// # Errors
+/// When the workspace cannot be read, or the options cannot be honoured (metadata for a
+/// consumer that refuses it, rules that do not resolve).
+pub fn plan_export(
+    workspace: &Workspace,
+    options: &ExportOptions,
+) -> Result<ExportPlan, CurateError> {
+    let loaded_runs = workspace.load_runs()?;
+    let loaded_decisions = workspace.load_decisions()?;
+    let mut warnings = loaded_runs.warnings;
+    warnings.extend(loaded_decisions.warnings);
+    let prepared = prepare(
+        workspace,
+        options,
+        &loaded_runs.runs,
+        &loaded_decisions.decisions,
+        warnings,
+    )?;
+    let chosen = &prepared.selection.chosen;
+    let mut files = vec![options.out.clone()];
+    if options.format == ExportFormat::LlamaFactory {
+        let folder = options.out.parent().unwrap_or(Path::new(""));
+        files.push(folder.join(crate::export::consumer::DATASET_INFO));
+    }
+    let existing = files.iter().filter(|f| f.exists()).cloned().collect();
+    Ok(ExportPlan {
+        records: chosen.len(),
+        edited: chosen.iter().filter(|(_, c)| c.edited.is_some()).count(),
+        anyway: chosen
+            .iter()
+            .zip(&prepared.judged)
+            .filter(|(_, rules)| {
+                rules
+                    .iter()
+                    .any(|r| r.outcome == crate::transcript::Outcome::Fail)
+            })
+            .count(),
+        refused: prepared.refused,
+        replayed: prepared.selection.replayed,
+        files,
+        existing,
+        warnings: prepared.warnings,
+    })
+}
+
+/// Writes the accepted runs of `workspace` as `options` says, atomically.
+///
+/// # Errors
+/// When the workspace cannot be read, nothing is accepted, a teacher prompt asked for is
+/// missing, the chat template check fails, or the file cannot be written. The file is left
+/// untouched on every error.
+pub fn export_accepted(
+    workspace: &Workspace,
+    options: &ExportOptions,
+) -> Result<ExportReport, CurateError> {
+    let template = options
+        .check_template
+        .as_deref()
+        .map(ChatTemplate::load)
+        .transpose()?;
+    let loaded_runs = workspace.load_runs()?;
+    let loaded_decisions = workspace.load_decisions()?;
+    let mut warnings = loaded_runs.warnings;
+    warnings.extend(loaded_decisions.warnings);
+    let Prepared {
+        selection,
+        judged,
+        refused,
+        warnings,
+    } = prepare(
+        workspace,
+        options,
+        &loaded_runs.runs,
+        &loaded_decisions.decisions,
+        warnings,
+    )?;
     if selection.chosen.is_empty() {
         return Err(CurateError::NothingAccepted {
             store: workspace.root().to_owned(),
@@ -348,9 +499,6 @@ pub fn export_accepted(
     } else {
         vec![None; selection.chosen.len()]
     };
-    for (id, fallback) in judge.fallbacks() {
-        warnings.push(format!("prompt {id}: {fallback}"));
-    }
     let examples: Vec<Example<'_>> = selection
         .chosen
         .iter()
@@ -366,7 +514,15 @@ pub fn export_accepted(
             extra: meta.as_ref(),
         })
         .collect();
-    write_atomically(&options.out, |out| {
+    let checked = template
+        .map(|template| check_examples(&template, &examples, &selection.chosen, options))
+        .transpose()?;
+    let plan = Plan::new(
+        options.format,
+        &options.out,
+        options.system != SystemChoice::None,
+    )?;
+    let ((), written) = plan.write(|out| {
         for example in &examples {
             write_line(out, example, options.format)?;
         }
@@ -383,6 +539,10 @@ pub fn export_accepted(
         refused,
         replayed: selection.replayed,
         warnings,
+        files: written.files,
+        training: written.training,
+        notes: written.notes,
+        template: checked,
     })
 }
 
@@ -439,6 +599,35 @@ fn guard<S: FnOnce() -> Result<String, String>>(
     }
     selection.refused.extend(refused);
     judged
+}
+
+/// Renders each example with the chat template as the chosen format hands it to a trainer.
+///
+/// # Errors
+/// When the template fails on a record, or an answer does not survive it (unless
+/// `write_anyway`).
+fn check_examples(
+    template: &ChatTemplate,
+    examples: &[Example<'_>],
+    chosen: &[(&Run, Curation)],
+    options: &ExportOptions,
+) -> Result<TemplateReport, CurateError> {
+    let records = examples
+        .iter()
+        .zip(chosen)
+        .enumerate()
+        .map(|(at, (example, (run, _)))| CheckRecord {
+            line: at + 1,
+            sample_id: &run.sample_id,
+            messages: example.chat(options.format),
+        });
+    let report = template::check(template, records)?;
+    if !report.passed() && !options.write_anyway {
+        return Err(CurateError::TemplateCheckFailed {
+            report: Box::new(report),
+        });
+    }
+    Ok(report)
 }
 
 /// The system prompt bodies (front matter stripped: the body is what was sent), by prompt id,

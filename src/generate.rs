@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::DatasetError;
 pub use crate::dataset::{Sample, SamplesError, read_samples};
-use crate::export::{Example, ExportError, ExportFormat, write_atomically, write_line};
+use crate::export::{Example, ExportError, ExportFormat, Plan, Written, write_line};
 use crate::run::{
     Consent, EventSink, Job, Pipeline, PromptVersion, Run, RunStatus, Service, ServiceEvent,
     ServiceOptions,
@@ -42,8 +42,26 @@ pub struct GenerateOptions {
     pub concurrency: usize,
     /// Only the first N samples of the file.
     pub limit: Option<usize>,
-    /// Write the complete runs of these samples as sharegpt JSONL.
+    /// Write the complete runs of these samples as JSONL, in `out_format`.
     pub out: Option<PathBuf>,
+    /// The layout or consumer of `out` (and the files it needs beside it).
+    pub out_format: ExportFormat,
+    /// Also write runs of the offline replay teacher to `out` (placeholders never are).
+    pub include_replayed: bool,
+}
+
+/// The `--out` file a batch wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exported {
+    pub path: PathBuf,
+    pub records: usize,
+    pub format: ExportFormat,
+    /// The files written and how to train on them.
+    pub written: Written,
+    /// Complete runs left out: the replay teacher's placeholders (never data).
+    pub placeholders: usize,
+    /// Complete runs of the replay teacher left out (`include_replayed` was not given).
+    pub replayed: usize,
 }
 
 /// The light view of a stored run that resuming and summaries need.
@@ -92,7 +110,7 @@ pub struct GenerateReport {
     pub dataset_complete: usize,
     /// Per rule over those runs: (passed, failed).
     pub rules: BTreeMap<RuleId, (usize, usize)>,
-    pub exported: Option<(PathBuf, usize)>,
+    pub exported: Option<Exported>,
     pub warnings: Vec<String>,
     pub elapsed: Duration,
 }
@@ -233,7 +251,11 @@ pub async fn generate(
         selected,
         &prompt.id,
         &settings_id,
-        options.out.as_deref(),
+        options
+            .out
+            .as_deref()
+            .map(|path| (path, options.out_format)),
+        options.include_replayed,
         &mut report,
     )?;
     report.elapsed = started.elapsed();
@@ -271,7 +293,8 @@ fn tally_dataset(
     selected: &[Sample],
     prompt_id: &str,
     settings_id: &str,
-    out: Option<&Path>,
+    out: Option<(&Path, ExportFormat)>,
+    include_replayed: bool,
     report: &mut GenerateReport,
 ) -> Result<(), GenerateError> {
     let wanted: HashMap<&str, usize> = selected
@@ -302,34 +325,62 @@ fn tally_dataset(
             }
         }
     }
-    if let Some(path) = out {
+    if let Some((path, format)) = out {
         let offsets: Vec<u64> = latest.iter().flatten().map(|(o, _)| *o).collect();
-        let n = export_runs(workspace, &offsets, path)?;
-        report.exported = Some((path.to_owned(), n));
+        let (counts, written) = export_runs(workspace, &offsets, path, format, include_replayed)?;
+        report.exported = Some(Exported {
+            path: path.to_owned(),
+            records: counts.written,
+            format,
+            written,
+            placeholders: counts.placeholders,
+            replayed: counts.replayed,
+        });
     }
     Ok(())
 }
 
-/// Writes the runs at `offsets` as sharegpt JSONL; replayed runs carry `"replayed": true`.
+/// What `--out` took and left out.
+#[derive(Clone, Copy, Debug, Default)]
+struct OutCounts {
+    written: usize,
+    placeholders: usize,
+    replayed: usize,
+}
+
+/// Writes the runs at `offsets` in `format` (with the files its consumer needs), leaving out
+/// placeholders, and the replay teacher's runs unless `include_replayed`; replayed runs carry
+/// `"replayed": true` where the format allows keys of its own.
 fn export_runs(
     workspace: &Workspace,
     offsets: &[u64],
     path: &Path,
-) -> Result<usize, GenerateError> {
+    format: ExportFormat,
+    include_replayed: bool,
+) -> Result<(OutCounts, Written), GenerateError> {
     let mut replayed = serde_json::Map::new();
     replayed.insert("replayed".to_owned(), serde_json::Value::Bool(true));
     let mut store_error = None;
-    let n = write_atomically(path, |out| {
-        let mut n = 0;
+    let plan = Plan::new(format, path, false)?;
+    let written = plan.write(|out| {
+        let mut n = OutCounts::default();
         let read = workspace.read_runs_at(offsets, |run: Run| {
+            if run.is_placeholder() {
+                n.placeholders += 1;
+                return Ok(());
+            }
+            if run.teacher.replayed && !include_replayed {
+                n.replayed += 1;
+                return Ok(());
+            }
             let example = Example {
                 system: None,
                 question: &run.question,
                 answer: &run.transcript,
                 extra: run.teacher.replayed.then_some(&replayed),
             };
-            n += 1;
-            write_line(out, &example, ExportFormat::Sharegpt)
+            n.written += 1;
+            write_line(out, &example, format)
         });
         if let Err(e) = read {
             store_error = Some(e);
@@ -337,8 +388,8 @@ fn export_runs(
         }
         Ok(n)
     });
-    match (n, store_error) {
+    match (written, store_error) {
         (_, Some(e)) => Err(e.into()),
-        (n, None) => Ok(n?),
+        (written, None) => Ok(written?),
     }
 }

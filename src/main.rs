@@ -18,6 +18,7 @@ use moss_thinking::curate::{self, CurateError, ExportOptions, ExportReport, Syst
 use moss_thinking::dataset::Format;
 use moss_thinking::exec::ExecMode;
 use moss_thinking::export::ExportFormat;
+use moss_thinking::export::template::TemplateReport;
 use moss_thinking::generate::{self, GenerateOptions};
 use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
 use moss_thinking::signals::{HostSignal, HostSignals};
@@ -64,10 +65,15 @@ enum Command {
     /// Takes the runs accepted in the workbench from .moss/decisions.jsonl (their edited text
     /// where edited), one per sample, the one accepted last, in the order the samples first
     /// appear in .moss/runs.jsonl. Accepted runs that are incomplete or failed are refused and
-    /// listed. The file is written to a temporary file and renamed, so an export that fails
-    /// leaves an existing file as it was. The workspace is only read, so an export works while
-    /// the workbench or generate is writing it. Exit status: 0 when written (even with
-    /// refusals), 2 when nothing is accepted and on usage or IO errors.
+    /// listed. --target writes what a trainer or service loads (trl, llama-factory, ms-swift,
+    /// openai), with the files it needs beside the records, and prints the command that trains
+    /// on them. --check-template renders every record with a model's chat template first and
+    /// writes nothing when an answer would not reach the model as exported. The file is
+    /// written to a temporary file and renamed, so an export that fails leaves an existing file
+    /// as it was. The workspace is only read, so an export works while the workbench or
+    /// generate is writing it. Exit status: 0 when written (even with refusals), 1 when the
+    /// chat template cuts or adds to an answer, 2 when nothing is accepted and on usage, IO or
+    /// template errors.
     Export(ExportArgs),
     /// Check the sandbox that runs model-written code, or run code in it.
     ///
@@ -81,16 +87,17 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // command-line flags, each independent
 struct ExportArgs {
-    /// Record layout: sharegpt, messages or alpaca.
-    #[arg(long, value_name = "FORMAT", default_value = "sharegpt", value_parser = parse_export_format)]
-    format: ExportFormat,
+    #[command(flatten)]
+    format: FormatArgs,
     /// The system prompt of each example: none, teacher (the prompt the run was made with,
     /// without its front matter), or any other value as the text itself.
     #[arg(long, value_name = "none|teacher|TEXT", default_value = "none", value_parser = parse_system, allow_hyphen_values = true)]
     system: SystemChoice,
     /// Add a "meta" object to each example: run, sample and prompt ids, provider, model,
-    /// whether it was edited or replayed, and the rule results of the text exported.
+    /// whether it was edited or replayed, and the rule results of the text exported (not with
+    /// --target openai, whose file check refuses other keys).
     #[arg(long)]
     with_meta: bool,
     /// The JSONL file to write.
@@ -105,13 +112,45 @@ struct ExportArgs {
     /// rejected).
     #[arg(long)]
     only_passing: bool,
+    /// Render every record with this chat template (a .jinja file, or a model's tokenizer
+    /// config .json) before writing, and check that each answer reaches the model byte for
+    /// byte: nothing is written, and the exit status is 1, when the template cuts an answer
+    /// or adds text to it.
+    #[arg(long, value_name = "FILE")]
+    check_template: Option<PathBuf>,
+    /// Write the export even when the template check fails (the exit status is still 1).
+    #[arg(long, requires = "check_template")]
+    write_anyway: bool,
     /// The workspace folder holding .moss/ (default: the current directory).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
 }
 
-fn parse_export_format(s: &str) -> Result<ExportFormat, String> {
-    s.parse()
+/// What a JSONL export is written as: a record layout, or the records a named consumer loads.
+#[derive(Debug, Args)]
+struct FormatArgs {
+    /// Record layout: sharegpt (the default), messages or alpaca.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_layout, conflicts_with = "target")]
+    format: Option<ExportFormat>,
+    /// Write for a trainer or service instead of a bare layout: trl, llama-factory, ms-swift
+    /// or openai, with the files it needs beside the records; the command that trains on them
+    /// is printed.
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    target: Option<ExportFormat>,
+}
+
+impl FormatArgs {
+    fn chosen(&self) -> ExportFormat {
+        self.target.or(self.format).unwrap_or_default()
+    }
+}
+
+fn parse_layout(s: &str) -> Result<ExportFormat, String> {
+    ExportFormat::parse_among(s, &ExportFormat::LAYOUTS, "format")
+}
+
+fn parse_target(s: &str) -> Result<ExportFormat, String> {
+    ExportFormat::parse_among(s, &ExportFormat::TARGETS, "target")
 }
 
 fn parse_system(s: &str) -> Result<SystemChoice, String> {
@@ -143,9 +182,21 @@ struct GenerateArgs {
     /// model-written code in the sandbox.
     #[arg(long, value_name = "MODE", value_parser = parse_exec)]
     exec: Option<ExecMode>,
-    /// Also write the complete runs of the selected samples as sharegpt JSONL.
+    /// Also write the complete runs of the selected samples as JSONL (sharegpt unless
+    /// --out-format or --target says otherwise).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// The record layout of --out: sharegpt (the default), messages or alpaca.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_layout, requires = "out", conflicts_with = "target")]
+    out_format: Option<ExportFormat>,
+    /// Write --out for a trainer or service instead: trl, llama-factory, ms-swift or openai,
+    /// with the files it needs beside the records; the command that trains on them is printed.
+    #[arg(long, value_name = "TARGET", value_parser = parse_target, requires = "out")]
+    target: Option<ExportFormat>,
+    /// Also write the offline replay teacher's runs to --out (marked "replayed"; recorded
+    /// text, not fresh answers). Placeholders are never written.
+    #[arg(long, requires = "out")]
+    include_replayed: bool,
 }
 
 fn parse_exec(s: &str) -> Result<ExecMode, String> {
@@ -336,6 +387,8 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
             .max(1),
         limit: args.limit,
         out: args.out.clone(),
+        out_format: args.target.or(args.out_format).unwrap_or_default(),
+        include_replayed: args.include_replayed,
     };
     let mode = if io::stderr().is_terminal() {
         ProgressMode::Bar
@@ -363,7 +416,16 @@ fn write_generate_report(
     for warning in &report.warnings {
         writeln!(out, "moss: {warning}")?;
     }
-    progress::write_summary(report, out)
+    progress::write_summary(report, out)?;
+    if let Some(exported) = &report.exported {
+        write_consumer_notes(
+            exported.format,
+            &exported.written.notes,
+            exported.written.training.as_deref(),
+            out,
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs a batch on a multi-threaded runtime. The first SIGINT, SIGTERM or SIGHUP cancels it and
@@ -432,6 +494,11 @@ fn stopping_reason(signal: HostSignal) -> String {
     }
 }
 
+/// Exit status of `export --check-template` when the template does not keep every answer.
+const EXIT_TEMPLATE_FAILED: u8 = 1;
+/// How many failing records a template check shows in full.
+const TEMPLATE_FAILURES_SHOWN: usize = 10;
+
 fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let workspace_dir = args.workspace.unwrap_or(cwd);
@@ -447,7 +514,7 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     // appended meanwhile is a torn last line, skipped with a warning.
     let workspace = Workspace::open(&workspace_dir)?;
     let options = ExportOptions {
-        format: args.format,
+        format: args.format.chosen(),
         system: args.system,
         with_meta: args.with_meta,
         out: args.out,
@@ -455,22 +522,55 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         rule_layers: Layers::discover(&workspace_dir)?,
         include_replayed: args.include_replayed,
         only_passing: args.only_passing,
+        check_template: args.check_template,
+        write_anyway: args.write_anyway,
     };
     let stderr = io::stderr();
+    let data = options.out.display().to_string();
     let report = match curate::export_accepted(&workspace, &options) {
         Ok(report) => report,
         Err(err) => {
-            if let CurateError::NothingAccepted { warnings, .. } = &err {
-                let mut notes = stderr.lock();
-                for warning in warnings {
-                    writeln!(notes, "moss: {warning}")?;
+            let mut notes = stderr.lock();
+            match &err {
+                CurateError::NothingAccepted { warnings, .. } => {
+                    for warning in warnings {
+                        writeln!(notes, "moss: {warning}")?;
+                    }
                 }
+                CurateError::TemplateCheckFailed { report } => {
+                    write_template_report(report, &data, &mut notes)?;
+                    writeln!(notes, "moss: {err}")?;
+                    return Ok(ExitCode::from(EXIT_TEMPLATE_FAILED));
+                }
+                _ => {}
             }
             return Err(err.into());
         }
     };
-    write_export_summary(&report, options.format, &mut stderr.lock())?;
+    let mut notes = stderr.lock();
+    if let Some(template) = &report.template {
+        write_template_report(template, &data, &mut notes)?;
+    }
+    write_export_summary(&report, options.format, &mut notes)?;
+    if report.template.as_ref().is_some_and(|t| !t.passed()) {
+        writeln!(
+            notes,
+            "moss: written although the chat template does not keep every answer (--write-anyway)"
+        )?;
+        return Ok(ExitCode::from(EXIT_TEMPLATE_FAILED));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_template_report(
+    report: &TemplateReport,
+    data: &str,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for line in report.describe(data, TEMPLATE_FAILURES_SHOWN) {
+        writeln!(out, "moss: {line}")?;
+    }
+    writeln!(out, "moss: {}", report.summary())
 }
 
 fn write_export_summary(
@@ -503,15 +603,34 @@ fn write_export_summary(
         format.as_str()
     )?;
     if report.refused.is_empty() {
-        writeln!(out)
+        writeln!(out)?;
     } else {
         writeln!(
             out,
             "; {} accepted output{} refused, listed above",
             report.refused.len(),
             plural(report.refused.len())
-        )
+        )?;
     }
+    write_consumer_notes(format, &report.notes, report.training.as_deref(), out)
+}
+
+/// What was written beside the records, and the command that trains on them (as is, to be
+/// copied: a script's indentation matters).
+fn write_consumer_notes(
+    format: ExportFormat,
+    notes: &[String],
+    training: Option<&str>,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    for note in notes {
+        writeln!(out, "moss: wrote {note}")?;
+    }
+    if let Some(training) = training {
+        writeln!(out, "moss: to train with {format}:")?;
+        writeln!(out, "{training}")?;
+    }
+    Ok(())
 }
 
 /// The error and its causes, each said once: many errors already quote their cause.
@@ -533,4 +652,16 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

@@ -228,8 +228,31 @@ pub fn write_summary(report: &GenerateReport, out: &mut dyn Write) -> io::Result
             )?;
         }
     }
-    if let Some((path, n)) = &report.exported {
-        writeln!(out, "wrote {n} records to {} (sharegpt)", path.display())?;
+    if let Some(exported) = &report.exported {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        if exported.placeholders > 0 {
+            writeln!(
+                out,
+                "left out {} placeholder{} of the offline replay teacher (no recording for the sample: not a model's answer)",
+                exported.placeholders,
+                plural(exported.placeholders)
+            )?;
+        }
+        if exported.replayed > 0 {
+            writeln!(
+                out,
+                "left out {} run{} of the offline replay teacher (--include-replayed writes them)",
+                exported.replayed,
+                plural(exported.replayed)
+            )?;
+        }
+        writeln!(
+            out,
+            "wrote {} records to {} ({})",
+            exported.records,
+            exported.path.display(),
+            exported.format
+        )?;
     }
     Ok(())
 }

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use moss_thinking::config::{Layers, Source};
-use moss_thinking::curate::recheck;
+use moss_thinking::curate::{
+    self, CurateError, ExportOptions, ExportReport, SystemChoice, recheck,
+};
 use moss_thinking::exec::ExecMode;
+use moss_thinking::export::template::{ChatTemplate, Problem, TemplateReport};
+use moss_thinking::export::{ChatMessage, ExportFormat};
 use moss_thinking::prompt::ModelParams;
 use moss_thinking::run::{PromptVersion, Run, RunStatus, SegmentSummary, Timings, rules_id};
 use moss_thinking::store::{Decision, Verdict, Workspace};
@@ -775,4 +779,585 @@ fn a_config_whose_rules_do_not_resolve_stops_a_meta_export() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("moss.toml:2:9: "), "{err}");
     assert!(!bench.path("out.jsonl").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consumer targets and the chat-template check.
+
+/// An answer the way the teacher writes one: a short answer first, a think, code and its
+/// result, another think, and more answer.
+const INTERLEAVED: &str = "天空是蓝色的，因为空气把蓝光散射得更多。\n<think>想看数字：强度与波长四次方成反比。</think>\n算一下蓝光比红光强多少：\n\n```python RUN\nprint(round((700 / 450) ** 4, 2))\n```\n<execute_result>\n5.86\n</execute_result>\n\n<think>5.86 倍，够直观了。</think>\n蓝光的散射大约是红光的 5.86 倍。";
+
+const SYSTEM: &str = "你是一位老师";
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+fn read_fixture(path: &str) -> String {
+    std::fs::read_to_string(fixture(path)).expect("fixture")
+}
+
+impl Bench {
+    /// One accepted complete run of sample `q1` answering `text`.
+    fn accepted(&self, text: &str) -> Run {
+        let mut run = make_run("r1", "q1", RunStatus::Complete, &self.prompt.id);
+        text.clone_into(&mut run.transcript);
+        self.record(&run);
+        self.decide(&run, Verdict::Accepted);
+        run
+    }
+
+    /// [`Bench::accepted`] for a text that breaks a rule: accepted anyway.
+    fn accepted_anyway(&self, text: &str) -> Run {
+        let mut run = make_run("r1", "q1", RunStatus::Complete, &self.prompt.id);
+        text.clone_into(&mut run.transcript);
+        self.record(&run);
+        self.accept_anyway(&run);
+        run
+    }
+
+    /// Exports through the library, as the workbench and the binary do.
+    fn export_with(
+        &self,
+        out: &str,
+        format: ExportFormat,
+        system: SystemChoice,
+        check_template: Option<PathBuf>,
+    ) -> Result<ExportReport, CurateError> {
+        curate::export_accepted(
+            &self.store,
+            &ExportOptions {
+                format,
+                system,
+                out: self.path(out),
+                check_template,
+                ..ExportOptions::default()
+            },
+        )
+    }
+}
+
+#[test]
+fn each_target_writes_what_its_consumer_loads() {
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    for format in ExportFormat::ALL {
+        let name = format!("{format}.jsonl");
+        let report = bench
+            .export_with(&name, format, SystemChoice::Text(SYSTEM.to_owned()), None)
+            .expect("exports");
+        let written = std::fs::read_to_string(bench.path(&name)).expect("written");
+        assert_eq!(
+            written,
+            read_fixture(&format!("export/{format}.jsonl")),
+            "{format}: the record differs from tests/fixtures/export/{format}.jsonl"
+        );
+        assert_eq!(report.files[0], bench.path(&name));
+        assert_eq!(
+            report.training.is_some(),
+            format.is_target(),
+            "{format}: a training command for consumers only"
+        );
+        let record: Value = serde_json::from_str(written.trim_end()).expect("one JSON line");
+        match format {
+            ExportFormat::Trl => {
+                // Every assistant message has an empty reasoning_content, and no other does.
+                for message in record["messages"].as_array().expect("messages") {
+                    let is_assistant = message["role"] == "assistant";
+                    assert_eq!(
+                        message.get("reasoning_content") == Some(&json!("")),
+                        is_assistant,
+                        "{message}"
+                    );
+                }
+            }
+            ExportFormat::Openai => {
+                // Nothing but messages of role and content.
+                let keys: Vec<&String> = record.as_object().expect("object").keys().collect();
+                assert_eq!(keys, ["messages"]);
+                for message in record["messages"].as_array().expect("messages") {
+                    let mut keys: Vec<&String> =
+                        message.as_object().expect("message").keys().collect();
+                    keys.sort();
+                    assert_eq!(keys, ["content", "role"]);
+                    assert!(
+                        ["system", "user", "assistant"]
+                            .contains(&message["role"].as_str().unwrap_or("")),
+                        "{message}"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What LLaMA-Factory's loader does with a `dataset_info.json` entry of sharegpt records: the
+/// file is `dataset_dir/file_name`, each record's `columns.messages` is a list of turns keyed by
+/// the tags, alternating user and assistant from the first, and every other column named is
+/// there. Returns the conversations it read.
+fn load_like_llama_factory(dataset_dir: &Path, name: &str) -> Vec<Vec<(String, String)>> {
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(dataset_dir.join("dataset_info.json")).expect("dataset_info.json"),
+    )
+    .expect("JSON");
+    let entry = &info[name];
+    assert_eq!(entry["formatting"], "sharegpt", "{entry}");
+    let file = dataset_dir.join(entry["file_name"].as_str().expect("file_name"));
+    let tags = &entry["tags"];
+    let tag = |key: &str, default: &str| tags[key].as_str().unwrap_or(default).to_owned();
+    let (role, content) = (tag("role_tag", "from"), tag("content_tag", "value"));
+    let (user, assistant) = (tag("user_tag", "human"), tag("assistant_tag", "gpt"));
+    let columns = entry["columns"].as_object().expect("columns");
+    read_jsonl(&file)
+        .iter()
+        .map(|record| {
+            for column in columns.values() {
+                let column = column.as_str().expect("column name");
+                assert!(
+                    record.get(column).is_some(),
+                    "column {column} missing: {record}"
+                );
+            }
+            let turns = record[columns["messages"].as_str().expect("messages column")]
+                .as_array()
+                .expect("turns");
+            turns
+                .iter()
+                .enumerate()
+                .map(|(i, turn)| {
+                    let who = turn[&role].as_str().expect("role").to_owned();
+                    let expected = if i % 2 == 0 { &user } else { &assistant };
+                    assert_eq!(&who, expected, "turn {i} of {record}");
+                    (who, turn[&content].as_str().expect("content").to_owned())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn llama_factory_gets_a_dataset_info_entry_beside_the_records_and_others_are_kept() {
+    let bench = Bench::new();
+    let run = bench.accepted(INTERLEAVED);
+    let dir = bench.path("data");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("dataset_info.json"),
+        read_fixture("export/dataset_info.before.json"),
+    )
+    .expect("existing dataset_info.json");
+    let report = bench
+        .export_with(
+            "data/sft.jsonl",
+            ExportFormat::LlamaFactory,
+            SystemChoice::Text(SYSTEM.to_owned()),
+            None,
+        )
+        .expect("exports");
+    let after = read_fixture("export/dataset_info.after.json");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dataset_info.json")).expect("written"),
+        after
+    );
+    assert_eq!(
+        report.files,
+        [dir.join("sft.jsonl"), dir.join("dataset_info.json")]
+    );
+    assert!(
+        report.notes[0].ends_with(
+            "dataset_info.json: entry \"sft\", named after sft.jsonl; 1 other entry kept"
+        ),
+        "{:?}",
+        report.notes
+    );
+    let training = report.training.expect("a command");
+    assert!(
+        training.contains("--dataset sft --dataset_dir ")
+            && training.contains("--template qwen3_nothink"),
+        "{training}"
+    );
+    assert_eq!(
+        load_like_llama_factory(&dir, "sft"),
+        [vec![
+            ("human".to_owned(), run.question.clone()),
+            ("gpt".to_owned(), INTERLEAVED.to_owned()),
+        ]]
+    );
+
+    // Again: the entry is replaced where it is, the other one stays as it was written.
+    let report = bench
+        .export_with(
+            "data/sft.jsonl",
+            ExportFormat::LlamaFactory,
+            SystemChoice::Text(SYSTEM.to_owned()),
+            None,
+        )
+        .expect("exports again");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dataset_info.json")).expect("written"),
+        after
+    );
+    assert!(
+        report.notes[0].contains("replacing the entry of that name"),
+        "{:?}",
+        report.notes
+    );
+
+    // Without a system prompt the column is not named (LLaMA-Factory would look for it).
+    bench
+        .export_with(
+            "data/sft.jsonl",
+            ExportFormat::LlamaFactory,
+            SystemChoice::None,
+            None,
+        )
+        .expect("exports without a system prompt");
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("dataset_info.json")).expect("written"),
+    )
+    .expect("JSON");
+    assert_eq!(info["sft"]["columns"], json!({"messages": "conversations"}));
+    assert_eq!(load_like_llama_factory(&dir, "sft").len(), 1);
+}
+
+#[test]
+fn a_dataset_info_that_is_not_a_list_of_datasets_stops_the_export_before_anything_is_written() {
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    std::fs::write(bench.path("dataset_info.json"), "[1, 2]\n").expect("write");
+    std::fs::write(bench.path("sft.jsonl"), "old\n").expect("old export");
+    let err = bench
+        .export_with(
+            "sft.jsonl",
+            ExportFormat::LlamaFactory,
+            SystemChoice::None,
+            None,
+        )
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("dataset_info.json: not a JSON object of datasets"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bench.path("sft.jsonl")).expect("read"),
+        "old\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bench.path("dataset_info.json")).expect("read"),
+        "[1, 2]\n"
+    );
+}
+
+/// The problems a template check found in the one record exported.
+fn check_problems(report: &ExportReport) -> Vec<Problem> {
+    let template = report.template.as_ref().expect("checked");
+    assert_eq!(template.records, 1);
+    template
+        .failures
+        .iter()
+        .flat_map(|f| f.problems.clone())
+        .collect()
+}
+
+#[test]
+fn trl_survives_a_template_that_splits_on_think_and_plain_messages_are_cut() {
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    let split = fixture("templates/split_think.jinja");
+
+    let report = bench
+        .export_with(
+            "trl.jsonl",
+            ExportFormat::Trl,
+            SystemChoice::None,
+            Some(split.clone()),
+        )
+        .expect("every answer survives");
+    assert_eq!(check_problems(&report), []);
+    assert!(report.template.as_ref().is_some_and(TemplateReport::passed));
+    assert!(bench.path("trl.jsonl").is_file());
+
+    for format in [
+        ExportFormat::Messages,
+        ExportFormat::Sharegpt,
+        ExportFormat::Alpaca,
+        ExportFormat::Openai,
+    ] {
+        let name = format!("{format}.jsonl");
+        let err = bench
+            .export_with(&name, format, SystemChoice::None, Some(split.clone()))
+            .expect_err("the template cuts the answer");
+        let CurateError::TemplateCheckFailed { report } = &err else {
+            panic!("{format}: {err}");
+        };
+        assert!(!bench.path(&name).exists(), "{format}: nothing is written");
+        let [failure] = report.failures.as_slice() else {
+            panic!("{format}: {:?}", report.failures);
+        };
+        assert_eq!((failure.line, failure.sample_id.as_str()), (1, "q1"));
+        let [
+            Problem::Cut {
+                answer: 1,
+                chars,
+                missing,
+            },
+        ] = failure.problems.as_slice()
+        else {
+            panic!("{format}: {:?}", failure.problems);
+        };
+        // The opening answer and everything up to the last think are named.
+        let shown = missing.join(" ");
+        assert!(
+            shown.contains("天空是蓝色的，因为空气把蓝光散射得更多。"),
+            "{shown}"
+        );
+        assert!(shown.contains("算一下蓝光比红光强多少"), "{shown}");
+        assert!(
+            *chars > "天空是蓝色的，因为空气把蓝光散射得更多。".chars().count(),
+            "{chars}"
+        );
+        assert!(
+            err.to_string().contains("1 cut, 0 with text added"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_think_put_before_the_answer_is_reported_as_added() {
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    let err = bench
+        .export_with(
+            "out.jsonl",
+            ExportFormat::MsSwift,
+            SystemChoice::None,
+            Some(fixture("templates/empty_think.jinja")),
+        )
+        .expect_err("text is added");
+    let CurateError::TemplateCheckFailed { report } = err else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        report.failures[0].problems,
+        [Problem::Added {
+            answer: 1,
+            text: "<think>\n\n</think>\n\n".to_owned()
+        }]
+    );
+    assert_eq!((report.cut(), report.added()), (0, 1));
+
+    // An answer that opens with a think (against the rules, accepted anyway) gets nothing
+    // added.
+    let bench = Bench::new();
+    bench.accepted_anyway("<think>先想</think>\n再答。");
+    let report = bench
+        .export_with(
+            "out.jsonl",
+            ExportFormat::MsSwift,
+            SystemChoice::None,
+            Some(fixture("templates/empty_think.jinja")),
+        )
+        .expect("kept whole");
+    assert_eq!(check_problems(&report), []);
+}
+
+#[test]
+fn a_default_system_prompt_breaks_nothing() {
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    for system in [SystemChoice::None, SystemChoice::Text(SYSTEM.to_owned())] {
+        for format in ExportFormat::ALL {
+            let report = bench
+                .export_with(
+                    "out.jsonl",
+                    format,
+                    system.clone(),
+                    Some(fixture("templates/default_system.jinja")),
+                )
+                .unwrap_or_else(|e| panic!("{format} {system:?}: {e}"));
+            assert_eq!(check_problems(&report), [], "{format} {system:?}");
+        }
+    }
+}
+
+#[test]
+fn a_tokenizer_config_gives_its_default_template_and_tokens() {
+    let config = fixture("templates/tokenizer_config.json");
+    let template = ChatTemplate::load(&config).expect("loads");
+    let messages = [
+        ChatMessage {
+            role: "user",
+            content: "问",
+            reasoning_content: None,
+        },
+        ChatMessage {
+            role: "assistant",
+            content: "答",
+            reasoning_content: Some(""),
+        },
+    ];
+    assert_eq!(
+        template.render(&messages, false).expect("renders"),
+        "<|begin|><|turn|>user\n问<|end|>\n<|turn|>assistant\n答<|end|>\n"
+    );
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    let report = bench
+        .export_with(
+            "trl.jsonl",
+            ExportFormat::Trl,
+            SystemChoice::None,
+            Some(config.clone()),
+        )
+        .expect("passes");
+    assert_eq!(check_problems(&report), []);
+    let err = bench
+        .export_with(
+            "m.jsonl",
+            ExportFormat::Messages,
+            SystemChoice::None,
+            Some(config),
+        )
+        .expect_err("cut");
+    assert!(
+        matches!(err, CurateError::TemplateCheckFailed { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_template_exit_statuses_and_what_is_written() {
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    let split = fixture("templates/split_think.jinja");
+    let split = split.to_str().expect("utf-8");
+
+    // Passes: written, exit 0, the check summarised.
+    let out = bench.export(&[
+        "--out",
+        "trl.jsonl",
+        "--target",
+        "trl",
+        "--check-template",
+        split,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("1 record (1 answer): 1 kept whole, 0 cut, 0 with text added"),
+        "{err}"
+    );
+    assert!(
+        err.contains("moss: to train with trl:\npython - <<'PY'\n"),
+        "{err}"
+    );
+    assert!(bench.path("trl.jsonl").is_file());
+
+    // Fails: exit 1, the record and the cut text named, nothing written, an old file kept.
+    std::fs::write(bench.path("m.jsonl"), "old\n").expect("old export");
+    let out = bench.export(&[
+        "--out",
+        "m.jsonl",
+        "--format",
+        "messages",
+        "--check-template",
+        split,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("moss: m.jsonl:1 (sample q1): answer 1: the template cuts "),
+        "{err}"
+    );
+    assert!(
+        err.contains("天空是蓝色的，因为空气把蓝光散射得更多。"),
+        "{err}"
+    );
+    assert!(
+        err.contains("nothing was written (--write-anyway writes it all the same)"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bench.path("m.jsonl")).expect("read"),
+        "old\n"
+    );
+
+    // --write-anyway: written, still exit 1.
+    let out = bench.export(&[
+        "--out",
+        "m.jsonl",
+        "--format",
+        "messages",
+        "--check-template",
+        split,
+        "--write-anyway",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("written although the chat template does not keep every answer"),
+        "{err}"
+    );
+    assert_eq!(read_jsonl(&bench.path("m.jsonl")).len(), 1);
+
+    // A template that does not compile: exit 2, the file and line named.
+    std::fs::write(
+        bench.path("bad.jinja"),
+        "{% for m in messages %}\n{{ m.content }\n",
+    )
+    .expect("write");
+    let out = bench.export(&["--out", "b.jsonl", "--check-template", "bad.jinja"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.jinja:2: syntax error: "), "{err}");
+    assert!(!bench.path("b.jsonl").exists());
+}
+
+#[test]
+fn target_and_format_choices_are_checked_before_anything_is_read() {
+    let bench = Bench::new();
+    bench.accepted(INTERLEAVED);
+    let refused = |args: &[&str], says: &str| {
+        let out = bench.export(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(
+        &[
+            "--out", "o.jsonl", "--format", "messages", "--target", "trl",
+        ],
+        "cannot be used with",
+    );
+    refused(
+        &["--out", "o.jsonl", "--format", "trl"],
+        "give it as --target trl",
+    );
+    refused(
+        &["--out", "o.jsonl", "--target", "alpaca"],
+        "give it as --format alpaca",
+    );
+    refused(
+        &["--out", "o.jsonl", "--target", "openai", "--with-meta"],
+        "--with-meta cannot go into openai",
+    );
+    refused(&["--out", "o.jsonl", "--write-anyway"], "--check-template");
+    assert!(!bench.path("o.jsonl").exists());
+
+    let (records, err) = bench.export_ok(&["--target", "openai", "--system", SYSTEM]);
+    assert_eq!(
+        records[0]["messages"][0],
+        json!({"role": "system", "content": SYSTEM})
+    );
+    assert!(err.contains("to out.jsonl (openai)"), "{err}");
+    assert!(
+        err.contains("openai api files.create -f out.jsonl -p fine-tune"),
+        "{err}"
+    );
 }

@@ -25,6 +25,10 @@ fn chmod(path: &Path, mode: u32) {
 /// `moss generate` over two samples under `umask`, with `out_args` added.
 fn generate(bench: &Bench, umask: &str, out_args: &[&str]) {
     let mut args = Bench::generate_args("2");
+    if !out_args.is_empty() {
+        // The replay teacher answers here: its runs go to --out only when asked.
+        args.push("--include-replayed".to_owned());
+    }
     args.extend(out_args.iter().map(|a| (*a).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(bench.moss_with_umask(Some(umask), &args));

@@ -124,6 +124,7 @@ fn offline_generate_replays_recordings_resumes_and_writes_sharegpt() {
         "6",
         "--out",
         "out.jsonl",
+        "--include-replayed",
     ];
     let out = ws.run(&args);
     let err = stderr(&out);
@@ -136,8 +137,13 @@ fn offline_generate_replays_recordings_resumes_and_writes_sharegpt() {
         err.contains("6 run now (6 complete, 0 incomplete, 0 failed)"),
         "{err}"
     );
+    // q04 has no recording: its placeholder is recorded (and fails model-answer), never written.
     assert!(
-        err.contains("wrote 6 records to out.jsonl (sharegpt)"),
+        err.contains("left out 1 placeholder of the offline replay teacher"),
+        "{err}"
+    );
+    assert!(
+        err.contains("wrote 5 records to out.jsonl (sharegpt)"),
         "{err}"
     );
     let runs = ws.runs();
@@ -146,13 +152,29 @@ fn offline_generate_replays_recordings_resumes_and_writes_sharegpt() {
         runs.iter()
             .all(|r| r["teacher"]["replayed"] == true && r["status"] == "complete")
     );
+    let placeholders: Vec<&Value> = runs.iter().filter(|r| r["placeholder"] == true).collect();
+    assert_eq!(placeholders.len(), 1);
+    assert_eq!(placeholders[0]["sample_id"], "q04");
+    assert!(
+        placeholders[0]["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .any(|r| r["id"] == "model-answer" && r["outcome"] == "fail"),
+        "{}",
+        placeholders[0]
+    );
     let prompt_id = runs[0]["prompt_id"].as_str().expect("prompt id");
     assert!(ws.path(&format!(".moss/prompts/{prompt_id}.md")).is_file());
 
     let exported = read_jsonl(&ws.path("out.jsonl"));
-    assert_eq!(exported.len(), 6);
+    assert_eq!(exported.len(), 5);
     // In sample order, each with its question and the run's transcript, marked as replayed.
-    let questions: Vec<Value> = read_jsonl(&samples).into_iter().take(6).collect();
+    let questions: Vec<Value> = read_jsonl(&samples)
+        .into_iter()
+        .take(6)
+        .filter(|q| q["id"] != "q04")
+        .collect();
     for (record, sample) in exported.iter().zip(&questions) {
         assert_eq!(record["conversations"][0]["from"], "human");
         assert_eq!(record["conversations"][0]["value"], sample["question"]);
@@ -165,13 +187,103 @@ fn offline_generate_replays_recordings_resumes_and_writes_sharegpt() {
         assert_eq!(record["conversations"][1]["value"], run["transcript"]);
     }
 
+    // Without --include-replayed the replay teacher's runs are left out, and it says so.
+    let out = ws.run(&args[..args.len() - 1]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "left out 5 runs of the offline replay teacher (--include-replayed writes them)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("wrote 0 records to out.jsonl"), "{err}");
+
     // A rerun has nothing left to do.
     let out = ws.run(&args);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("6 already complete, 0 run now"), "{err}");
     assert_eq!(ws.runs().len(), 6);
-    assert_eq!(read_jsonl(&ws.path("out.jsonl")).len(), 6);
+    assert_eq!(read_jsonl(&ws.path("out.jsonl")).len(), 5);
+}
+
+#[test]
+fn out_takes_a_layout_or_a_consumer_target_like_export() {
+    let ws = Workspace::new("[teacher]\nreplay-pause-ms = 0\n");
+    let samples = repo("samples/questions.jsonl");
+    let samples = samples.to_str().expect("utf-8");
+    let base = [
+        "--samples",
+        samples,
+        "--limit",
+        "2",
+        "--include-replayed",
+        "--out",
+    ];
+
+    // OpenAI's records carry nothing but messages: not even the replay marker.
+    let out = ws.run(&[&base[..], &["openai.jsonl", "--target", "openai"]].concat());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("wrote 2 records to openai.jsonl (openai)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("openai api files.create -f openai.jsonl -p fine-tune"),
+        "{err}"
+    );
+    let records = read_jsonl(&ws.path("openai.jsonl"));
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        let keys: Vec<&String> = record.as_object().expect("object").keys().collect();
+        assert_eq!(keys, ["messages"], "{record}");
+        assert_eq!(record["messages"][1]["role"], "assistant");
+    }
+
+    // LLaMA-Factory's records come with their dataset_info.json entry.
+    let out = ws.run(&[&base[..], &["lf.jsonl", "--target", "llama-factory"]].concat());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("dataset_info.json: entry \"lf\", named after lf.jsonl"),
+        "{err}"
+    );
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("dataset_info.json")).expect("dataset_info.json"),
+    )
+    .expect("JSON");
+    assert_eq!(info["lf"]["file_name"], "lf.jsonl");
+    assert_eq!(
+        read_jsonl(&ws.path("lf.jsonl"))[0]["conversations"][0]["from"],
+        "human"
+    );
+
+    // A bare layout, and the replay marker where the layout allows it.
+    let out = ws.run(&[&base[..], &["m.jsonl", "--out-format", "messages"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = read_jsonl(&ws.path("m.jsonl"));
+    assert_eq!(records[0]["messages"][0]["role"], "user");
+    assert_eq!(records[0]["replayed"], true);
+
+    // Both at once, or either without --out, is a usage error.
+    for args in [
+        &[
+            "--samples",
+            samples,
+            "--out",
+            "x.jsonl",
+            "--out-format",
+            "messages",
+            "--target",
+            "trl",
+        ][..],
+        &["--samples", samples, "--target", "trl"][..],
+    ] {
+        let out = ws.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert!(!ws.path("x.jsonl").exists());
 }
 
 #[test]

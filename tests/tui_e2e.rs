@@ -132,6 +132,27 @@ impl Tmux {
             .is_ok_and(|o| o.status.success())
     }
 
+    /// [`Tmux::wait_for`] on the screen with wrapped lines joined.
+    fn wait_for_joined(&self, text: &str) {
+        let started = Instant::now();
+        loop {
+            let out = self
+                .command()
+                .args(["capture-pane", "-p", "-J", "-t", "moss"])
+                .output()
+                .expect("tmux capture-pane");
+            let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(
+                started.elapsed() < STEP_TIMEOUT,
+                "the screen never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// Waits until the screen contains `text`; panics with the screen when it does not.
     fn wait_for(&self, text: &str) -> String {
         let started = Instant::now();
@@ -257,6 +278,13 @@ fn run_accept_export_in_a_real_terminal() {
     tmux.wait_for("Export accepted outputs");
     tmux.keys(&["Tab", "Tab", "Tab", "Space"]);
     tmux.wait_for("[include]");
+    // Enter shows what would be written; Enter again writes it.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("1 record as sharegpt (0 edited, 1 accepted anyway)");
+    assert!(
+        !dir.path().join("curated.jsonl").exists(),
+        "nothing written yet"
+    );
     tmux.keys(&["Enter"]);
     tmux.wait_for("exported 1 accepted");
     tmux.keys(&["q"]);
@@ -280,7 +308,8 @@ fn run_accept_export_in_a_real_terminal() {
     tmux.keys(&["Enter"]);
     tmux.wait_for("q02: rejected");
     nix::sys::signal::kill(moss_pid(dir.path()), Signal::SIGKILL).expect("kill moss");
-    tmux.wait_for("moss exited 137");
+    // The shell writes where moss left the cursor, so its line may wrap.
+    tmux.wait_for_joined("moss exited 137");
 
     // Nothing the screen showed is lost: both decisions, and the selection, come back.
     tmux.relaunch(dir.path(), &command);
@@ -647,4 +676,113 @@ fn the_workbench_holds_its_workspace_and_saves_a_linked_prompt_through_the_link(
     tmux.wait_for("moss exited 0");
     let _free = moss_thinking::store::WorkspaceLock::acquire(dir.path(), "test")
         .expect("the workbench let go of its workspace");
+}
+
+/// The curator's round in a real terminal: three samples run; one accepted (the list moves on
+/// by itself); one edited over its budget, whose accept is refused; one rejected with a reason;
+/// then an export for TRL, checked on disk.
+#[test]
+fn review_three_samples_and_export_for_trl() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    // Code is not run here: the recordings' own results stay as they are.
+    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
+    let command = format!(
+        "{}; echo moss exited $?; sleep 30",
+        moss_script(dir.path(), &config)
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("REPLAY");
+    // q02, q11 and q13 have compliant recordings: run all three.
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("q02 complete");
+    tmux.keys(&["j", "j", "j", "j", "j", "j", "j", "j", "j", "Enter"]);
+    tmux.wait_for("q11 complete");
+    tmux.keys(&["j", "j", "Enter"]);
+    tmux.wait_for("q13 complete");
+    tmux.wait_for("?3");
+
+    // Accept q02: saved, and the list moves on to the next output to review, q11.
+    tmux.keys(&["g", "j"]);
+    tmux.wait_for("q02 complete");
+    tmux.keys(&["a"]);
+    tmux.wait_for("q02: accepted");
+    tmux.wait_for("q11 complete");
+
+    // Edit q11: a long think before its answer; the editor judges it while it is typed.
+    tmux.keys(&["e"]);
+    tmux.wait_for("Edit output q11");
+    tmux.keys(&[
+        "-l",
+        "<think>这一段思考写得很长很长，远远超过了它前面那段回答所给的预算，而且还放在了回答前面。</think>",
+    ]);
+    tmux.wait_for("✗ think-budget");
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("q11: edit saved and re-checked");
+    // Accepting it is refused, and nothing about it reaches the journal but the edit.
+    tmux.keys(&["a"]);
+    tmux.wait_for("not accepted: it fails");
+    let decisions =
+        std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl")).expect("decisions");
+    let q11: Vec<Value> = decisions
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a decision"))
+        .filter(|d| d["sample_id"] == "q11")
+        .collect();
+    assert_eq!(q11.len(), 1, "{decisions}");
+    assert_eq!(q11[0]["verdict"], "edited");
+
+    // Reject q13 with a reason of one's own.
+    tmux.keys(&["j", "j"]);
+    tmux.wait_for("q13 complete");
+    tmux.keys(&["x"]);
+    tmux.wait_for("Why is q13 rejected?");
+    tmux.keys(&["-l", "回答太啰嗦"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("q13: rejected (回答太啰嗦)");
+
+    // Export for TRL, the replay teacher's runs included; the summary comes first.
+    tmux.keys(&["o"]);
+    tmux.wait_for("Export accepted outputs");
+    tmux.keys(&["Right", "Right", "Right"]);
+    tmux.wait_for("◂ trl ▸");
+    tmux.keys(&["Tab", "Tab", "Tab", "Space"]);
+    tmux.wait_for("[include]");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("1 record as trl");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("exported 1 accepted output");
+    tmux.keys(&["q"]);
+    tmux.wait_for("moss exited 0");
+
+    let runs = runs(dir.path());
+    let q02 = runs
+        .iter()
+        .find(|r| r["sample_id"] == "q02")
+        .expect("q02 ran");
+    let exported = std::fs::read_to_string(dir.path().join("curated.jsonl")).expect("export");
+    let records: Vec<Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(records.len(), 1, "{exported}");
+    let messages = records[0]["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["content"], q02["question"]);
+    assert_eq!(messages[1]["role"], "assistant");
+    assert_eq!(messages[1]["content"], q02["transcript"]);
+    assert_eq!(
+        messages[1]["reasoning_content"], "",
+        "kept whole by Qwen3's template"
+    );
+    let decisions =
+        std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl")).expect("decisions");
+    assert!(
+        decisions.contains("\"reason\":\"回答太啰嗦\""),
+        "{decisions}"
+    );
 }

@@ -261,3 +261,145 @@ fn consent_says_require_refuses_every_block() {
         app
     });
 }
+
+/// A 169-character Chinese think, the kind a curator trims: far over its budget.
+const LONG_THINK: &str = "天空是蓝色的。\n<think>这里需要解释瑞利散射：太阳光包含各种波长的可见光，大气中的氮气和氧气分子尺寸远小于光的波长，散射强度与波长的四次方成反比，所以短波长的蓝光和紫光被散射得最多；人眼对紫光不如对蓝光敏感，而且部分紫光在高层大气被吸收，因此我们看到的是蓝色。日落时光线斜穿更厚的大气层，蓝光在途中几乎被散射殆尽，剩下红橙色的光到达眼睛，所以天边发红。</think>\n这就是原因。";
+
+#[test]
+fn output_editor_wraps_chinese_and_shows_budgets_as_you_type() {
+    snapshot("output_editor", || {
+        let mut app = app_with(
+            vec![run("q01", LONG_THINK, RunStatus::Complete)],
+            Vec::new(),
+            Session::default(),
+        );
+        press(&mut app, "e");
+        // Typed into the first answer: the think's budget grows with it at once (6 → 10),
+        // before any save.
+        press(&mut app, "end");
+        workbench::type_text(&mut app, "补充一句。");
+        app
+    });
+}
+
+#[test]
+fn prompt_editor_wraps_long_lines() {
+    snapshot("prompt_editor", || {
+        let mut app = app();
+        press(&mut app, "p");
+        workbench::type_text(
+            &mut app,
+            "每一段思考的字数都不能超过它前面那段回答的字数，思考要短，回答要先行，代码之前先想一想再写，运行结果会自动放在代码块后面。",
+        );
+        app
+    });
+}
+
+#[test]
+fn review_list_shows_decisions_beside_rule_state() {
+    snapshot("review_list", || {
+        let accepted = run("q01", GOOD, RunStatus::Complete);
+        let over = run("q02", LONG_THINK, RunStatus::Complete);
+        let mut rejected = moss_thinking::store::Decision::new(
+            &over.run_id,
+            "q02",
+            moss_thinking::store::Verdict::Rejected,
+            2,
+        );
+        rejected.reason = Some("思考超出预算".to_owned());
+        let decisions = vec![
+            moss_thinking::store::Decision::new(
+                &accepted.run_id,
+                "q01",
+                moss_thinking::store::Verdict::Accepted,
+                1,
+            ),
+            rejected,
+        ];
+        let mut app = app_with(
+            vec![accepted, over, run("q03", LONG_THINK, RunStatus::Complete)],
+            decisions,
+            Session {
+                selected: Some("q02".to_owned()),
+                exec_consent: None,
+            },
+        );
+        app.focus = moss_thinking::tui::app::Pane::Rules;
+        app
+    });
+}
+
+#[test]
+fn reject_and_bulk_dialogs() {
+    snapshot("reject_dialog", || {
+        let mut app = app_with(
+            vec![run("q02", LONG_THINK, RunStatus::Complete)],
+            Vec::new(),
+            Session {
+                selected: Some("q02".to_owned()),
+                exec_consent: None,
+            },
+        );
+        press(&mut app, "x");
+        workbench::type_text(&mut app, "回答太短");
+        app
+    });
+    snapshot("bulk_dialog", || {
+        let mut app = app_with(
+            vec![
+                run("q01", GOOD, RunStatus::Complete),
+                run("q02", LONG_THINK, RunStatus::Complete),
+                run("q03", GOOD, RunStatus::Complete),
+            ],
+            Vec::new(),
+            Session::default(),
+        );
+        press(&mut app, "b");
+        press(&mut app, "enter");
+        app
+    });
+}
+
+#[test]
+fn export_summary_before_writing() {
+    snapshot("export_summary", || {
+        let mut app = app();
+        press(&mut app, "o");
+        press(&mut app, "left"); // openai
+        press(&mut app, "left"); // ms-swift
+        press(&mut app, "left"); // llama-factory
+        press(&mut app, "enter");
+        let workspace = app.settings.workspace.clone();
+        update(
+            &mut app,
+            Msg::ExportPlanned(Ok(moss_thinking::curate::ExportPlan {
+                records: 12,
+                edited: 3,
+                anyway: 1,
+                refused: vec![
+                    "q07 (run 1a2b): fails think-budget (accept it anyway in the workbench, A, to export it)".to_owned(),
+                    "q09 (run 3c4d): the offline replay's placeholder, not a model's answer".to_owned(),
+                ],
+                replayed: 4,
+                files: vec![
+                    workspace.join("curated.jsonl"),
+                    workspace.join("dataset_info.json"),
+                ],
+                existing: vec![workspace.join("dataset_info.json")],
+                warnings: Vec::new(),
+            })),
+        );
+        app
+    });
+}
+
+#[test]
+fn whole_question() {
+    snapshot("whole_question", || {
+        let mut app = app();
+        app.samples[0].question =
+            "下面是一份员工工资表（CSV）：\nname,dept,salary\n张三,研发,18000\n李四,销售,12000\n\n请按部门算平均工资，并指出最高的部门。".to_owned();
+        press(&mut app, "i");
+        app
+    });
+}

@@ -6,7 +6,7 @@ mod workbench;
 use std::time::Duration;
 
 use crossterm::event::{KeyModifiers, MouseEvent, MouseEventKind};
-use moss_thinking::curate::{ExportReport, SystemChoice};
+use moss_thinking::curate::{ExportPlan, ExportReport, SystemChoice};
 use moss_thinking::exec::Protection;
 use moss_thinking::export::ExportFormat;
 use moss_thinking::run::{Run, RunEvent, RunStatus, ServiceEvent};
@@ -653,6 +653,63 @@ fn slash_filters_by_text_and_state_and_esc_clears_it() {
 }
 
 #[test]
+fn the_export_summary_says_what_is_refused_and_asks_before_replacing_a_file() {
+    let mut app = app();
+    press(&mut app, "o");
+    let commands = press(&mut app, "enter");
+    let [Command::PlanExport(planned)] = commands.as_slice() else {
+        panic!("a plan first: {commands:?}");
+    };
+    let planned = planned.clone();
+    let summary = ExportPlan {
+        records: 2,
+        refused: vec!["q03 (run r3): fails think-budget".to_owned()],
+        replayed: 1,
+        files: vec![planned.out.clone()],
+        existing: vec![planned.out.clone()],
+        ..ExportPlan::default()
+    };
+    update(&mut app, Msg::ExportPlanned(Ok(summary.clone())));
+    let text = workbench::screen(&mut app, 100, 30);
+    assert!(text.contains("2 records as sharegpt"), "{text}");
+    assert!(text.contains("q03 (run r3): fails think-budget"), "{text}");
+    assert!(
+        text.contains("1 run of the offline replay teacher left out"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(exists: replaced)") && text.contains("Overwrite?"),
+        "{text}"
+    );
+    // The file exists: Enter does not write it; any key but y goes back to the fields.
+    assert!(press(&mut app, "enter").is_empty());
+    assert!(press(&mut app, "n").is_empty());
+    assert!(matches!(app.top(), Some(Layer::Export(d)) if d.plan.is_none()));
+    press(&mut app, "enter");
+    update(&mut app, Msg::ExportPlanned(Ok(summary)));
+    let commands = press(&mut app, "y");
+    assert_eq!(commands, vec![Command::Export(planned)]);
+    // A failed write keeps the summary; Esc goes back to the fields.
+    update(&mut app, Msg::Exported(Err("disk full".to_owned())));
+    press(&mut app, "esc");
+    assert!(matches!(app.top(), Some(Layer::Export(d)) if d.plan.is_none()));
+    // Nothing to write: Enter does not write, y goes back.
+    press(&mut app, "enter");
+    update(&mut app, Msg::ExportPlanned(Ok(ExportPlan::default())));
+    assert!(workbench::screen(&mut app, 100, 30).contains("nothing to write"));
+    assert!(press(&mut app, "enter").is_empty());
+    assert!(press(&mut app, "y").is_empty());
+    assert!(matches!(app.top(), Some(Layer::Export(d)) if d.plan.is_none()));
+    // The formats, then the consumer targets, round and back.
+    for _ in 0..ExportFormat::ALL.len() {
+        press(&mut app, "right");
+    }
+    assert!(matches!(app.top(), Some(Layer::Export(d)) if d.format == ExportFormat::Sharegpt));
+    press(&mut app, "left");
+    assert!(matches!(app.top(), Some(Layer::Export(d)) if d.format == ExportFormat::Openai));
+}
+
+#[test]
 fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
     let mut app = app();
     app.settings
@@ -675,10 +732,30 @@ fn o_opens_the_export_dialog_whose_fields_become_the_export_options() {
         press(&mut app, "backspace");
     }
     type_text(&mut app, "out/数据.jsonl");
+    // Enter works out what would be written; nothing is written before the summary is seen.
+    let commands = press(&mut app, "enter");
+    let [Command::PlanExport(planned)] = commands.as_slice() else {
+        panic!("a plan first: {commands:?}");
+    };
+    let planned = planned.clone();
+    assert!(
+        press(&mut app, "enter").is_empty(),
+        "keys wait for the plan"
+    );
+    update(
+        &mut app,
+        Msg::ExportPlanned(Ok(ExportPlan {
+            records: 2,
+            files: vec![planned.out.clone()],
+            ..ExportPlan::default()
+        })),
+    );
+    // No file to replace: Enter writes.
     let commands = press(&mut app, "enter");
     let [Command::Export(options)] = commands.as_slice() else {
         panic!("one export: {commands:?}");
     };
+    assert_eq!(*options, planned);
     assert_eq!(options.format, ExportFormat::Messages);
     assert_eq!(options.system, SystemChoice::Teacher);
     assert!(options.with_meta);

@@ -1,8 +1,12 @@
-//! SFT writers: curated runs out as training JSONL.
+//! SFT writers: curated runs out as training JSONL, in a record layout or for a named consumer
+//! (a trainer or a fine-tuning service) with the files it needs beside the data.
 //!
 //! Files are written to a temporary file beside the target and renamed into place, so a
 //! reader never sees half an export and a failed export leaves the old file untouched; they
 //! get the mode an editor would give them (see [`crate::atomic_file`]).
+
+pub mod consumer;
+pub mod template;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,41 +14,139 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Training-data layouts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+pub use consumer::{Plan, Written};
+
+/// What an export writes: a record layout (`sharegpt`, `messages`, `alpaca`) or the records a
+/// named consumer loads (`trl`, `llama-factory`, `ms-swift`, `openai`), with the files that
+/// consumer needs beside them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ExportFormat {
     /// `{"conversations":[{"from":"human",…},{"from":"gpt",…}]}`, what the original produced.
     #[default]
     Sharegpt,
-    /// `{"messages":[{"role":"user",…},{"role":"assistant",…}]}` (`OpenAI`, ms-swift, TRL).
+    /// `{"messages":[{"role":"user",…},{"role":"assistant",…}]}`.
     Messages,
-    /// `{"instruction":…,"input":"","output":…}`.
+    /// `{"instruction":…,"input":"","output":…}`, what the original fine-tune script reads.
+    Alpaca,
+    /// TRL's `SFTTrainer`: messages, each assistant message with `"reasoning_content": ""` so
+    /// that a Qwen3-style chat template keeps the whole answer as its content.
+    Trl,
+    /// LLaMA-Factory: sharegpt records and a `dataset_info.json` entry beside them.
+    LlamaFactory,
+    /// ms-swift: messages with the standard roles.
+    MsSwift,
+    /// `OpenAI` chat fine-tuning: messages and nothing else.
+    Openai,
+}
+
+/// How a record is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    Sharegpt,
+    /// `reasoning`: each assistant message carries an empty `reasoning_content`.
+    Messages {
+        reasoning: bool,
+    },
     Alpaca,
 }
 
 impl ExportFormat {
+    /// Every choice, in the order a dialog shows them: the layouts, then the consumers.
+    pub const ALL: [Self; 7] = [
+        Self::Sharegpt,
+        Self::Messages,
+        Self::Alpaca,
+        Self::Trl,
+        Self::LlamaFactory,
+        Self::MsSwift,
+        Self::Openai,
+    ];
+    /// The record layouts (`--format`).
+    pub const LAYOUTS: [Self; 3] = [Self::Sharegpt, Self::Messages, Self::Alpaca];
+    /// The named consumers (`--target`).
+    pub const TARGETS: [Self; 4] = [Self::Trl, Self::LlamaFactory, Self::MsSwift, Self::Openai];
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sharegpt => "sharegpt",
             Self::Messages => "messages",
             Self::Alpaca => "alpaca",
+            Self::Trl => "trl",
+            Self::LlamaFactory => "llama-factory",
+            Self::MsSwift => "ms-swift",
+            Self::Openai => "openai",
         }
+    }
+
+    /// Whether this is a named consumer rather than a bare record layout.
+    #[must_use]
+    pub fn is_target(self) -> bool {
+        Self::TARGETS.contains(&self)
+    }
+
+    /// Whether records may carry keys of their own (`--with-meta`, the replay marker).
+    /// `OpenAI`'s file check rejects any key but `messages`.
+    #[must_use]
+    pub fn allows_extra_keys(self) -> bool {
+        self != Self::Openai
+    }
+
+    fn layout(self) -> Layout {
+        match self {
+            Self::Sharegpt | Self::LlamaFactory => Layout::Sharegpt,
+            Self::Messages | Self::MsSwift | Self::Openai => Layout::Messages { reasoning: false },
+            Self::Trl => Layout::Messages { reasoning: true },
+            Self::Alpaca => Layout::Alpaca,
+        }
+    }
+
+    /// Parses one of `choices`; `what` names them in the error ("format", "target").
+    ///
+    /// # Errors
+    /// When `s` is not one of `choices`, saying which it may be (and where another kind of
+    /// choice goes).
+    pub fn parse_among(s: &str, choices: &[Self], what: &str) -> Result<Self, String> {
+        let names = |list: &[Self]| list_names(list.iter().map(|f| f.as_str()));
+        match Self::ALL.into_iter().find(|f| f.as_str() == s) {
+            Some(f) if choices.contains(&f) => Ok(f),
+            Some(f) if f.is_target() => Err(format!(
+                "{s} is a consumer: give it as --target {s} (--format takes {})",
+                names(choices)
+            )),
+            Some(_) => Err(format!(
+                "{s} is a record layout: give it as --format {s} (--target takes {})",
+                names(choices)
+            )),
+            None => Err(format!(
+                "unknown export {what} {s:?} (expected {})",
+                names(choices)
+            )),
+        }
+    }
+}
+
+/// `a, b or c`.
+fn list_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+impl std::fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
 impl std::str::FromStr for ExportFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sharegpt" => Ok(Self::Sharegpt),
-            "messages" => Ok(Self::Messages),
-            "alpaca" => Ok(Self::Alpaca),
-            other => Err(format!(
-                "unknown export format {other:?} (expected sharegpt, messages or alpaca)"
-            )),
-        }
+        Self::parse_among(s, &Self::ALL, "format")
     }
 }
 
@@ -54,7 +156,7 @@ pub struct Example<'a> {
     pub system: Option<&'a str>,
     pub question: &'a str,
     pub answer: &'a str,
-    /// Extra top-level fields (metadata), merged into the record.
+    /// Extra top-level fields (metadata), merged into the record where the format allows them.
     pub extra: Option<&'a serde_json::Map<String, Value>>,
 }
 
@@ -64,10 +166,14 @@ struct Turn<'a> {
     value: &'a str,
 }
 
-#[derive(Serialize)]
-struct Message<'a> {
-    role: &'a str,
-    content: &'a str,
+/// A chat message as a chat template sees it: `{"role", "content"}`, and for an assistant
+/// message in a layout that has it, `reasoning_content`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatMessage<'a> {
+    pub role: &'a str,
+    pub content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -79,7 +185,7 @@ enum Shape<'a> {
         conversations: [Turn<'a>; 2],
     },
     Messages {
-        messages: Vec<Message<'a>>,
+        messages: Vec<ChatMessage<'a>>,
     },
     Alpaca {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,10 +204,37 @@ struct Line<'a> {
     extra: Option<&'a serde_json::Map<String, Value>>,
 }
 
-impl Example<'_> {
+impl<'a> Example<'a> {
+    /// The conversation as chat messages: the system prompt (when there is one), the question,
+    /// the answer; the answer has an empty `reasoning_content` where `format` writes one. This
+    /// is what a trainer hands the chat template, whatever the record layout.
+    #[must_use]
+    pub fn chat(&self, format: ExportFormat) -> Vec<ChatMessage<'a>> {
+        let reasoning = matches!(format.layout(), Layout::Messages { reasoning: true });
+        let mut messages = Vec::with_capacity(3);
+        if let Some(system) = self.system {
+            messages.push(ChatMessage {
+                role: "system",
+                content: system,
+                reasoning_content: None,
+            });
+        }
+        messages.push(ChatMessage {
+            role: "user",
+            content: self.question,
+            reasoning_content: None,
+        });
+        messages.push(ChatMessage {
+            role: "assistant",
+            content: self.answer,
+            reasoning_content: reasoning.then_some(""),
+        });
+        messages
+    }
+
     fn line(&self, format: ExportFormat) -> Line<'_> {
-        let shape = match format {
-            ExportFormat::Sharegpt => Shape::Sharegpt {
+        let shape = match format.layout() {
+            Layout::Sharegpt => Shape::Sharegpt {
                 system: self.system,
                 conversations: [
                     Turn {
@@ -114,25 +247,10 @@ impl Example<'_> {
                     },
                 ],
             },
-            ExportFormat::Messages => {
-                let mut messages = Vec::with_capacity(3);
-                if let Some(system) = self.system {
-                    messages.push(Message {
-                        role: "system",
-                        content: system,
-                    });
-                }
-                messages.push(Message {
-                    role: "user",
-                    content: self.question,
-                });
-                messages.push(Message {
-                    role: "assistant",
-                    content: self.answer,
-                });
-                Shape::Messages { messages }
-            }
-            ExportFormat::Alpaca => Shape::Alpaca {
+            Layout::Messages { .. } => Shape::Messages {
+                messages: self.chat(format),
+            },
+            Layout::Alpaca => Shape::Alpaca {
                 system: self.system,
                 instruction: self.question,
                 input: "",
@@ -141,7 +259,7 @@ impl Example<'_> {
         };
         Line {
             shape,
-            extra: self.extra,
+            extra: self.extra.filter(|_| format.allows_extra_keys()),
         }
     }
 
@@ -153,10 +271,18 @@ impl Example<'_> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
-pub struct ExportError {
-    pub path: PathBuf,
-    pub source: std::io::Error,
+pub enum ExportError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A `dataset_info.json` that is there but cannot be merged into; nothing is written.
+    #[error(
+        "{}: {reason}: fix or move it (nothing was written)",
+        path.display()
+    )]
+    DatasetInfo { path: PathBuf, reason: String },
 }
 
 /// Writes JSONL to `path` atomically: `write` fills a buffered temporary file, which is synced
@@ -168,7 +294,7 @@ pub fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<T>,
 ) -> Result<T, ExportError> {
-    crate::atomic_file::replace(path, write).map_err(|source| ExportError {
+    crate::atomic_file::replace(path, write).map_err(|source| ExportError::Io {
         path: path.to_owned(),
         source,
     })
@@ -191,6 +317,12 @@ pub fn write_line(
 mod tests {
     use super::*;
 
+    fn line(ex: &Example<'_>, f: ExportFormat) -> String {
+        let mut out = Vec::new();
+        write_line(&mut out, ex, f).expect("writes");
+        String::from_utf8(out).expect("utf-8")
+    }
+
     #[test]
     fn each_format_has_its_shape_and_keeps_cjk_as_written() {
         let ex = Example {
@@ -199,22 +331,33 @@ mod tests {
             answer: "答<think>想</think>",
             extra: None,
         };
-        let line = |f| {
-            let mut out = Vec::new();
-            write_line(&mut out, &ex, f).expect("writes");
-            String::from_utf8(out).expect("utf-8")
-        };
         assert_eq!(
-            line(ExportFormat::Sharegpt),
+            line(&ex, ExportFormat::Sharegpt),
             "{\"conversations\":[{\"from\":\"human\",\"value\":\"问\"},{\"from\":\"gpt\",\"value\":\"答<think>想</think>\"}]}\n"
         );
         assert_eq!(
-            line(ExportFormat::Messages),
+            line(&ex, ExportFormat::Messages),
             "{\"messages\":[{\"role\":\"user\",\"content\":\"问\"},{\"role\":\"assistant\",\"content\":\"答<think>想</think>\"}]}\n"
         );
         assert_eq!(
-            line(ExportFormat::Alpaca),
+            line(&ex, ExportFormat::Alpaca),
             "{\"instruction\":\"问\",\"input\":\"\",\"output\":\"答<think>想</think>\"}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Trl),
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"问\"},{\"role\":\"assistant\",\"content\":\"答<think>想</think>\",\"reasoning_content\":\"\"}]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::LlamaFactory),
+            line(&ex, ExportFormat::Sharegpt)
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::MsSwift),
+            line(&ex, ExportFormat::Messages)
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Openai),
+            line(&ex, ExportFormat::Messages)
         );
         let with_system = Example {
             system: Some("S"),
@@ -225,6 +368,50 @@ mod tests {
             with_system.to_json(ExportFormat::Messages)["messages"][0]["role"],
             "system"
         );
+    }
+
+    #[test]
+    fn openai_records_never_carry_extra_keys() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("replayed".into(), true.into());
+        let ex = Example {
+            system: Some("S"),
+            question: "q",
+            answer: "a",
+            extra: Some(&extra),
+        };
+        for format in ExportFormat::ALL {
+            let record = ex.to_json(format);
+            let keys: Vec<&String> = record.as_object().expect("object").keys().collect();
+            assert_eq!(
+                keys.contains(&&"replayed".to_owned()),
+                format != ExportFormat::Openai,
+                "{format}: {keys:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_name_parses_back_and_a_wrong_kind_says_where_it_goes() {
+        for format in ExportFormat::ALL {
+            assert_eq!(format.as_str().parse::<ExportFormat>(), Ok(format));
+            let json = serde_json::to_value(format).expect("json");
+            assert_eq!(json, format.as_str());
+        }
+        assert_eq!(
+            ExportFormat::ALL.iter().filter(|f| f.is_target()).count(),
+            ExportFormat::TARGETS.len()
+        );
+        let layouts = ExportFormat::LAYOUTS;
+        assert_eq!(
+            ExportFormat::parse_among("csv", &layouts, "format"),
+            Err("unknown export format \"csv\" (expected sharegpt, messages or alpaca)".to_owned())
+        );
+        let err = ExportFormat::parse_among("trl", &layouts, "format").expect_err("a target");
+        assert!(err.contains("--target trl"), "{err}");
+        let err = ExportFormat::parse_among("alpaca", &ExportFormat::TARGETS, "target")
+            .expect_err("a layout");
+        assert!(err.contains("--format alpaca"), "{err}");
     }
 
     #[test]

@@ -220,8 +220,10 @@ pub struct ExportDialog {
     pub include_replayed: bool,
     pub path: String,
     pub field: ExportField,
-    /// An export is being written.
+    /// An export is being worked out or written.
     pub busy: bool,
+    /// What the export would write: shown before it is written.
+    pub plan: Option<Box<crate::curate::ExportPlan>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

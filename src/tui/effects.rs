@@ -76,6 +76,15 @@ impl Effects {
                     let _ = tx.send(Msg::PromptSaved { text, result });
                 });
             }
+            Command::PlanExport(options) => {
+                let tx = self.tx.clone();
+                let workspace = self.workspace.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result =
+                        crate::curate::plan_export(&workspace, &options).map_err(|e| e.to_string());
+                    let _ = tx.send(Msg::ExportPlanned(result));
+                });
+            }
             Command::Export(options) => {
                 let tx = self.tx.clone();
                 let workspace = self.workspace.clone();

@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::actions::{self, main_action};
 use super::{Command, notify, notify_error};
-use crate::curate::{ExportOptions, ExportReport, SystemChoice};
+use crate::curate::{ExportOptions, ExportPlan, ExportReport, SystemChoice};
 use crate::export::ExportFormat;
 use crate::tui::app::{App, ExportDialog, ExportField, Layer, Settings};
 use crate::tui::keymap::{Action, Scope};
@@ -289,6 +289,20 @@ pub(super) fn export_dialog() -> ExportDialog {
         path: DEFAULT_EXPORT_FILE.to_owned(),
         field: ExportField::Format,
         busy: false,
+        plan: None,
+    }
+}
+
+/// The export the dialog's fields describe.
+fn export_options(dialog: &ExportDialog, settings: &Settings) -> ExportOptions {
+    ExportOptions {
+        format: dialog.format,
+        system: dialog.system.clone(),
+        with_meta: dialog.with_meta,
+        out: settings.workspace.join(dialog.path.trim()),
+        rule_layers: settings.rule_layers.clone(),
+        include_replayed: dialog.include_replayed,
+        ..ExportOptions::default()
     }
 }
 
@@ -308,6 +322,23 @@ fn export_key(
     if dialog.busy {
         return Dialog::Open;
     }
+    // The summary of what would be written: Enter writes it (y when a file would be replaced),
+    // anything else goes back to the fields.
+    if let Some(plan) = &dialog.plan {
+        let replaces = !plan.existing.is_empty();
+        let write = match key.code {
+            KeyCode::Char('y' | 'Y') => plan.records > 0,
+            KeyCode::Enter => plan.records > 0 && !replaces,
+            _ => false,
+        };
+        if write {
+            dialog.busy = true;
+            commands.push(Command::Export(export_options(dialog, settings)));
+        } else if key.code != KeyCode::Enter {
+            dialog.plan = None;
+        }
+        return Dialog::Open;
+    }
     let fields = ExportField::ALL;
     let at = fields.iter().position(|f| *f == dialog.field).unwrap_or(0);
     match key.code {
@@ -316,21 +347,12 @@ fn export_key(
             dialog.field = fields[(at + fields.len() - 1) % fields.len()];
         }
         KeyCode::Enter => {
-            let path = dialog.path.trim();
-            if path.is_empty() {
+            if dialog.path.trim().is_empty() {
                 dialog.field = ExportField::Path;
                 return Dialog::Open;
             }
             dialog.busy = true;
-            commands.push(Command::Export(ExportOptions {
-                format: dialog.format,
-                system: dialog.system.clone(),
-                with_meta: dialog.with_meta,
-                out: settings.workspace.join(path),
-                rule_layers: settings.rule_layers.clone(),
-                include_replayed: dialog.include_replayed,
-                only_passing: false,
-            }));
+            commands.push(Command::PlanExport(export_options(dialog, settings)));
         }
         KeyCode::Esc => return Dialog::Close,
         KeyCode::Left | KeyCode::Right | KeyCode::Char(' ')
@@ -356,21 +378,10 @@ fn export_key(
 fn cycle(dialog: &mut ExportDialog, forward: bool) {
     match dialog.field {
         ExportField::Format => {
-            const FORMATS: [ExportFormat; 3] = [
-                ExportFormat::Sharegpt,
-                ExportFormat::Messages,
-                ExportFormat::Alpaca,
-            ];
-            let at = FORMATS
-                .iter()
-                .position(|f| *f == dialog.format)
-                .unwrap_or(0);
-            let next = if forward {
-                at + 1
-            } else {
-                at + FORMATS.len() - 1
-            };
-            dialog.format = FORMATS[next % FORMATS.len()];
+            let all = ExportFormat::ALL;
+            let at = all.iter().position(|f| *f == dialog.format).unwrap_or(0);
+            let next = if forward { at + 1 } else { at + all.len() - 1 };
+            dialog.format = all[next % all.len()];
         }
         ExportField::System => {
             dialog.system = match dialog.system {
@@ -381,6 +392,18 @@ fn cycle(dialog: &mut ExportDialog, forward: bool) {
         ExportField::Meta => dialog.with_meta = !dialog.with_meta,
         ExportField::Replayed => dialog.include_replayed = !dialog.include_replayed,
         ExportField::Path => {}
+    }
+}
+
+/// What the export would write, worked out: the dialog shows it before anything is written.
+pub(super) fn export_planned(app: &mut App, result: Result<ExportPlan, String>) {
+    let Some(Layer::Export(dialog)) = app.layers.last_mut() else {
+        return;
+    };
+    dialog.busy = false;
+    match result {
+        Ok(plan) => dialog.plan = Some(Box::new(plan)),
+        Err(e) => notify_error(app, format!("cannot export: {e}")),
     }
 }
 
@@ -396,8 +419,22 @@ pub(super) fn exported(app: &mut App, result: Result<ExportReport, String>) {
             };
             let refused = match report.refused.len() {
                 0 => String::new(),
-                n => format!("; {n} incomplete runs refused"),
+                n => format!("; {n} refused"),
             };
+            let beside: Vec<String> = report
+                .files
+                .iter()
+                .skip(1)
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            let beside = if beside.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", beside.join(", "))
+            };
+            if let Some(training) = &report.training {
+                tracing::info!("export: to train on {}:\n{training}", report.path.display());
+            }
             let outputs = if report.written == 1 {
                 "output"
             } else {
@@ -414,9 +451,14 @@ pub(super) fn exported(app: &mut App, result: Result<ExportReport, String>) {
             notify(
                 app,
                 format!(
-                    "exported {} accepted {outputs}{edited} to {}{refused}{warned}",
+                    "exported {} accepted {outputs}{edited} to {}{beside}{refused}{warned}{train}",
                     report.written,
-                    report.path.display()
+                    report.path.display(),
+                    train = if report.training.is_some() {
+                        "; the training command is in the log"
+                    } else {
+                        ""
+                    },
                 ),
             );
         }

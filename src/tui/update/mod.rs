@@ -11,7 +11,7 @@ use std::time::Duration;
 use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 
 use super::app::{App, Layer, Notice, Pane, RunKey};
-use crate::curate::{ExportOptions, ExportReport};
+use crate::curate::{ExportOptions, ExportPlan, ExportReport};
 use crate::exec::SandboxCheck;
 use crate::run::{Job, ServiceEvent};
 use crate::signals::HostSignal;
@@ -41,6 +41,8 @@ pub enum Msg {
         text: String,
         result: Result<(), String>,
     },
+    /// What an export would write (asked for by `PlanExport`).
+    ExportPlanned(Result<ExportPlan, String>),
     Exported(Result<ExportReport, String>),
     /// The external editor returned (`Ok` with the new text).
     ExternallyEdited {
@@ -77,6 +79,8 @@ pub enum Command {
         text: String,
     },
     SaveSession(Session),
+    /// Work out what the export would write, without writing; reply `ExportPlanned`.
+    PlanExport(ExportOptions),
     Export(ExportOptions),
     /// Hand the terminal to `$EDITOR` with this text.
     EditExternally {
@@ -113,6 +117,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Service(event) => service_event(app, event),
         Msg::SandboxChecked(check) => sandbox_checked(app, *check),
         Msg::PromptSaved { text, result } => actions::prompt_saved(app, text, result),
+        Msg::ExportPlanned(result) => layers::export_planned(app, result),
         Msg::Exported(result) => layers::exported(app, result),
         Msg::ExternallyEdited { run, result } => match result {
             Ok(text) => actions::save_edit(app, run, text, &mut commands),

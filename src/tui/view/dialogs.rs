@@ -354,16 +354,24 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
     );
 }
 
+/// What each layout or consumer is for, in the dialog.
+fn format_note(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Sharegpt => "conversations from/value",
+        ExportFormat::Messages => "messages role/content",
+        ExportFormat::Alpaca => "instruction/output (the original script)",
+        ExportFormat::Trl => "messages + reasoning_content (TRL)",
+        ExportFormat::LlamaFactory => "sharegpt + dataset_info.json",
+        ExportFormat::MsSwift => "messages (ms-swift)",
+        ExportFormat::Openai => "messages only (OpenAI)",
+    }
+}
+
 pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &ExportDialog) {
+    if let Some(plan) = &dialog.plan {
+        return export_summary(frame, area, app, dialog, plan);
+    }
     let theme = &app.settings.theme;
-    let accepted = app
-        .runs
-        .iter()
-        .filter(|r| {
-            app.curation.get(&r.run_id).and_then(|c| c.verdict)
-                == Some(crate::store::Verdict::Accepted)
-        })
-        .count();
     let option = |selected: bool, label: &str| {
         if selected {
             Span::styled(format!("[{label}]"), style(theme, Role::Selection))
@@ -380,14 +388,14 @@ pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Expo
         let marker = if dialog.field == f { "▸ " } else { "  " };
         Span::styled(format!("{marker}{label:<15}"), style(theme, role))
     };
-    let mut format_line = vec![field(ExportField::Format, "Format")];
-    for f in [
-        ExportFormat::Sharegpt,
-        ExportFormat::Messages,
-        ExportFormat::Alpaca,
-    ] {
-        format_line.push(option(dialog.format == f, f.as_str()));
-    }
+    let format_line = vec![
+        field(ExportField::Format, "Format"),
+        Span::styled(
+            format!("◂ {} ▸ ", dialog.format.as_str()),
+            style(theme, Role::Selection),
+        ),
+        Span::styled(format_note(dialog.format), style(theme, Role::Muted)),
+    ];
     let system_line = vec![
         field(ExportField::System, "System prompt"),
         option(dialog.system == SystemChoice::None, "none"),
@@ -420,7 +428,7 @@ pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Expo
     ];
     let lines = vec![
         Line::from(Span::styled(
-            format!("{accepted} accepted outputs; incomplete runs are refused."),
+            "Accepted, complete outputs that pass their rules (or accepted anyway).",
             style(theme, Role::Muted),
         )),
         Line::default(),
@@ -432,20 +440,113 @@ pub(super) fn export(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Expo
         Line::default(),
         Line::from(Span::styled(
             if dialog.busy {
-                "writing…"
+                "working out what to write…"
             } else {
-                "Tab field · ←→ change · Enter export · Esc cancel"
+                "Tab field · ←→ change · Enter review · Esc cancel"
             },
             style(theme, Role::KeyHint),
         )),
     ];
-    let rect = popup(frame, area, 64, 11);
+    let width = 72.min(area.width);
+    let body = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = body.line_count(width.saturating_sub(2)) + 2;
+    let rect = popup(frame, area, width, u16::try_from(rows).unwrap_or(u16::MAX));
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(dialog_block(app, " Export accepted outputs "))
-            .wrap(Wrap { trim: false }),
+        body.block(dialog_block(app, " Export accepted outputs ")),
         rect,
     );
+}
+
+/// What the export would write, before it is written: records, refusals and why, replayed
+/// runs left out, the files (and which it would replace).
+fn export_summary(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    app: &App,
+    dialog: &ExportDialog,
+    plan: &crate::curate::ExportPlan,
+) {
+    let theme = &app.settings.theme;
+    let muted = style(theme, Role::Muted);
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            plural(plan.records, "record", "records"),
+            style(theme, Role::Title),
+        ),
+        Span::raw(format!(
+            " as {} ({} edited, {} accepted anyway)",
+            dialog.format.as_str(),
+            plan.edited,
+            plan.anyway
+        )),
+    ])];
+    if !plan.refused.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} refused:",
+                plural(plan.refused.len(), "output", "outputs")
+            ),
+            style(theme, Role::RuleFail),
+        )));
+        for refused in plan.refused.iter().take(5) {
+            lines.push(Line::from(Span::styled(format!("  {refused}"), muted)));
+        }
+        if plan.refused.len() > 5 {
+            lines.push(Line::from(Span::styled(
+                format!("  … and {} more", plan.refused.len() - 5),
+                muted,
+            )));
+        }
+    }
+    if plan.replayed > 0 {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} of the offline replay teacher left out (Replayed runs: include takes them)",
+                plural(plan.replayed, "run", "runs")
+            ),
+            muted,
+        )));
+    }
+    lines.push(Line::from("Writes:"));
+    for file in &plan.files {
+        let name = file
+            .strip_prefix(&app.settings.workspace)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        let exists = if !plan.existing.contains(file) {
+            ""
+        } else if file.ends_with(crate::export::consumer::DATASET_INFO) {
+            "  (exists: its entry for this file is replaced, the others kept)"
+        } else {
+            "  (exists: replaced)"
+        };
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {name}")),
+            Span::styled(exists, style(theme, Role::Error)),
+        ]));
+    }
+    if let Some(first) = plan.warnings.first() {
+        lines.push(Line::from(Span::styled(format!("warning: {first}"), muted)));
+    }
+    lines.push(Line::default());
+    let keys = if dialog.busy {
+        "writing…".to_owned()
+    } else if plan.records == 0 {
+        "nothing to write · any key goes back".to_owned()
+    } else if plan.existing.is_empty() {
+        "Enter write · Esc back".to_owned()
+    } else {
+        "Overwrite? y write · any other key goes back".to_owned()
+    };
+    lines.push(Line::from(Span::styled(keys, style(theme, Role::KeyHint))));
+    let width = 72.min(area.width);
+    let body = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = body.line_count(width.saturating_sub(2)) + 2;
+    let rect = popup(frame, area, width, u16::try_from(rows).unwrap_or(u16::MAX));
+    frame.render_widget(body.block(dialog_block(app, " Export: review ")), rect);
 }
 
 pub(super) fn confirm_quit(frame: &mut Frame<'_>, area: Rect, app: &App) {
