@@ -287,6 +287,66 @@ fn bench_screen(c: &mut Criterion) {
     group.finish();
 }
 
+/// The main screen over 10,000 samples, each with two runs (the earlier one accepted, the
+/// latest undecided), half of them failing a rule: what a frame and a filter keystroke cost
+/// when every row shows its run state beside its standing decision.
+fn bench_review_list(c: &mut Criterion) {
+    const SAMPLES: usize = 10_000;
+    let samples: Vec<moss_thinking::dataset::Sample> = (0..SAMPLES)
+        .map(|i| moss_thinking::dataset::Sample {
+            id: format!("s{i:05}"),
+            question: format!("第 {i} 个问题：天空为什么是蓝色的？"),
+            tags: vec![if i % 3 == 0 { "zh" } else { "en" }.to_owned()],
+        })
+        .collect();
+    let mut runs = Vec::with_capacity(2 * SAMPLES);
+    let mut decisions = Vec::with_capacity(SAMPLES);
+    for sample in &samples {
+        let mut earlier = workbench::run(&sample.id, workbench::GOOD, RunStatus::Complete);
+        earlier.run_id = format!("{}-a", sample.id);
+        decisions.push(moss_thinking::store::Decision::new(
+            &earlier.run_id,
+            &sample.id,
+            moss_thinking::store::Verdict::Accepted,
+            1,
+        ));
+        let text = if sample.id.ends_with(['1', '3', '5', '7', '9']) {
+            workbench::OVER_BUDGET
+        } else {
+            workbench::GOOD
+        };
+        let mut latest = workbench::run(&sample.id, text, RunStatus::Complete);
+        latest.run_id = format!("{}-b", sample.id);
+        runs.push(earlier);
+        runs.push(latest);
+    }
+    let mut app = workbench::app_of(samples, runs, decisions, Session::default());
+    let mut terminal = terminal();
+    let mut group = c.benchmark_group("tui");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("review list 10k samples frame 120x40", |b| {
+        let mut down = true;
+        b.iter(|| {
+            down = !down;
+            let key = if down { "j" } else { "k" };
+            update(&mut app, Msg::Key(workbench::key_event(key)));
+            terminal
+                .draw(|frame| moss_thinking::tui::view::draw(frame, &mut app))
+                .expect("draws");
+        });
+    });
+    group.bench_function("review list 10k samples filter keystroke", |b| {
+        b.iter(|| {
+            "is:unrev fails:think -tag:zh".clone_into(&mut app.filter);
+            update(&mut app, Msg::Key(workbench::key_event("/")));
+            update(&mut app, Msg::Key(workbench::key_event("enter")));
+            assert!(!app.visible.is_empty());
+        });
+    });
+    group.finish();
+}
+
 fn live(app: &mut App) -> &mut LiveView {
     &mut app.shown.as_mut().expect("the run is shown").live
 }
@@ -298,6 +358,7 @@ fn bench(c: &mut Criterion) {
     bench_stream(c, benching);
     if benching {
         bench_screen(c);
+        bench_review_list(c);
         bench_frames(c, &rules, &theme);
     }
 }

@@ -230,7 +230,7 @@ fn select<'a>(
     runs: &'a [Run],
     decisions: &'a [Decision],
     scope: Scope,
-    passes: &mut dyn FnMut(&Run) -> bool,
+    passes: &mut dyn FnMut(&Run, Option<&str>) -> bool,
 ) -> Selection<'a> {
     let mut curations = fold(decisions);
     let mut runs_by_id: HashMap<&str, &Run> = HashMap::with_capacity(runs.len());
@@ -269,20 +269,25 @@ fn select<'a>(
         }
     }
     let mut winners: Vec<&Run> = latest.values().map(|&(_, run)| run).collect();
+    let mut replayed_left_out = 0;
     if scope.only_passing {
         let mut extra: HashMap<&str, &Run> = HashMap::new();
         for run in runs {
             if latest.contains_key(run.sample_id.as_str()) || !run.is_complete() {
                 continue;
             }
-            let rejected = curations
-                .get(&run.run_id)
-                .is_some_and(|c| c.verdict == Some(Verdict::Rejected));
-            if rejected || run.is_placeholder() || (run.teacher.replayed && !scope.include_replayed)
-            {
+            let curation = curations.get(&run.run_id);
+            let rejected = curation.is_some_and(|c| c.verdict == Some(Verdict::Rejected));
+            if rejected || run.is_placeholder() {
                 continue;
             }
-            if passes(run) {
+            if run.teacher.replayed && !scope.include_replayed {
+                replayed_left_out += 1;
+                continue;
+            }
+            // The text that would go out: the edit where there is one.
+            let edited = curation.and_then(|c| c.edited.as_deref());
+            if passes(run, edited) {
                 extra.insert(run.sample_id.as_str(), run);
             }
         }
@@ -293,6 +298,7 @@ fn select<'a>(
 
     let mut selection = Selection {
         unknown: unknown.into_iter().map(|at| &decisions[at]).collect(),
+        replayed: replayed_left_out,
         ..Selection::default()
     };
     for run in winners {
@@ -340,9 +346,12 @@ fn prepare<'a>(
         let id = run.prompt_id.clone();
         move || workspace.load_prompt(&id).map_err(|e| e.to_string())
     };
-    let mut passes = |run: &Run| {
-        judge
-            .verdicts(run, snapshot(run))
+    let mut passes = |run: &Run, edited: Option<&str>| {
+        let rules = match edited {
+            Some(text) => recheck(text, &judge.version(&run.prompt_id, snapshot(run)).rules),
+            None => judge.verdicts(run, snapshot(run)).into_owned(),
+        };
+        rules
             .iter()
             .all(|r| r.outcome != crate::transcript::Outcome::Fail)
     };
@@ -415,6 +424,14 @@ pub fn plan_export(
         warnings,
     )?;
     let chosen = &prepared.selection.chosen;
+    // What would stop the write stops the plan: a missing teacher prompt, a dataset_info.json
+    // that cannot be merged.
+    teacher_prompts(workspace, &options.system, chosen)?;
+    Plan::new(
+        options.format,
+        &options.out,
+        options.system != SystemChoice::None,
+    )?;
     let mut files = vec![options.out.clone()];
     if options.format == ExportFormat::LlamaFactory {
         let folder = options.out.parent().unwrap_or(Path::new(""));
@@ -764,7 +781,7 @@ mod tests {
             include_replayed: true,
             only_passing: false,
         };
-        select(runs, decisions, scope, &mut |_| true)
+        select(runs, decisions, scope, &mut |_, _| true)
     }
 
     #[test]
@@ -805,7 +822,7 @@ mod tests {
 
         // Without --include-replayed the replay teacher's runs are counted, not exported.
         let scope = Scope::default();
-        let selection = select(&runs, &decisions, scope, &mut |_| true);
+        let selection = select(&runs, &decisions, scope, &mut |_, _| true);
         assert!(selection.chosen.is_empty());
         assert_eq!(selection.replayed, 1);
 
@@ -815,13 +832,13 @@ mod tests {
             include_replayed: true,
             only_passing: true,
         };
-        let selection = select(&runs, &decisions, scope, &mut |r| r.run_id != "a2");
+        let selection = select(&runs, &decisions, scope, &mut |r, _| r.run_id != "a2");
         assert_eq!(ids(selection.chosen.iter().map(|(r, _)| *r)), ["a1"]);
         let mut extra = runs.clone();
         extra.push(run("e1", "qe", RunStatus::Complete));
         extra.push(run("e2", "qe", RunStatus::Complete));
         extra.push(run("f1", "qf", RunStatus::Complete));
-        let selection = select(&extra, &decisions, scope, &mut |r| r.run_id != "f1");
+        let selection = select(&extra, &decisions, scope, &mut |r, _| r.run_id != "f1");
         assert_eq!(ids(selection.chosen.iter().map(|(r, _)| *r)), ["a1", "e2"]);
     }
 
@@ -902,6 +919,7 @@ mod tests {
                 Just(Verdict::Accepted),
                 Just(Verdict::Rejected),
                 Just(Verdict::Edited),
+                Just(Verdict::Revoked),
             ];
             let decisions = proptest::collection::vec((0..=n, verdict, "[a-z改]{0,3}"), 0..16);
             (Just(runs), decisions)
@@ -940,10 +958,14 @@ mod tests {
             let accepted = |id: &str| {
                 curations.get(id).is_some_and(|c| c.verdict == Some(Verdict::Accepted))
             };
+            // Positions of the decisions that stand (undone ones do not).
+            let standing = crate::store::standing_order(&decisions);
             let last_accept = |id: &str| {
-                decisions
+                standing
                     .iter()
-                    .rposition(|d| d.run_id == id && d.verdict == Verdict::Accepted)
+                    .rev()
+                    .copied()
+                    .find(|&at| decisions[at].run_id == id && decisions[at].verdict == Verdict::Accepted)
             };
             let first_seen = |sample: &str| runs.iter().position(|r| r.sample_id == sample);
             let selection = pick(&runs, &decisions);

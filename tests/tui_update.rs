@@ -1811,3 +1811,100 @@ fn a_notice_gives_way_to_the_key_hints_at_the_next_key() {
     let text = workbench::screen(&mut app, 100, 30);
     assert!(text.contains("Enter run · a accept"), "{text}");
 }
+
+#[test]
+fn accept_anyway_is_recorded_as_such_even_on_an_output_that_shows_no_failure() {
+    // The export judges by the rules in force now, which may find a failure the recorded
+    // verdicts do not show: `A` must mean "whatever the rules say".
+    let mut app = review_app();
+    let commands = press(&mut app, "A");
+    let saved = decisions(&commands);
+    assert_eq!(saved.len(), 1);
+    assert!(saved[0].override_rules);
+}
+
+#[test]
+fn bulk_leaves_the_decisions_already_made_alone() {
+    let mut app = review_app();
+    // q01 rejected by hand, q02 accepted anyway by hand.
+    press(&mut app, "x");
+    let commands = press(&mut app, "1");
+    confirm(&mut app, &commands);
+    let commands = press(&mut app, "A");
+    confirm(&mut app, &commands);
+    press(&mut app, "b");
+    let Some(Layer::Bulk(dialog)) = app.top() else {
+        panic!("the bulk menu is open");
+    };
+    let labels: Vec<String> = dialog
+        .actions
+        .iter()
+        .map(moss_thinking::tui::app::BulkAction::label)
+        .collect();
+    assert_eq!(
+        labels,
+        ["accept 1 passing output"],
+        "only q03 waits for a verdict"
+    );
+}
+
+#[test]
+fn undo_waits_for_the_decisions_being_saved() {
+    let mut app = review_app();
+    let pending = press(&mut app, "a");
+    assert_eq!(app.saving, 1);
+    assert!(decisions(&press(&mut app, "u")).is_empty());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("still being saved"))
+    );
+    confirm(&mut app, &pending);
+    let saved = decisions(&press(&mut app, "u"));
+    assert_eq!(saved[0].verdict, Verdict::Revoked);
+    assert_eq!(
+        saved[0].sample_id, "q01",
+        "the accept just saved is what is undone"
+    );
+}
+
+#[test]
+fn an_edited_output_still_waits_for_review() {
+    let mut app = review_app();
+    press(&mut app, "j");
+    press(&mut app, "e");
+    type_text(&mut app, "好，");
+    let commands = press(&mut app, "ctrl-s");
+    confirm(&mut app, &commands);
+    assert_eq!(verdict(&app, 1), Some(Verdict::Edited));
+    assert!(app.unreviewed(1, app.state(1)));
+    type_text(&mut app, "/is:unrev");
+    assert!(app.visible.contains(&1));
+}
+
+#[test]
+fn the_export_dialog_gets_its_answer_under_a_dialog_opened_over_it() {
+    let mut app = app();
+    press(&mut app, "o");
+    press(&mut app, "enter");
+    // A run asks about running code meanwhile: the consent question goes on top.
+    service(&mut app, ServiceEvent::ConsentNeeded);
+    assert!(matches!(app.top(), Some(Layer::Consent)));
+    update(
+        &mut app,
+        Msg::ExportPlanned(Ok(ExportPlan {
+            records: 1,
+            ..ExportPlan::default()
+        })),
+    );
+    press(&mut app, "y");
+    assert!(
+        matches!(app.top(), Some(Layer::Export(d)) if !d.busy && d.plan.is_some()),
+        "the summary is there once the question is answered"
+    );
+    // Esc always gets out, even while an export is being written.
+    press(&mut app, "enter");
+    assert!(matches!(app.top(), Some(Layer::Export(d)) if d.busy));
+    press(&mut app, "esc");
+    assert!(app.layers.is_empty());
+}

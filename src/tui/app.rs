@@ -1,6 +1,7 @@
 //! Workbench state: everything the screen shows, nothing it does. [`super::update`] is the only
 //! code that changes it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +85,9 @@ pub struct Review {
     pub verdict: Verdict,
     /// The run decided on (index into `runs`).
     pub run: usize,
+    /// The run whose accept stands latest, the one an export takes (it may be another run
+    /// than the latest decision's: accepted under one prompt version, rejected under the next).
+    pub accepted: Option<usize>,
     /// The run decided on is the sample's latest; else it is an earlier run (another prompt
     /// version, often).
     pub on_latest: bool,
@@ -411,10 +415,13 @@ pub struct App {
     pub latest: HashMap<String, usize>,
     /// Every run of each sample, oldest first: indexes into `runs`.
     pub runs_of: HashMap<String, Vec<usize>>,
-    /// The decisions that stand, oldest first (`run_id`): `u` withdraws the last one.
-    pub undo: Vec<String>,
+    /// The decisions that stand, oldest first (run id, sample id): `u` withdraws the last one.
+    pub undo: Vec<(String, String)>,
     /// Rows the rules pane is scrolled by.
     pub rules_scroll: u16,
+    /// Each sample's settled state and standing decision, by sample index, refreshed when one of
+    /// its runs or decisions changes (a frame reads them for every sample).
+    settled: Vec<Settled>,
     pub curation: HashMap<String, Curation>,
     pub active: BTreeMap<RunKey, ActiveRun>,
     pub queue: Queue,
@@ -484,9 +491,15 @@ impl App {
             runs_of: HashMap::new(),
             undo: crate::store::standing_order(&decisions)
                 .into_iter()
-                .map(|at| decisions[at].run_id.clone())
+                .map(|at| {
+                    (
+                        decisions[at].run_id.clone(),
+                        decisions[at].sample_id.clone(),
+                    )
+                })
                 .collect(),
             rules_scroll: 0,
+            settled: Vec::new(),
             curation: crate::store::fold(&decisions),
             active: BTreeMap::new(),
             queue: Queue::default(),
@@ -513,8 +526,9 @@ impl App {
             next_key: 1,
         };
         for run in runs {
-            app.add_run(run);
+            app.add_run_quietly(run);
         }
+        app.settled = (0..app.samples.len()).map(|i| app.settle(i)).collect();
         if let Some(first) = warnings.first() {
             let more = match warnings.len() {
                 1 => String::new(),
@@ -531,6 +545,12 @@ impl App {
 
     /// Records a finished run as its sample's latest.
     pub(super) fn add_run(&mut self, run: Run) {
+        let sample = run.sample_id.clone();
+        self.add_run_quietly(run);
+        self.resettle(&sample);
+    }
+
+    fn add_run_quietly(&mut self, run: Run) {
         let index = self.runs.len();
         self.latest.insert(run.sample_id.clone(), index);
         self.runs_of
@@ -538,6 +558,54 @@ impl App {
             .or_default()
             .push(index);
         self.runs.push(run);
+    }
+
+    /// Takes a decision on one of the runs: the one way the workbench changes a curation.
+    pub(super) fn apply_decision(&mut self, decision: &Decision) {
+        self.curation
+            .entry(decision.run_id.clone())
+            .or_default()
+            .apply(decision);
+        self.resettle(&decision.sample_id);
+    }
+
+    /// Works out again what the samples with id `sample` show.
+    fn resettle(&mut self, sample: &str) {
+        for i in 0..self.samples.len().min(self.settled.len()) {
+            if self.samples[i].id == sample {
+                self.settled[i] = self.settle(i);
+            }
+        }
+    }
+
+    /// Sample `index`'s settled state and decision as they stand: from the cache when it is
+    /// about this very sample, else worked out.
+    fn settled(&self, index: usize) -> Cow<'_, Settled> {
+        match (self.settled.get(index), self.samples.get(index)) {
+            (Some(settled), Some(sample)) if settled.id == sample.id => Cow::Borrowed(settled),
+            _ => Cow::Owned(self.settle(index)),
+        }
+    }
+
+    fn settle(&self, index: usize) -> Settled {
+        let latest = self.latest_run(index);
+        Settled {
+            id: self
+                .samples
+                .get(index)
+                .map(|s| s.id.clone())
+                .unwrap_or_default(),
+            state: self.settled_state(index),
+            review: self.work_out_review(index),
+            // An edit waits for its verdict too.
+            awaiting: latest.is_some_and(|run| {
+                run.is_complete()
+                    && self
+                        .curation
+                        .get(&run.run_id)
+                        .is_none_or(|c| matches!(c.verdict, None | Some(Verdict::Edited)))
+            }),
+        }
     }
 
     /// The selected sample, if there is one.
@@ -580,7 +648,7 @@ impl App {
         } else if self.queued_key(index).is_some() {
             SampleState::Queued
         } else {
-            self.settled_state(index)
+            self.settled(index).state
         }
     }
 
@@ -602,7 +670,7 @@ impl App {
         states
             .into_iter()
             .enumerate()
-            .map(|(i, state)| state.unwrap_or_else(|| self.settled_state(i)))
+            .map(|(i, state)| state.unwrap_or_else(|| self.settled(i).state))
             .collect()
     }
 
@@ -642,19 +710,43 @@ impl App {
     /// Sample `index`'s standing decision: the latest that stands on any of its runs.
     #[must_use]
     pub fn review(&self, index: usize) -> Option<Review> {
+        self.settled(index).review.clone()
+    }
+
+    /// How many samples have each decision standing: accepted, rejected, edited.
+    #[must_use]
+    pub fn decision_counts(&self) -> [usize; 3] {
+        let mut counts = [0; 3];
+        for i in 0..self.samples.len() {
+            match self.settled(i).review.as_ref().map(|r| r.verdict) {
+                Some(Verdict::Accepted) => counts[0] += 1,
+                Some(Verdict::Rejected) => counts[1] += 1,
+                Some(Verdict::Edited) => counts[2] += 1,
+                _ => {}
+            }
+        }
+        counts
+    }
+
+    fn work_out_review(&self, index: usize) -> Option<Review> {
         let sample = self.samples.get(index)?;
         let runs = self.runs_of.get(&sample.id)?;
         let latest = self.latest.get(&sample.id).copied();
-        let (run, curation, verdict) = runs
-            .iter()
-            .filter_map(|&i| {
+        let decided = || {
+            runs.iter().filter_map(|&i| {
                 let curation = self.curation.get(&self.runs[i].run_id)?;
                 curation.verdict.map(|v| (i, curation, v))
             })
-            .max_by_key(|(i, c, _)| (c.at_ms, *i))?;
+        };
+        let (run, curation, verdict) = decided().max_by_key(|(i, c, _)| (c.at_ms, *i))?;
+        let accepted = decided()
+            .filter(|(_, _, v)| *v == Verdict::Accepted)
+            .max_by_key(|(i, c, _)| (c.at_ms, *i))
+            .map(|(i, _, _)| i);
         Some(Review {
             verdict,
             run,
+            accepted,
             on_latest: Some(run) == latest,
             fails: !self.text_passes(&self.runs[run]),
             override_rules: curation.override_rules,
@@ -662,25 +754,13 @@ impl App {
         })
     }
 
-    /// Every sample's standing decision, in sample order.
-    #[must_use]
-    pub fn reviews(&self) -> Vec<Option<Review>> {
-        (0..self.samples.len()).map(|i| self.review(i)).collect()
-    }
-
     /// Whether sample `index` waits for a curator: its latest run is complete, nothing runs or
-    /// waits for it, and no decision stands on that run.
+    /// waits for it, and no verdict stands on that run (an edit waits for one).
     #[must_use]
     pub fn unreviewed(&self, index: usize, state: SampleState) -> bool {
         state != SampleState::Running
             && state != SampleState::Queued
-            && self.latest_run(index).is_some_and(|run| {
-                run.is_complete()
-                    && self
-                        .curation
-                        .get(&run.run_id)
-                        .is_none_or(Curation::is_undecided)
-            })
+            && self.settled(index).awaiting
     }
 
     /// How many samples are in each state.
@@ -770,6 +850,29 @@ impl App {
             .collect()
     }
 
+    /// Applies the filter again to the samples with id `sample` only (a run or a decision of
+    /// theirs changed): the others' rows are as they were, so a bulk decision does not redo the
+    /// whole list once per output.
+    pub(super) fn refilter_sample(&mut self, sample: &str) {
+        if self.filter.trim().is_empty() {
+            return;
+        }
+        let filter = Filter::parse(&self.filter);
+        for index in 0..self.samples.len() {
+            if self.samples[index].id != sample {
+                continue;
+            }
+            let shown = filter.matches(self, index, self.state(index));
+            match (self.visible.binary_search(&index), shown) {
+                (Err(at), true) => self.visible.insert(at, index),
+                (Ok(at), false) => {
+                    self.visible.remove(at);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Applies the filter ([`Filter`]): every term must match, `-` before a term negates it.
     pub(super) fn refilter(&mut self) {
         let filter = Filter::parse(&self.filter);
@@ -781,10 +884,21 @@ impl App {
     }
 }
 
+/// What a sample shows once nothing runs or waits for it.
+#[derive(Clone, Debug)]
+struct Settled {
+    /// The sample it is about (the cache is by index).
+    id: String,
+    state: SampleState,
+    review: Option<Review>,
+    /// Its latest run is complete and no decision stands on it.
+    awaiting: bool,
+}
+
 /// A parsed filter: words, each a term a sample must match (or, after `-`, must not):
 /// - `is:STATE`: the latest run's state (`new`, `queued`, `running`, `passed`, `failed`,
-///   `incomplete`), the standing decision (`accepted`, `rejected`, `edited`), `unreviewed` or
-///   `reviewed`; a prefix is enough (`is:acc`);
+///   `incomplete`), the standing decision (`accepted`, `rejected`, `edited`), or `unreviewed`;
+///   a prefix is enough (`is:acc`; `is:r` matches running and rejected);
 /// - `fails:RULE`: the latest run's text (edited where edited) fails a rule whose name starts
 ///   with RULE (`fails:think`);
 /// - `tag:TAG`: a tag of the sample starts with TAG;
@@ -847,16 +961,11 @@ impl Filter {
             let hit = match term {
                 Term::Is(word) => {
                     let review = review.get_or_insert_with(|| app.review(index));
-                    let reviewed = if app.unreviewed(index, state) {
-                        "unreviewed"
-                    } else {
-                        "reviewed"
-                    };
                     state.as_str().starts_with(word.as_str())
                         || review
                             .as_ref()
                             .is_some_and(|r| r.as_str().starts_with(word.as_str()))
-                        || (latest.is_some() && reviewed.starts_with(word.as_str()))
+                        || ("unreviewed".starts_with(word.as_str()) && app.unreviewed(index, state))
                 }
                 Term::Fails(rule) => latest.is_some_and(|run| {
                     run.is_complete()

@@ -83,10 +83,20 @@ pub const OVER_BUDGET: &str =
     "是蓝色。\n<think>这里的思考远远超过了前面回答的字数，所以预算规则一定会失败。</think>\n好的。";
 
 pub fn app_with(runs: Vec<Run>, decisions: Vec<Decision>, session: Session) -> App {
+    app_of(samples(), runs, decisions, session)
+}
+
+/// A workbench over `samples`, with `runs` and `decisions` on disk.
+pub fn app_of(
+    samples: Vec<Sample>,
+    runs: Vec<Run>,
+    decisions: Vec<Decision>,
+    session: Session,
+) -> App {
     let prompt =
         PromptFile::parse(&PathBuf::from("prompts/teacher.zh.md"), PROMPT).expect("prompt parses");
     App::new(Init {
-        samples: samples(),
+        samples,
         runs,
         decisions,
         session,

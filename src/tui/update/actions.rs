@@ -529,7 +529,9 @@ pub(super) fn run_finished(app: &mut App, key: RunKey, run: Run, stored: Result<
             edited: false,
         });
     }
-    app.refilter();
+    if let Some(id) = app.samples.get(sample).map(|s| s.id.clone()) {
+        app.refilter_sample(&id);
+    }
 }
 
 /// The selected sample's finished run and the text a curator works on, when it may be decided.
@@ -586,7 +588,9 @@ fn accept(app: &mut App, anyway: bool, commands: &mut Vec<Command>) {
         return;
     }
     let mut decision = decision_on(run, Verdict::Accepted);
-    decision.override_rules = !failing.is_empty();
+    // `A` says "whatever the rules say": the export, which judges by the rules in force now,
+    // may find a failure the recorded verdicts do not show.
+    decision.override_rules = anyway;
     let sample = app.selected;
     app.saving += 1;
     commands.push(Command::SaveDecision(decision));
@@ -623,19 +627,25 @@ pub(super) fn reject(
 /// Withdraws the latest decision that stands (a `revoked` line in the journal) and selects
 /// its sample.
 fn undo(app: &mut App, commands: &mut Vec<Command>) {
-    let Some(run_id) = app.undo.last().cloned() else {
+    if app.saving > 0 {
+        // The stack changes as decisions reach the disk: undo what is there, not a guess.
+        notify(app, "decisions are still being saved: undo once they are");
+        return;
+    }
+    let Some((run_id, sample_id)) = app.undo.last().cloned() else {
         notify(app, "nothing to undo");
         return;
     };
-    let Some(run) = app.runs.iter().find(|r| r.run_id == run_id) else {
-        notify_error(app, format!("cannot undo: run {run_id} is not loaded"));
-        return;
-    };
-    let decision = decision_on(run, Verdict::Revoked);
+    let mut decision = Decision::new(&run_id, &sample_id, Verdict::Revoked, 0);
+    decision.prompt_id = app
+        .runs
+        .iter()
+        .find(|r| r.run_id == run_id)
+        .map(|r| r.prompt_id.clone());
     if let Some(position) = app
         .visible
         .iter()
-        .position(|&i| app.samples[i].id == run.sample_id)
+        .position(|&i| app.samples[i].id == sample_id)
     {
         select_visible(app, position);
     }
@@ -661,12 +671,14 @@ fn bulk(app: &mut App) {
         if !run.is_complete() {
             continue;
         }
+        // Only what waits for a verdict: a decision already made is the curator's.
         let verdict = app.curation.get(&run.run_id).and_then(|c| c.verdict);
+        if !matches!(verdict, None | Some(Verdict::Edited)) {
+            continue;
+        }
         if app.text_passes(run) {
-            if verdict != Some(Verdict::Accepted) {
-                passing.push(index);
-            }
-        } else if verdict != Some(Verdict::Rejected) {
+            passing.push(index);
+        } else {
             let mut rules: Vec<RuleId> = app
                 .text_rules(run)
                 .iter()
@@ -779,25 +791,23 @@ pub(super) fn decision_saved(app: &mut App, decision: &Decision) {
     let verdict = decision.verdict;
     let sample = decision.sample_id.clone();
     let before = app.curation.get(&decision.run_id).and_then(|c| c.verdict);
-    app.curation
-        .entry(decision.run_id.clone())
-        .or_default()
-        .apply(decision);
+    app.apply_decision(decision);
     if verdict == Verdict::Revoked {
-        if let Some(at) = app.undo.iter().rposition(|id| *id == decision.run_id) {
+        if let Some(at) = app.undo.iter().rposition(|(id, _)| *id == decision.run_id) {
             app.undo.remove(at);
         }
     } else {
-        app.undo.push(decision.run_id.clone());
+        app.undo
+            .push((decision.run_id.clone(), decision.sample_id.clone()));
     }
     if app.selected_sample().is_some_and(|s| s.id == sample) {
         app.show_selected();
     }
-    app.refilter();
+    app.refilter_sample(&sample);
     let a = key_hint(app, Action::Accept);
     let text = match verdict {
         Verdict::Accepted if decision.override_rules => {
-            format!("{sample}: accepted anyway (it fails a rule; recorded)")
+            format!("{sample}: accepted anyway (recorded: exports take it whatever the rules say)")
         }
         Verdict::Accepted => format!("{sample}: accepted"),
         Verdict::Rejected => match &decision.reason {

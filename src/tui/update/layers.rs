@@ -194,12 +194,13 @@ fn reject_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
                 Some(typed.to_owned())
             }
         }
-        KeyCode::Char(c @ '1'..='9') if dialog.text.is_empty() && !control => {
-            let at = (c as usize) - ('1' as usize);
-            match app.settings.reject_reasons.get(at) {
-                Some(reason) => Some(reason.clone()),
-                None => return,
-            }
+        KeyCode::Char(c @ '1'..='9')
+            if dialog.text.is_empty() && !control && (c as usize) - ('1' as usize) < reasons =>
+        {
+            app.settings
+                .reject_reasons
+                .get((c as usize) - ('1' as usize))
+                .cloned()
         }
         KeyCode::Down if reasons > 0 => {
             dialog.selected = Some(dialog.selected.map_or(0, |i| (i + 1) % reasons));
@@ -320,7 +321,12 @@ fn export_key(
     commands: &mut Vec<Command>,
 ) -> Dialog {
     if dialog.busy {
-        return Dialog::Open;
+        // What is being worked out or written finishes on its own; Esc stops waiting for it.
+        return if key.code == KeyCode::Esc {
+            Dialog::Close
+        } else {
+            Dialog::Open
+        };
     }
     // The summary of what would be written: Enter writes it (y when a file would be replaced),
     // anything else goes back to the fields.
@@ -334,7 +340,7 @@ fn export_key(
         if write {
             dialog.busy = true;
             commands.push(Command::Export(export_options(dialog, settings)));
-        } else if key.code != KeyCode::Enter {
+        } else if key.code != KeyCode::Enter || plan.records == 0 {
             dialog.plan = None;
         }
         return Dialog::Open;
@@ -396,8 +402,17 @@ fn cycle(dialog: &mut ExportDialog, forward: bool) {
 }
 
 /// What the export would write, worked out: the dialog shows it before anything is written.
+/// The export dialog, wherever it is in the stack: a dialog opened over it meanwhile (the
+/// consent question) must not leave it waiting for an answer it already got.
+fn export_dialog_mut(app: &mut App) -> Option<&mut ExportDialog> {
+    app.layers.iter_mut().rev().find_map(|layer| match layer {
+        Layer::Export(dialog) => Some(dialog),
+        _ => None,
+    })
+}
+
 pub(super) fn export_planned(app: &mut App, result: Result<ExportPlan, String>) {
-    let Some(Layer::Export(dialog)) = app.layers.last_mut() else {
+    let Some(dialog) = export_dialog_mut(app) else {
         return;
     };
     dialog.busy = false;
@@ -410,9 +425,8 @@ pub(super) fn export_planned(app: &mut App, result: Result<ExportPlan, String>) 
 pub(super) fn exported(app: &mut App, result: Result<ExportReport, String>) {
     match result {
         Ok(report) => {
-            if matches!(app.top(), Some(Layer::Export(_))) {
-                app.layers.pop();
-            }
+            app.layers
+                .retain(|layer| !matches!(layer, Layer::Export(_)));
             let edited = match report.edited {
                 0 => String::new(),
                 n => format!(" ({n} edited)"),
@@ -463,7 +477,7 @@ pub(super) fn exported(app: &mut App, result: Result<ExportReport, String>) {
             );
         }
         Err(e) => {
-            if let Some(Layer::Export(dialog)) = app.layers.last_mut() {
+            if let Some(dialog) = export_dialog_mut(app) {
                 dialog.busy = false;
             }
             notify_error(app, format!("export failed: {e}"));
@@ -489,6 +503,9 @@ pub(super) fn paste(app: &mut App, text: &str) {
         Some(Layer::Filter) => {
             app.filter.push_str(text.lines().next().unwrap_or_default());
             app.refilter();
+            if !app.visible.contains(&app.selected) {
+                actions::select_visible(app, 0);
+            }
         }
         Some(Layer::Export(dialog)) if dialog.field == ExportField::Path => {
             dialog

@@ -155,10 +155,16 @@ pub(super) fn reject(
         Line::from(format!("Why is {sample} rejected?")),
         Line::default(),
     ];
-    for (i, reason) in app.settings.reject_reasons.iter().enumerate().take(9) {
+    for (i, reason) in app.settings.reject_reasons.iter().enumerate() {
         let selected = dialog.selected == Some(i);
+        // The first nine have a number; the others are reached with the arrows.
+        let number = if i < 9 {
+            format!(" {} ", i + 1)
+        } else {
+            "   ".to_owned()
+        };
         lines.push(Line::from(vec![
-            Span::styled(format!(" {} ", i + 1), style(theme, Role::KeyHint)),
+            Span::styled(number, style(theme, Role::KeyHint)),
             Span::styled(
                 reason.clone(),
                 style(

@@ -189,17 +189,32 @@ fn badges(
                 badges.push(Span::styled(label, style(theme, role)));
             }
         }
-        // A decision on an earlier run of this sample stays in sight after a re-run.
-        if let Some(review) = app.review(app.selected).filter(|r| r.run != shown.run) {
-            let earlier = &app.runs[review.run];
-            badges.push(Span::styled(
-                format!(
-                    "{} earlier (prompt {}) ",
-                    review.as_str(),
-                    short_id(&earlier.prompt_id)
-                ),
-                style(theme, Role::Muted),
-            ));
+        // A decision on an earlier run of this sample stays in sight after a re-run, and so
+        // does the accepted run an export would take.
+        if let Some(review) = app.review(app.selected) {
+            if review.run != shown.run {
+                let earlier = &app.runs[review.run];
+                badges.push(Span::styled(
+                    format!(
+                        "{} earlier (prompt {}) ",
+                        review.as_str(),
+                        short_id(&earlier.prompt_id)
+                    ),
+                    style(theme, Role::Muted),
+                ));
+            }
+            if let Some(accepted) = review
+                .accepted
+                .filter(|&a| a != review.run && a != shown.run)
+            {
+                badges.push(Span::styled(
+                    format!(
+                        "exports the run accepted under prompt {} ",
+                        short_id(&app.runs[accepted].prompt_id)
+                    ),
+                    style(theme, Role::Accepted),
+                ));
+            }
         }
         if let Some(error) = &run.error {
             badges.push(Span::styled(

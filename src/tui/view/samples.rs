@@ -103,19 +103,12 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn title(app: &App, states: &[SampleState]) -> Vec<Span<'static>> {
     let theme = &app.settings.theme;
     let counts = App::state_counts(states);
-    let mut decided = [0usize; 3];
-    let mut unreviewed = 0;
-    for (i, &state) in states.iter().enumerate() {
-        match app.review(i).map(|r| r.verdict) {
-            Some(Verdict::Accepted) => decided[0] += 1,
-            Some(Verdict::Rejected) => decided[1] += 1,
-            Some(Verdict::Edited) => decided[2] += 1,
-            _ => {}
-        }
-        if app.unreviewed(i, state) {
-            unreviewed += 1;
-        }
-    }
+    let decided = app.decision_counts();
+    let unreviewed = states
+        .iter()
+        .enumerate()
+        .filter(|&(i, &state)| app.unreviewed(i, state))
+        .count();
     let mut title = vec![Span::styled(
         format!(" Samples {} ", app.samples.len()),
         style(theme, Role::Title),
