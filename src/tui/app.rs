@@ -597,9 +597,10 @@ impl App {
                 .unwrap_or_default(),
             state: self.settled_state(index),
             review: self.work_out_review(index),
-            // An edit waits for its verdict too.
+            // An edit waits for its verdict too; a placeholder has nothing to review.
             awaiting: latest.is_some_and(|run| {
                 run.is_complete()
+                    && !run.is_placeholder()
                     && self
                         .curation
                         .get(&run.run_id)
@@ -754,8 +755,9 @@ impl App {
         })
     }
 
-    /// Whether sample `index` waits for a curator: its latest run is complete, nothing runs or
-    /// waits for it, and no verdict stands on that run (an edit waits for one).
+    /// Whether sample `index` waits for a curator: its latest run is complete and a model's
+    /// answer (not a placeholder), nothing runs or waits for it, and no verdict stands on that
+    /// run (an edit waits for one).
     #[must_use]
     pub fn unreviewed(&self, index: usize, state: SampleState) -> bool {
         state != SampleState::Running

@@ -468,10 +468,12 @@ pub(super) fn exported(app: &mut App, result: Result<ExportReport, String>) {
                     "exported {} accepted {outputs}{edited} to {}{beside}{refused}{warned}{train}",
                     report.written,
                     report.path.display(),
-                    train = if report.training.is_some() {
-                        "; the training command is in the log"
-                    } else {
-                        ""
+                    train = match (&report.training, &app.settings.log_path) {
+                        (Some(_), Some(log)) => {
+                            format!("; the command to train on it is in {}", log.display())
+                        }
+                        (Some(_), None) => "; the command to train on it is in the log".to_owned(),
+                        (None, _) => String::new(),
                     },
                 ),
             );
