@@ -215,9 +215,23 @@ impl DecisionLog {
     /// # Errors
     /// When the decision cannot be written and synced.
     pub fn append(&mut self, decision: &Decision) -> Result<(), StoreError> {
+        self.append_all(&[decision])
+    }
+
+    /// Appends `decisions` in order with one write and one sync: all of them are on disk, or
+    /// (when the write fails) none.
+    ///
+    /// # Errors
+    /// When the decisions cannot be written and synced.
+    pub fn append_all(&mut self, decisions: &[&Decision]) -> Result<(), StoreError> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, decision)?;
-        self.line.push(b'\n');
+        for decision in decisions {
+            serde_json::to_writer(&mut self.line, decision)?;
+            self.line.push(b'\n');
+        }
+        if self.line.is_empty() {
+            return Ok(());
+        }
         append_synced(&mut self.file, &self.path, &self.line)
     }
 }
@@ -475,6 +489,27 @@ mod tests {
             "{:?}",
             loaded.warnings
         );
+    }
+
+    #[test]
+    fn a_group_of_decisions_goes_in_one_append_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = Workspace::open(dir.path()).expect("open");
+        let group: Vec<Decision> = (0..50)
+            .map(|i| {
+                let mut d = decision(&format!("r{i}"), Verdict::Rejected, None);
+                d.reason = Some(format!("fails think-budget #{i}"));
+                d
+            })
+            .collect();
+        let refs: Vec<&Decision> = group.iter().collect();
+        let mut log = ws.decision_log().expect("log");
+        log.append_all(&refs).expect("append");
+        log.append_all(&[]).expect("nothing to append is fine");
+        assert_eq!(ws.load_decisions().expect("load").decisions, group);
+        // A group that cannot be written is reported whole.
+        let mut full = DecisionLog::open(Path::new("/dev/full")).expect("opens");
+        assert!(full.append_all(&refs).is_err());
     }
 
     #[test]

@@ -152,8 +152,17 @@ impl Writer {
                     self.write_runs(runs);
                     continue;
                 }
+                Entry::Decision(_) => {
+                    let mut decisions = vec![(entry, ack)];
+                    while let Some(next) =
+                        entries.next_if(|(next, _)| matches!(next, Entry::Decision(_)))
+                    {
+                        decisions.push(next);
+                    }
+                    self.write_decisions(decisions);
+                    continue;
+                }
                 Entry::Prompt(prompt) => self.workspace.save_prompt(prompt).map(|_| ()),
-                Entry::Decision(decision) => self.append_decision(decision),
                 Entry::Session(session) => self.workspace.save_session(session),
             };
             ack(entry, result.map_err(|e| e.to_string()));
@@ -172,12 +181,28 @@ impl Writer {
         }
     }
 
-    fn append_decision(&mut self, decision: &Decision) -> Result<(), StoreError> {
+    /// Appends `decisions` (all `Entry::Decision`) with one write and one sync: a bulk
+    /// decision on thousands of outputs is one sync, not thousands.
+    fn write_decisions(&mut self, decisions: Vec<(Entry, Ack)>) {
+        let records: Vec<&Decision> = decisions
+            .iter()
+            .filter_map(|(entry, _)| match entry {
+                Entry::Decision(decision) => Some(decision),
+                _ => None,
+            })
+            .collect();
+        let result = self.append_decisions(&records).map_err(|e| e.to_string());
+        for (entry, ack) in decisions {
+            ack(entry, result.clone());
+        }
+    }
+
+    fn append_decisions(&mut self, decisions: &[&Decision]) -> Result<(), StoreError> {
         let log = match &mut self.decisions {
             Some(log) => log,
             slot => slot.insert(self.workspace.decision_log()?),
         };
-        log.append(decision)
+        log.append_all(decisions)
     }
 }
 
