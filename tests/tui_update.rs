@@ -1908,3 +1908,39 @@ fn the_export_dialog_gets_its_answer_under_a_dialog_opened_over_it() {
     press(&mut app, "esc");
     assert!(app.layers.is_empty());
 }
+
+#[test]
+fn stored_runs_are_judged_as_an_export_would_judge_them() {
+    // Recorded when the first answer might be 120 words; moss.toml now says 10.
+    let long_first = "天空呈蓝色，是因为瑞利散射让短波长的蓝光散射得更强。\n<think>补一句。</think>\n日落时天空发红。";
+    let stored = run("q01", long_first, RunStatus::Complete);
+    assert!(stored.rules_passed(), "it passed when it was recorded");
+    let edited = run("q02", GOOD, RunStatus::Complete);
+    let mut edit = Decision::new(&edited.run_id, "q02", Verdict::Edited, 1);
+    edit.text = Some(long_first.to_owned());
+    let mut layers = moss_thinking::config::Layers::default();
+    layers.push(moss_thinking::config::Source::inline(
+        "moss.toml",
+        "[rules.first-answer-concise]\nmax-words = 10\n",
+    ));
+    let mut app = workbench::app_under(
+        workbench::samples(),
+        vec![stored, edited],
+        vec![edit],
+        Session::default(),
+        layers,
+    );
+    // The list, `a` and the edit's verdicts follow the rules in force, as the export does.
+    assert_eq!(app.state(0), SampleState::RulesFailed);
+    assert_eq!(
+        app.state(1),
+        SampleState::RulesFailed,
+        "the edit is judged again too"
+    );
+    assert!(decisions(&press(&mut app, "a")).is_empty());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("fails first-answer-concise"))
+    );
+}

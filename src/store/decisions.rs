@@ -165,6 +165,20 @@ impl Curation {
         self.settle();
     }
 
+    /// Judges the standing edit again (with the rules in force now): its verdicts become
+    /// `judge(text)`.
+    pub fn rejudge_edit(&mut self, judge: impl FnOnce(&str) -> Vec<RuleResult>) {
+        let edit = self
+            .standing
+            .iter_mut()
+            .rev()
+            .find(|d| d.verdict == Verdict::Edited && d.text.is_some());
+        if let Some(edit) = edit {
+            edit.rules = judge(edit.text.as_deref().unwrap_or_default());
+            self.settle();
+        }
+    }
+
     /// The decisions that stand on this run, oldest first.
     #[must_use]
     pub fn standing(&self) -> &[Decision] {

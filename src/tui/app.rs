@@ -17,7 +17,7 @@ use crate::dataset::Sample;
 use crate::exec::{ExecMode, Protection, SandboxCheck};
 use crate::export::ExportFormat;
 use crate::prompt::PromptFile;
-use crate::run::{PromptVersion, Run, RunStatus};
+use crate::run::{Judge, PromptVersion, Run, RunStatus};
 use crate::store::{Curation, Decision, Session, Verdict};
 use crate::teacher::TeacherInfo;
 use crate::transcript::Rules;
@@ -525,9 +525,7 @@ impl App {
             quit: false,
             next_key: 1,
         };
-        for run in runs {
-            app.add_run_quietly(run);
-        }
+        app.judge_as_exports_do(runs);
         app.settled = (0..app.samples.len()).map(|i| app.settle(i)).collect();
         if let Some(first) = warnings.first() {
             let more = match warnings.len() {
@@ -548,6 +546,50 @@ impl App {
         let sample = run.sample_id.clone();
         self.add_run_quietly(run);
         self.resettle(&sample);
+    }
+
+    /// Adds the stored `runs`, their verdicts (and the edits') being those an export would
+    /// give: each version's rules under the current config ([`Judge`]), the recorded verdicts
+    /// where they were judged by exactly those rules, else the text judged again. So the
+    /// list's marks, `a` and the bulk menu agree with what an export refuses.
+    fn judge_as_exports_do(&mut self, runs: Vec<Run>) {
+        let judge = Judge::new(self.settings.rule_layers.clone());
+        let Ok(mut judge) = judge else {
+            // The config's rules do not resolve: the recorded verdicts are all there is.
+            for run in runs {
+                self.add_run_quietly(run);
+            }
+            return;
+        };
+        let texts = &self.prompt.texts;
+        let snapshot = |id: &str| {
+            let text = texts.get(id).map(ToString::to_string);
+            move || text.ok_or_else(|| "no snapshot".to_owned())
+        };
+        let mut edits: HashMap<String, String> = HashMap::new();
+        let mut judged = Vec::with_capacity(runs.len());
+        for mut run in runs {
+            if let Cow::Owned(rules) = judge.verdicts(&run, snapshot(&run.prompt_id)) {
+                run.rules = rules;
+            }
+            if self
+                .curation
+                .get(&run.run_id)
+                .is_some_and(|c| c.edited.is_some())
+            {
+                edits.insert(run.run_id.clone(), run.prompt_id.clone());
+            }
+            judged.push(run);
+        }
+        for (run_id, prompt_id) in edits {
+            let rules = Arc::clone(&judge.version(&prompt_id, snapshot(&prompt_id)).rules);
+            if let Some(curation) = self.curation.get_mut(&run_id) {
+                curation.rejudge_edit(|text| crate::curate::recheck(text, &rules));
+            }
+        }
+        for run in judged {
+            self.add_run_quietly(run);
+        }
     }
 
     fn add_run_quietly(&mut self, run: Run) {

@@ -93,6 +93,23 @@ pub fn app_of(
     decisions: Vec<Decision>,
     session: Session,
 ) -> App {
+    app_under(
+        samples,
+        runs,
+        decisions,
+        session,
+        moss_thinking::config::Layers::default(),
+    )
+}
+
+/// [`app_of`] with the configuration `layers` (a `moss.toml`, say).
+pub fn app_under(
+    samples: Vec<Sample>,
+    runs: Vec<Run>,
+    decisions: Vec<Decision>,
+    session: Session,
+    layers: moss_thinking::config::Layers,
+) -> App {
     let prompt =
         PromptFile::parse(&PathBuf::from("prompts/teacher.zh.md"), PROMPT).expect("prompt parses");
     App::new(Init {
@@ -117,7 +134,7 @@ pub fn app_of(
             theme: Theme::load("dark", None).expect("built-in theme"),
             keymap: Keymap::default(),
             rules: rules(),
-            rule_layers: moss_thinking::config::Layers::default(),
+            rule_layers: layers,
             workspace: PathBuf::from("/workspace"),
             log_path: None,
         },
