@@ -1944,3 +1944,24 @@ fn stored_runs_are_judged_as_an_export_would_judge_them() {
             .is_some_and(|n| n.text.contains("fails first-answer-concise"))
     );
 }
+
+#[test]
+fn an_export_waits_for_the_decisions_being_saved() {
+    let mut app = review_app();
+    let pending = press(&mut app, "a");
+    press(&mut app, "o");
+    assert!(
+        press(&mut app, "enter").is_empty(),
+        "the journal is not written yet"
+    );
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("still being saved"))
+    );
+    confirm(&mut app, &pending);
+    assert!(matches!(
+        press(&mut app, "enter").as_slice(),
+        [Command::PlanExport(_)]
+    ));
+}

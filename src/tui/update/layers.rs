@@ -33,6 +33,10 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             }
         },
         Some(Layer::Filter) => filter_key(app, key),
+        Some(Layer::Export(_)) if app.saving > 0 && key.code == KeyCode::Enter => {
+            // An export reads the journal: what the screen shows must be on disk first.
+            notify(app, "decisions are still being saved: export once they are");
+        }
         Some(Layer::Export(dialog)) => {
             if export_key(dialog, key, &app.settings, commands) == Dialog::Close {
                 app.layers.pop();
