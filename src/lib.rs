@@ -4,6 +4,7 @@
 
 pub mod atomic_file;
 pub mod check;
+pub mod compare;
 pub mod config;
 pub mod curate;
 pub mod dataset;
