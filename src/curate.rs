@@ -322,6 +322,8 @@ struct Prepared<'a> {
     selection: Selection<'a>,
     /// The verdicts on the text each chosen run exports, in the same order.
     judged: Vec<Vec<RuleResult>>,
+    /// How each chosen run's version counts words (for its interleaving measures).
+    modes: Vec<crate::transcript::CountMode>,
     /// `sample id (run id): why` for each run refused.
     refused: Vec<String>,
     warnings: Vec<String>,
@@ -366,6 +368,17 @@ fn prepare<'a>(
         )
     }));
     let judged = guard(&mut selection, &mut judge, &snapshot);
+    let modes = selection
+        .chosen
+        .iter()
+        .map(|(run, _)| {
+            judge
+                .version(&run.prompt_id, snapshot(run))
+                .rules
+                .config()
+                .count_mode
+        })
+        .collect();
     for (id, fallback) in judge.fallbacks() {
         warnings.push(format!("prompt {id}: {fallback}"));
     }
@@ -377,6 +390,7 @@ fn prepare<'a>(
     Ok(Prepared {
         selection,
         judged,
+        modes,
         refused,
         warnings,
     })
@@ -480,6 +494,7 @@ pub fn export_accepted(
     let Prepared {
         selection,
         judged,
+        modes,
         refused,
         warnings,
     } = prepare(
@@ -505,12 +520,14 @@ pub fn export_accepted(
         selection
             .chosen
             .iter()
-            .zip(&judged)
-            .map(|((run, curation), rules)| {
+            .zip(judged.iter().zip(&modes))
+            .map(|((run, curation), (rules, &mode))| {
                 let rejected = rejections
                     .get(run.sample_id.as_str())
                     .map_or(&[][..], Vec::as_slice);
-                meta(run, curation, rules, rejected).map(Some)
+                let text = curation.edited.as_deref().unwrap_or(&run.transcript);
+                let measures = crate::compare::interleaving(&Transcript::parse(text, mode));
+                meta(run, curation, rules, rejected, &measures).map(Some)
             })
             .collect::<Result<Vec<_>, _>>()?
     } else {
@@ -684,6 +701,7 @@ fn meta(
     curation: &Curation,
     rules: &[RuleResult],
     rejected: &[Value],
+    measures: &crate::compare::Interleaving,
 ) -> Result<Map<String, Value>, CurateError> {
     let rules = serde_json::to_value(rules).map_err(|source| CurateError::Meta {
         run_id: run.run_id.clone(),
@@ -698,6 +716,15 @@ fn meta(
     meta.insert("edited".into(), curation.edited.is_some().into());
     meta.insert("replayed".into(), run.teacher.replayed.into());
     meta.insert("accepted_anyway".into(), curation.override_rules.into());
+    meta.insert(
+        "interleaving".into(),
+        serde_json::json!({
+            "words_before_first_think": measures.words_before_first_think,
+            "longest_think": measures.longest_think,
+            "think_ratio": measures.think_ratio,
+            "thinks_per_100_words": measures.thinks_per_100_words,
+        }),
+    );
     if let Some(at_ms) = curation.at_ms {
         meta.insert("decided_at_ms".into(), at_ms.into());
     }

@@ -404,8 +404,29 @@ fn with_meta_says_where_each_example_came_from() {
     bench.edit(&replayed, edit);
     bench.accept_anyway(&replayed);
 
-    let (records, _) =
+    let (mut records, _) =
         bench.export_ok(&["--with-meta", "--format", "messages", "--include-replayed"]);
+    // The interleaving measures of the text exported (JSON floats compared with a tolerance):
+    // "r1 的回答：天空是蓝色的。" is 10 words, the think 4, the rest 11, so 21 answer words;
+    // the edit is a think of 2, then an answer of 5.
+    for (record, expected) in records.iter_mut().zip([
+        (10, 4, 4.0 / 21.0, 100.0 / 21.0),
+        (0, 2, 2.0 / 5.0, 100.0 / 5.0),
+    ]) {
+        let measures = record["meta"]
+            .as_object_mut()
+            .and_then(|m| m.remove("interleaving"))
+            .expect("interleaving measures");
+        let (before, longest, ratio, per_100) = expected;
+        assert_eq!(measures["words_before_first_think"], before);
+        assert_eq!(measures["longest_think"], longest);
+        let near = |v: &Value, x: f64| v.as_f64().is_some_and(|v| (v - x).abs() < 1e-9);
+        assert!(near(&measures["think_ratio"], ratio), "{measures}");
+        assert!(
+            near(&measures["thinks_per_100_words"], per_100),
+            "{measures}"
+        );
+    }
     let rules = |run: &Run| serde_json::to_value(&run.rules).expect("rules");
     // The prompt's front matter sets max-words = 80 over the built-in rules: the runs were
     // recorded without a rules id, so they and the edit are judged by those.
