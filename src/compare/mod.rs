@@ -4,7 +4,9 @@
 //! Everything here is pure: the runs come in, numbers go out.
 
 pub mod metrics;
+pub mod report;
 pub mod stats;
 
 pub use metrics::{Interleaving, interleaving};
+pub use report::{JudgedRun, Report, Variant, render, report};
 pub use stats::{Paired, Score, paired, wilson};
