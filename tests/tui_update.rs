@@ -1965,3 +1965,28 @@ fn an_export_waits_for_the_decisions_being_saved() {
         [Command::PlanExport(_)]
     ));
 }
+
+#[test]
+fn quitting_with_an_unsaved_prompt_edit_asks_first() {
+    let mut app = app();
+    press(&mut app, "p");
+    type_text(&mut app, "补一句。");
+    press(&mut app, "esc");
+    assert!(app.prompt.dirty);
+    // q asks; n stays, with the edit.
+    assert!(press(&mut app, "q").is_empty());
+    assert!(matches!(app.top(), Some(Layer::ConfirmQuit)));
+    let text = workbench::screen(&mut app, 100, 30);
+    assert!(text.contains("unsaved changes"), "{text}");
+    assert!(!text.contains("runs in flight"), "{text}");
+    press(&mut app, "n");
+    assert!(!app.quit && app.prompt.dirty);
+    // y quits.
+    press(&mut app, "q");
+    let commands = press(&mut app, "y");
+    assert!(app.quit);
+    assert!(commands.contains(&Command::Quit));
+    // Saved, it quits at once.
+    let mut app = workbench::app();
+    assert!(press(&mut app, "q").contains(&Command::Quit));
+}

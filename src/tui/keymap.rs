@@ -64,7 +64,7 @@ macro_rules! actions {
 }
 
 actions! {
-    Quit => "quit", "Quit (asks first while runs are in flight)";
+    Quit => "quit", "Quit (asks first if runs or prompt edits would be lost)";
     Help => "help", "Show or hide this help";
     NextPane => "next_pane", "Focus the next pane";
     PrevPane => "prev_pane", "Focus the previous pane";

@@ -26,7 +26,8 @@ const PAGE_SAMPLES: usize = 10;
 
 pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Command>) {
     match action {
-        Action::Quit if app.busy() => app.layers.push(Layer::ConfirmQuit),
+        // Runs in flight would be cut short, an unsaved prompt edit lost: ask first.
+        Action::Quit if app.busy() || app.prompt.dirty => app.layers.push(Layer::ConfirmQuit),
         Action::Quit => quit(app, commands),
         Action::Help => app.layers.push(Layer::Help { scroll: 0 }),
         Action::NextPane => app.focus = app.focus.next(),

@@ -557,23 +557,30 @@ fn export_summary(
 
 pub(super) fn confirm_quit(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    let lines = vec![
-        Line::from(format!(
-            "{} runs in flight, {} queued.",
+    let mut lines = Vec::new();
+    if app.busy() {
+        lines.push(Line::from(format!(
+            "{} runs in flight, {} queued: quitting cancels them (what arrived is kept as incomplete).",
             app.active.len(),
             app.queue.pending.len()
-        )),
-        Line::from("Quit and cancel them? What arrived is kept as incomplete."),
-        Line::default(),
-        Line::from(Span::styled("y quit · n stay", style(theme, Role::KeyHint))),
-    ];
-    let rect = popup(frame, area, 62, 6);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(dialog_block(app, " Quit? "))
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
+        )));
+    }
+    if app.prompt.dirty {
+        lines.push(Line::from(Span::styled(
+            "The teacher prompt has unsaved changes: quitting loses them (n, then p and Ctrl-S saves).",
+            style(theme, Role::Edited),
+        )));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        "y quit · n stay",
+        style(theme, Role::KeyHint),
+    )));
+    let width = 64.min(area.width);
+    let body = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = body.line_count(width.saturating_sub(2)) + 2;
+    let rect = popup(frame, area, width, u16::try_from(rows).unwrap_or(u16::MAX));
+    frame.render_widget(body.block(dialog_block(app, " Quit? ")), rect);
 }
 
 pub(super) fn consent(frame: &mut Frame<'_>, area: Rect, app: &App) {
