@@ -113,6 +113,7 @@ fn batch(
         out: None,
         out_format: ExportFormat::Sharegpt,
         include_replayed: true,
+        repeat: 1,
     };
     let start = Instant::now();
     let report = runtime

@@ -4,7 +4,7 @@
 //! `.moss/runs.jsonl` and synced before it is counted. A rerun skips samples that already have a complete run for the same prompt id and settings,
 //! so an interrupted batch resumes where it stopped, losing and duplicating nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +48,9 @@ pub struct GenerateOptions {
     pub out_format: ExportFormat,
     /// Also write runs of the offline replay teacher to `out` (placeholders never are).
     pub include_replayed: bool,
+    /// Complete runs wanted per sample (at least 1): a teacher at temperature 0.7 varies from
+    /// run to run, and several runs say whether a pass rate is signal or noise.
+    pub repeat: usize,
 }
 
 /// The `--out` file a batch wrote.
@@ -95,7 +98,9 @@ pub struct Failure {
 pub struct GenerateReport {
     /// Samples selected (after `--limit`).
     pub selected: usize,
-    /// Selected samples that already had a complete run and were skipped.
+    /// Complete runs wanted per sample.
+    pub repeat: usize,
+    /// Selected samples that already had their complete runs and were skipped.
     pub resumed: usize,
     pub complete: usize,
     pub incomplete: usize,
@@ -108,6 +113,8 @@ pub struct GenerateReport {
     pub failures: Vec<Failure>,
     /// Selected samples that now have a complete run for this prompt and settings.
     pub dataset_complete: usize,
+    /// Selected samples that now have `repeat` complete runs.
+    pub dataset_repeated: usize,
     /// Per rule over those runs: (passed, failed).
     pub rules: BTreeMap<RuleId, (usize, usize)>,
     pub exported: Option<Exported>,
@@ -132,10 +139,10 @@ impl GenerateReport {
         }
     }
 
-    /// Whether every selected sample has a complete run.
+    /// Whether every selected sample has its complete runs.
     #[must_use]
     pub fn all_complete(&self) -> bool {
-        self.dataset_complete == self.selected
+        self.dataset_complete == self.selected && self.dataset_repeated == self.selected
     }
 }
 
@@ -160,11 +167,11 @@ pub async fn generate(
     let selected = &samples[..options.limit.unwrap_or(usize::MAX).min(samples.len())];
     let mut report = GenerateReport {
         selected: selected.len(),
+        repeat: options.repeat.max(1),
         ..GenerateReport::default()
     };
 
     let todo = still_to_run(workspace, selected, &prompt.id, &settings_id, &mut report)?;
-    report.resumed = selected.len() - todo.len();
 
     let (events, mut inbox) = mpsc::unbounded_channel();
     // What a batch counts and shows: the others would only wake this loop, several times per run.
@@ -262,8 +269,9 @@ pub async fn generate(
     Ok(report)
 }
 
-/// The selected samples without a complete run of this prompt and settings for this very
-/// question (an edited question under the same id is a new sample).
+/// The runs still to make: each selected sample once per complete run of this prompt and
+/// settings, for this very question (an edited question under the same id is a new sample),
+/// that it lacks of the report's `repeat`. Counts the samples that lack none as resumed.
 fn still_to_run<'a>(
     workspace: &Workspace,
     selected: &'a [Sample],
@@ -271,19 +279,29 @@ fn still_to_run<'a>(
     settings_id: &str,
     report: &mut GenerateReport,
 ) -> Result<Vec<&'a Sample>, GenerateError> {
-    let mut done = HashSet::new();
+    let repeat = report.repeat.max(1);
+    let mut done: HashMap<(String, String), usize> = HashMap::new();
     report.warnings = workspace.scan_runs(|_, r: RunIndex| {
         if r.status == RunStatus::Complete
             && r.prompt_id == prompt_id
             && r.settings_id == settings_id
         {
-            done.insert((r.sample_id, r.question));
+            *done.entry((r.sample_id, r.question)).or_default() += 1;
         }
     })?;
-    Ok(selected
-        .iter()
-        .filter(|s| !done.contains(&(s.id.clone(), s.question.clone())))
-        .collect())
+    let mut todo = Vec::new();
+    for sample in selected {
+        let have = done
+            .get(&(sample.id.clone(), sample.question.clone()))
+            .copied()
+            .unwrap_or(0);
+        let missing = repeat.saturating_sub(have);
+        if missing == 0 {
+            report.resumed += 1;
+        }
+        todo.extend(std::iter::repeat_n(sample, missing));
+    }
+    Ok(todo)
 }
 
 /// The dataset as it now stands: the latest complete run of each selected sample, its rule
@@ -304,6 +322,7 @@ fn tally_dataset(
         .collect();
     let mut latest: Vec<Option<(u64, Vec<RuleBrief>)>> = Vec::new();
     latest.resize_with(selected.len(), || None);
+    let mut counts = vec![0usize; selected.len()];
     workspace.scan_runs(|offset, r: RunIndex| {
         if r.status == RunStatus::Complete
             && r.prompt_id == prompt_id
@@ -312,8 +331,13 @@ fn tally_dataset(
             && selected[i].question == r.question
         {
             latest[i] = Some((offset, r.rules));
+            counts[i] += 1;
         }
     })?;
+    report.dataset_repeated = counts
+        .iter()
+        .filter(|&&n| n >= report.repeat.max(1))
+        .count();
     for (_, rules) in latest.iter().flatten() {
         report.dataset_complete += 1;
         for rule in rules {

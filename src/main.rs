@@ -177,6 +177,10 @@ struct GenerateArgs {
     /// Only the first N samples of the file.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// Complete runs wanted per sample: each sample runs until it has N for this prompt and
+    /// settings (a rerun with a larger N runs only the difference).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_repeat)]
+    repeat: usize,
     /// Run python RUN blocks: off, fill (after the answer) or continue (as they close, letting
     /// the teacher continue after each result). Giving fill or continue consents to running
     /// model-written code in the sandbox.
@@ -197,6 +201,15 @@ struct GenerateArgs {
     /// text, not fresh answers). Placeholders are never written.
     #[arg(long, requires = "out")]
     include_replayed: bool,
+}
+
+fn parse_repeat(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a number of runs of 1 or more, found {s:?}"
+        )),
+    }
 }
 
 fn parse_exec(s: &str) -> Result<ExecMode, String> {
@@ -389,6 +402,7 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         out: args.out.clone(),
         out_format: args.target.or(args.out_format).unwrap_or_default(),
         include_replayed: args.include_replayed,
+        repeat: args.repeat,
     };
     let mode = if io::stderr().is_terminal() {
         ProgressMode::Bar

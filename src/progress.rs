@@ -176,7 +176,13 @@ impl Progress {
 pub fn write_summary(report: &GenerateReport, out: &mut dyn Write) -> io::Result<()> {
     let ran = report.complete + report.incomplete + report.failed;
     write!(out, "{} samples: ", report.selected)?;
-    if report.resumed > 0 {
+    if report.resumed > 0 && report.repeat > 1 {
+        write!(
+            out,
+            "{} already have {} complete runs, ",
+            report.resumed, report.repeat
+        )?;
+    } else if report.resumed > 0 {
         write!(out, "{} already complete, ", report.resumed)?;
     }
     writeln!(
@@ -194,11 +200,19 @@ pub fn write_summary(report: &GenerateReport, out: &mut dyn Write) -> io::Result
             report.cancelled, report.not_started
         )?;
     }
-    writeln!(
-        out,
-        "{}/{} samples have a complete run for this prompt and settings",
-        report.dataset_complete, report.selected
-    )?;
+    if report.repeat > 1 {
+        writeln!(
+            out,
+            "{}/{} samples have {} complete runs for this prompt and settings",
+            report.dataset_repeated, report.selected, report.repeat
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}/{} samples have a complete run for this prompt and settings",
+            report.dataset_complete, report.selected
+        )?;
+    }
     if !report.rules.is_empty() {
         writeln!(out, "rule pass rates over those runs:")?;
         for (id, (pass, fail)) in &report.rules {

@@ -795,3 +795,47 @@ fn a_rules_change_in_moss_toml_runs_again_and_is_never_counted_with_the_old() {
     assert_eq!(ids.len(), 2, "each run records the rules that judged it");
     assert!(ids.iter().all(|id| id.len() == 16));
 }
+
+#[test]
+fn repeat_runs_each_sample_n_times_and_a_larger_n_runs_only_the_difference() {
+    let ws = Workspace::new("[teacher]\nreplay-pause-ms = 0\n");
+    let samples = repo("samples/questions.jsonl");
+    let samples = samples.to_str().expect("utf-8");
+    let run = |repeat: &str| {
+        let out = ws.run(&["--samples", samples, "--limit", "2", "--repeat", repeat]);
+        (out.status.code(), stderr(&out))
+    };
+    let (code, err) = run("3");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("6 run now (6 complete"), "{err}");
+    assert!(
+        err.contains("2/2 samples have 3 complete runs for this prompt and settings"),
+        "{err}"
+    );
+    let per_sample = |ws: &Workspace| {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in ws.runs() {
+            *counts
+                .entry(r["sample_id"].as_str().expect("id").to_owned())
+                .or_insert(0) += 1;
+        }
+        counts.into_values().collect::<Vec<usize>>()
+    };
+    assert_eq!(per_sample(&ws), [3, 3]);
+    // Resumed: nothing left to run.
+    let (code, err) = run("3");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("2 already have 3 complete runs, 0 run now"),
+        "{err}"
+    );
+    // A larger N runs only what is missing.
+    let (code, err) = run("4");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("2 run now"), "{err}");
+    assert_eq!(per_sample(&ws), [4, 4]);
+    // Zero runs is not a number of runs.
+    let (code, err) = run("0");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("of 1 or more"), "{err}");
+}
