@@ -441,16 +441,12 @@ pub fn plan_export(
     // What would stop the write stops the plan: a missing teacher prompt, a dataset_info.json
     // that cannot be merged.
     teacher_prompts(workspace, &options.system, chosen)?;
-    Plan::new(
+    let files = Plan::new(
         options.format,
         &options.out,
         options.system != SystemChoice::None,
-    )?;
-    let mut files = vec![options.out.clone()];
-    if options.format == ExportFormat::LlamaFactory {
-        let folder = options.out.parent().unwrap_or(Path::new(""));
-        files.push(folder.join(crate::export::consumer::DATASET_INFO));
-    }
+    )?
+    .files();
     let existing = files.iter().filter(|f| f.exists()).cloned().collect();
     Ok(ExportPlan {
         records: chosen.len(),

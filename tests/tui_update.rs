@@ -74,6 +74,11 @@ fn stream_and_finish(app: &mut App, key: u64, text: &str, record: Run) -> Vec<Co
     )
 }
 
+/// Whether the status bar's notice says `text`.
+fn noticed(app: &App, text: &str) -> bool {
+    app.notice.as_ref().is_some_and(|n| n.text.contains(text))
+}
+
 /// Sample `index`'s standing decision.
 fn verdict(app: &App, index: usize) -> Option<Verdict> {
     app.review(index).map(|r| r.verdict)
@@ -150,7 +155,7 @@ fn enter_on_a_sample_with_a_run_asks_for_regenerate_and_r_runs_it_again() {
         Session::default(),
     );
     assert!(press_and_start(&mut app, "enter").is_empty());
-    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains('r')));
+    assert!(noticed(&app, "r"));
     assert_eq!(press_and_start(&mut app, "r").len(), 1);
     assert_eq!(app.state(0), SampleState::Running);
 }
@@ -213,7 +218,7 @@ fn run_all_queues_the_shown_samples_in_the_run_service_and_reports_progress() {
         run("q03", GOOD, RunStatus::Complete),
     );
     assert_eq!((app.queue.done, app.queue.total), (3, 3));
-    assert!(app.notice.as_ref().is_some_and(|n| n.text.contains('3')));
+    assert!(noticed(&app, "3"));
 }
 
 #[test]
@@ -244,13 +249,7 @@ fn a_run_dropped_by_the_service_leaves_the_queue_and_nothing_is_recorded() {
     assert_eq!(app.state(0), SampleState::NotRun);
     assert!(app.runs.is_empty());
     assert_eq!((app.queue.done, app.queue.total), (1, 3));
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("nothing recorded")),
-        "{:?}",
-        app.notice
-    );
+    assert!(noticed(&app, "nothing recorded"), "{:?}", app.notice);
 }
 
 #[test]
@@ -936,11 +935,7 @@ fn the_prompt_editor_marks_unsaved_changes_and_ctrl_s_makes_a_new_version() {
         panic!("a run");
     };
     assert_eq!(job.prompt.id, before);
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("unsaved"))
-    );
+    assert!(noticed(&app, "unsaved"));
     press(&mut app, "p");
     let commands = press(&mut app, "ctrl-s");
     let [Command::SavePrompt { path, text }] = commands.as_slice() else {
@@ -1549,11 +1544,7 @@ fn a_accepts_and_moves_to_the_next_unreviewed_sample() {
     assert_eq!(app.selected, 2);
     let commands = press(&mut app, "a");
     assert_eq!(decisions(&commands).len(), 1, "accepting again is allowed");
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("no unreviewed sample left"))
-    );
+    assert!(noticed(&app, "no unreviewed sample left"));
 }
 
 #[test]
@@ -1620,11 +1611,7 @@ fn u_undoes_the_latest_decision_with_a_revoke_line() {
     assert_eq!(verdict(&app, 0), Some(Verdict::Accepted));
     confirm(&mut app, &commands);
     assert_eq!(verdict(&app, 0), None);
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("undid accepted"))
-    );
+    assert!(noticed(&app, "undid accepted"));
     // Then the one from the earlier session; then nothing.
     let commands = press(&mut app, "u");
     assert_eq!(decisions(&commands)[0].run_id, app.runs[1].run_id);
@@ -1751,6 +1738,10 @@ fn a_placeholder_is_never_accepted() {
         RunStatus::Complete,
     );
     placeholder.placeholder = true;
+    // Recorded before the rule existed: the workbench judges it again as it opens.
+    placeholder
+        .rules
+        .retain(|r| r.id != moss_thinking::transcript::RuleId::ModelAnswer);
     let mut app = app_with(vec![placeholder], Vec::new(), Session::default());
     assert_eq!(app.state(0), SampleState::RulesFailed);
     for key in ["a", "A"] {
@@ -1762,6 +1753,24 @@ fn a_placeholder_is_never_accepted() {
             "{key}"
         );
     }
+    // It fails model-answer for the filter and the bulk menu alike (it can only be rejected).
+    type_text(&mut app, "/fails:model");
+    press(&mut app, "enter");
+    assert_eq!(app.visible, [0]);
+    press(&mut app, "b");
+    let Some(Layer::Bulk(dialog)) = app.top() else {
+        panic!("the bulk menu is open");
+    };
+    let labels: Vec<String> = dialog
+        .actions
+        .iter()
+        .map(moss_thinking::tui::app::BulkAction::label)
+        .collect();
+    assert!(
+        labels.contains(&"reject 1 output failing model-answer".to_owned()),
+        "{labels:?}"
+    );
+    assert!(labels.iter().all(|l| l.starts_with("reject")), "{labels:?}");
 }
 
 #[test]
@@ -1854,11 +1863,7 @@ fn undo_waits_for_the_decisions_being_saved() {
     let pending = press(&mut app, "a");
     assert_eq!(app.saving, 1);
     assert!(decisions(&press(&mut app, "u")).is_empty());
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("still being saved"))
-    );
+    assert!(noticed(&app, "still being saved"));
     confirm(&mut app, &pending);
     let saved = decisions(&press(&mut app, "u"));
     assert_eq!(saved[0].verdict, Verdict::Revoked);
@@ -1938,11 +1943,7 @@ fn stored_runs_are_judged_as_an_export_would_judge_them() {
         "the edit is judged again too"
     );
     assert!(decisions(&press(&mut app, "a")).is_empty());
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("fails first-answer-concise"))
-    );
+    assert!(noticed(&app, "fails first-answer-concise"));
 }
 
 #[test]
@@ -1954,11 +1955,7 @@ fn an_export_waits_for_the_decisions_being_saved() {
         press(&mut app, "enter").is_empty(),
         "the journal is not written yet"
     );
-    assert!(
-        app.notice
-            .as_ref()
-            .is_some_and(|n| n.text.contains("still being saved"))
-    );
+    assert!(noticed(&app, "still being saved"));
     confirm(&mut app, &pending);
     assert!(matches!(
         press(&mut app, "enter").as_slice(),

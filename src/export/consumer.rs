@@ -78,6 +78,14 @@ impl Plan {
         &self.path
     }
 
+    /// Every file [`Plan::write`] writes: the records, then the side files.
+    #[must_use]
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.path.clone()];
+        files.extend(self.dataset_info.as_ref().map(|info| info.path.clone()));
+        files
+    }
+
     /// Writes the records with `write` (atomically), then the side files, and returns what
     /// `write` returned and what was written.
     ///

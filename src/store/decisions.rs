@@ -357,15 +357,7 @@ mod tests {
         fn folding_with_revokes_equals_folding_what_stands(
             picks in proptest::collection::vec((0..3usize, 0..4usize, "[a-z想]{0,4}"), 0..32)
         ) {
-            let verdicts = [Verdict::Accepted, Verdict::Rejected, Verdict::Edited, Verdict::Revoked];
-            let decisions: Vec<Decision> = picks
-                .iter()
-                .map(|(run, v, text)| {
-                    let verdict = verdicts[*v];
-                    let text = (verdict == Verdict::Edited).then_some(text.as_str());
-                    decision(&format!("r{run}"), verdict, text)
-                })
-                .collect();
+            let decisions = picked(&picks);
             let standing: Vec<Decision> = standing_order(&decisions)
                 .into_iter()
                 .map(|at| decisions[at].clone())
@@ -379,6 +371,25 @@ mod tests {
                 prop_assert_eq!(a.unwrap_or((None, None, 0)), b.unwrap_or((None, None, 0)));
             }
         }
+    }
+
+    /// Decisions from proptest's picks: (run number, verdict by index in accepted, rejected,
+    /// edited, revoked; the edit's text).
+    fn picked(picks: &[(usize, usize, String)]) -> Vec<Decision> {
+        let verdicts = [
+            Verdict::Accepted,
+            Verdict::Rejected,
+            Verdict::Edited,
+            Verdict::Revoked,
+        ];
+        picks
+            .iter()
+            .map(|(run, v, text)| {
+                let verdict = verdicts[*v];
+                let text = (verdict == Verdict::Edited).then_some(text.as_str());
+                decision(&format!("r{run}"), verdict, text)
+            })
+            .collect()
     }
 
     #[test]
@@ -423,15 +434,7 @@ mod tests {
         fn the_latest_decision_and_the_latest_edit_win(
             picks in proptest::collection::vec((0..3usize, 0..3usize, "[a-z想]{0,4}"), 0..24)
         ) {
-            let verdicts = [Verdict::Accepted, Verdict::Rejected, Verdict::Edited];
-            let decisions: Vec<Decision> = picks
-                .iter()
-                .map(|(run, v, text)| {
-                    let verdict = verdicts[*v];
-                    let text = (verdict == Verdict::Edited).then_some(text.as_str());
-                    decision(&format!("r{run}"), verdict, text)
-                })
-                .collect();
+            let decisions = picked(&picks);
             let folded = fold(&decisions);
             for run in ["r0", "r1", "r2"] {
                 let mine: Vec<&Decision> = decisions.iter().filter(|d| d.run_id == run).collect();

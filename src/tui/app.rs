@@ -1013,11 +1013,10 @@ impl Filter {
                 }
                 Term::Fails(rule) => latest.is_some_and(|run| {
                     run.is_complete()
-                        && (app.text_rules(run).iter().any(|r| {
+                        && app.text_rules(run).iter().any(|r| {
                             r.outcome == crate::transcript::Outcome::Fail
                                 && r.id.as_str().starts_with(rule.as_str())
-                        }) || (run.is_placeholder()
-                            && "model-answer".starts_with(rule.as_str())))
+                        })
                 }),
                 Term::Tag(tag) => sample
                     .tags

@@ -165,17 +165,7 @@ pub(super) fn reject(
         };
         lines.push(Line::from(vec![
             Span::styled(number, style(theme, Role::KeyHint)),
-            Span::styled(
-                reason.clone(),
-                style(
-                    theme,
-                    if selected {
-                        Role::Selection
-                    } else {
-                        Role::Answer
-                    },
-                ),
-            ),
+            Span::styled(reason.clone(), choice_style(theme, selected)),
         ]));
     }
     lines.push(Line::default());
@@ -216,14 +206,7 @@ pub(super) fn bulk(
         let selected = i == dialog.selected;
         lines.push(Line::from(Span::styled(
             format!("{} {}", if selected { "▸" } else { " " }, action.label()),
-            style(
-                theme,
-                if selected {
-                    Role::Selection
-                } else {
-                    Role::Answer
-                },
-            ),
+            choice_style(theme, selected),
         )));
     }
     lines.push(Line::default());
@@ -358,6 +341,18 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
             .scroll((scroll, 0)),
         rect,
     );
+}
+
+/// A list entry, highlighted when it is the one chosen.
+fn choice_style(theme: &crate::tui::theme::Theme, selected: bool) -> ratatui::style::Style {
+    style(
+        theme,
+        if selected {
+            Role::Selection
+        } else {
+            Role::Answer
+        },
+    )
 }
 
 /// What each layout or consumer is for, in the dialog.
