@@ -794,6 +794,7 @@ mod tests {
             override_rules: false,
             reason: None,
             prompt_id: None,
+            over: None,
             at_ms: 0,
         }
     }

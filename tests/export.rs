@@ -81,6 +81,7 @@ impl Bench {
             override_rules: anyway,
             reason: None,
             prompt_id: None,
+            over: None,
             at_ms: 1_760_000_000_000,
         };
         self.store

@@ -476,6 +476,7 @@ async fn decisions_go_through_the_same_journal_and_are_reported_once_on_disk() {
         override_rules: false,
         reason: None,
         prompt_id: None,
+        over: None,
         at_ms: 1,
     };
     h.service.record(Entry::Decision(decision.clone()));

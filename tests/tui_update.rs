@@ -567,6 +567,7 @@ fn reopening_restores_the_selection_runs_and_decisions() {
         override_rules: false,
         reason: None,
         prompt_id: None,
+        over: None,
         at_ms: 1,
     };
     let app = app_with(
@@ -1351,6 +1352,7 @@ fn the_workbench_folds_decisions_exactly_as_the_store_reads_them_back() {
         override_rules: false,
         reason: None,
         prompt_id: None,
+        over: None,
         at_ms: 1,
     };
     let decisions = [

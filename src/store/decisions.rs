@@ -64,6 +64,10 @@ pub struct Decision {
     /// The prompt version of the run decided on (absent in lines written before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_id: Option<String>,
+    /// An accept chosen in a side-by-side comparison over this other run of the same sample:
+    /// the two make a preference pair (`export --pairs`), this run chosen, that one rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
 }
@@ -81,6 +85,7 @@ impl Decision {
             override_rules: false,
             reason: None,
             prompt_id: None,
+            over: None,
             at_ms,
         }
     }
@@ -100,6 +105,8 @@ pub struct Curation {
     pub override_rules: bool,
     /// The standing reject's reason.
     pub reason: Option<String>,
+    /// The run the standing accept was preferred over in a side-by-side comparison.
+    pub over: Option<String>,
     /// When the standing verdict was given (milliseconds since the Unix epoch).
     pub at_ms: Option<u64>,
     /// The decisions that stand, oldest first: an undo pops the last one.
@@ -197,6 +204,7 @@ impl Curation {
         self.at_ms = last.map(|d| d.at_ms);
         self.override_rules = last.is_some_and(|d| d.override_rules);
         self.reason = last.and_then(|d| d.reason.clone());
+        self.over = last.and_then(|d| d.over.clone());
         let edit = self
             .standing
             .iter()

@@ -303,6 +303,7 @@ mod tests {
             override_rules: false,
             reason: None,
             prompt_id: None,
+            over: None,
             at_ms: 1,
         };
         let (done, failed) = tokio::sync::oneshot::channel();

@@ -98,6 +98,7 @@ impl Bench {
                 override_rules: true,
                 reason: None,
                 prompt_id: None,
+                over: None,
                 at_ms: 1_760_000_000_000,
             })
             .expect("accept");
