@@ -6,6 +6,11 @@
 //! - `generate ttft200ms c64`: 640 samples whose first token comes after 200 ms, 64 in flight.
 //!   The ideal wall time is N × latency / concurrency = 2.0 s; the report gives the ratio.
 //!
+//! - `compare 40x2x3 ttft200ms c16`: `moss compare`'s work: 40 samples × 2 prompt versions ×
+//!   3 repeats, first token after 200 ms, 16 in flight, then every run judged and the report
+//!   built. Ideal: N × latency / concurrency = 240 × 0.2 / 16 = 3.0 s (3.2 s in whole waves of
+//!   16, each variant run after the other). Reports wall and CPU seconds.
+//!
 //! Each pass is a real batch: rules judged, every run appended and synced to `.moss/runs.jsonl`
 //! in a fresh workspace. Run without `--bench` (criterion's test mode) the batches are small.
 
@@ -16,11 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use moss_thinking::compare::{CompareOptions, VariantSpec, compare};
+use moss_thinking::config::Layers;
 use moss_thinking::exec::ExecConfig;
 use moss_thinking::export::ExportFormat;
 use moss_thinking::generate::{GenerateOptions, Sample, generate};
 use moss_thinking::prompt::ModelParams;
-use moss_thinking::run::{Pipeline, PromptVersion};
+use moss_thinking::run::{Judge, Pipeline, PromptVersion};
 use moss_thinking::store::Workspace;
 use moss_thinking::teacher::provider::OpenAiSettings;
 use moss_thinking::teacher::{
@@ -232,5 +239,87 @@ fn bench_generate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_generate);
+/// One comparison of two prompt versions in a fresh workspace; returns the wall time.
+fn comparison(
+    runtime: &tokio::runtime::Runtime,
+    pipeline: &Arc<Pipeline>,
+    samples: &[Sample],
+    repeat: usize,
+) -> Duration {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workspace = Workspace::open(dir.path()).expect("workspace");
+    let variants = ["v1", "v2"]
+        .map(|label| VariantSpec {
+            label: label.to_owned(),
+            pipeline: Pipeline::clone(pipeline),
+            prompt: Arc::new(PromptVersion::new(
+                format!("teacher prompt {label}"),
+                format!("teacher prompt {label}"),
+                ModelParams::default(),
+            )),
+        })
+        .into_iter()
+        .collect();
+    let mut judge = Judge::new(Layers::default()).expect("judge");
+    let options = CompareOptions {
+        concurrency: 16,
+        limit: None,
+        repeat,
+    };
+    let start = Instant::now();
+    let comparison = runtime
+        .block_on(compare(
+            variants,
+            samples,
+            &workspace,
+            &mut judge,
+            &options,
+            CancellationToken::new(),
+            &mut |_, _| {},
+        ))
+        .expect("comparison");
+    let wall = start.elapsed();
+    assert_eq!(comparison.report.variants[1].runs, samples.len() * repeat);
+    wall
+}
+
+fn bench_compare(c: &mut Criterion) {
+    let benching = std::env::args().any(|arg| arg == "--bench");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (n, repeat) = if benching { (40, 3) } else { (8, 2) };
+    let reply = answer_reply(FIRST_TOKEN);
+    let server = MockServer::start_background(move |_| reply.clone());
+    let pipe = pipeline(&server.base_url);
+    let work = samples(n);
+    let cpu0 = process_cpu();
+    let wall = comparison(&runtime, &pipe, &work, repeat);
+    let cpu = process_cpu().saturating_sub(cpu0);
+    let runs = n * 2 * repeat;
+    #[allow(clippy::cast_possible_truncation)]
+    let ideal = FIRST_TOKEN * (runs / 16) as u32;
+    eprintln!(
+        "compare {n}x2x{repeat} with {} ms first token c16: {:.3} s wall, ideal {:.3} s; {:.2} s CPU (server included)",
+        FIRST_TOKEN.as_millis(),
+        wall.as_secs_f64(),
+        ideal.as_secs_f64(),
+        cpu.as_secs_f64(),
+    );
+    let mut group = c.benchmark_group("compare");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(runs as u64));
+    group.bench_function(format!("{n}x2x{repeat} ttft200ms c16"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| comparison(&runtime, &pipe, &work, repeat))
+                .sum()
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_generate, bench_compare);
 criterion_main!(benches);

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::compare::{Interleaving, MeasuresReport, interleaving};
 use crate::dataset::DatasetError;
 pub use crate::dataset::{Sample, SamplesError, read_samples};
 use crate::export::{Example, ExportError, ExportFormat, Plan, Written, write_line};
@@ -21,7 +22,7 @@ use crate::run::{
     ServiceOptions,
 };
 use crate::store::{StoreError, Workspace};
-use crate::transcript::{Outcome, RuleId};
+use crate::transcript::{Outcome, RuleId, Transcript};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -120,6 +121,8 @@ pub struct GenerateReport {
     pub exported: Option<Exported>,
     pub warnings: Vec<String>,
     pub elapsed: Duration,
+    /// The interleaving measures of the complete runs made now (`None` when none were).
+    pub measures: Option<MeasuresReport>,
 }
 
 impl GenerateReport {
@@ -172,6 +175,8 @@ pub async fn generate(
     };
 
     let todo = still_to_run(workspace, selected, &prompt.id, &settings_id, &mut report)?;
+    let count_mode = pipeline.rules_for(&prompt).config().count_mode;
+    let mut measured: Vec<(Interleaving, Option<u64>)> = Vec::new();
 
     let (events, mut inbox) = mpsc::unbounded_channel();
     // What a batch counts and shows: the others would only wake this loop, several times per run.
@@ -220,7 +225,16 @@ pub async fn generate(
                     ServiceEvent::Saved { run, stored, .. } => {
                         outstanding -= 1;
                         match stored {
-                            Ok(()) => report.count(&run),
+                            Ok(()) => {
+                                report.count(&run);
+                                if run.is_complete() {
+                                    let transcript = Transcript::parse(&run.transcript, count_mode);
+                                    measured.push((
+                                        interleaving(&transcript),
+                                        run.timings.first_answer_ms,
+                                    ));
+                                }
+                            }
                             Err(e) => {
                                 // Nothing more can be recorded: stop everything.
                                 journal_error.get_or_insert(e);
@@ -265,6 +279,8 @@ pub async fn generate(
         options.include_replayed,
         &mut report,
     )?;
+    report.measures =
+        (!measured.is_empty()).then(|| MeasuresReport::of(measured.iter().map(|(m, ms)| (m, *ms))));
     report.elapsed = started.elapsed();
     Ok(report)
 }

@@ -1,5 +1,6 @@
 //! `moss`: the command-line front of moss-thinking.
 
+mod compare_cmd;
 mod progress;
 mod sandbox_cmd;
 mod setup;
@@ -84,6 +85,20 @@ enum Command {
     /// the check passed), 1 when it failed (or a protection [exec] require names is missing),
     /// 2 on usage or config errors.
     Sandbox(sandbox_cmd::SandboxArgs),
+    /// Compare prompt versions and teachers on the same samples, sample by sample.
+    ///
+    /// Each --variant is a prompt (a file, a saved version's label or id, or none) with
+    /// optionally who answers it (@PROVIDER[/MODEL]). Every sample is run --repeat times per
+    /// variant (what is on disk already counts, so an interrupted comparison resumes), each run
+    /// judged by its prompt version's rules under the current config. Prints, per variant, each
+    /// rule's compliance (the mean over samples of the fraction of a sample's runs passing) with
+    /// a 95% Wilson interval, the interleaving measures, each sample's score, and for every
+    /// variant against the first the samples that flipped and an exact two-sided sign test over
+    /// samples. Exit status: 0 when compared, 1 with --fail-on-regression when a rule got
+    /// significantly worse, and when some sample lacks its runs; 2 on usage, config or IO errors
+    /// and when another moss is writing the workspace; 128 + the signal's number when stopped by
+    /// one.
+    Compare(compare_cmd::CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -257,6 +272,7 @@ fn main() -> ExitCode {
         Some(Command::Generate(args)) => run_generate(&args),
         Some(Command::Export(args)) => run_export(args),
         Some(Command::Sandbox(args)) => sandbox_cmd::run(&args),
+        Some(Command::Compare(args)) => compare_cmd::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -452,6 +468,31 @@ fn run_batch(
     options: &GenerateOptions,
     mode: ProgressMode,
 ) -> anyhow::Result<(generate::GenerateReport, Option<HostSignal>)> {
+    with_signals(|cancel| async move {
+        let mut progress = Progress::new(mode);
+        let report = generate::generate(
+            pipeline,
+            prompt,
+            samples,
+            workspace,
+            options,
+            cancel,
+            &mut |event| progress.observe(event),
+        )
+        .await;
+        progress.finish();
+        Ok(report?)
+    })
+}
+
+/// Runs `body` on a multi-threaded runtime with a token the first SIGINT, SIGTERM or SIGHUP
+/// cancels (that signal is returned with the result); a second one quits at once.
+fn with_signals<T, F>(
+    body: impl FnOnce(CancellationToken) -> F,
+) -> anyhow::Result<(T, Option<HostSignal>)>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -483,19 +524,8 @@ fn run_batch(
             moss_thinking::exec::kill_running();
             std::process::exit(i32::from(signal.exit_status()));
         });
-        let mut progress = Progress::new(mode);
-        let report = generate::generate(
-            pipeline,
-            prompt,
-            samples,
-            workspace,
-            options,
-            cancel,
-            &mut |event| progress.observe(event),
-        )
-        .await;
-        progress.finish();
-        Ok((report?, first.get().copied()))
+        let out = body(cancel).await?;
+        Ok((out, first.get().copied()))
     })
 }
 

@@ -230,6 +230,14 @@ pub fn write_summary(report: &GenerateReport, out: &mut dyn Write) -> io::Result
             )?;
         }
     }
+    if let Some(measures) = &report.measures {
+        writeln!(
+            out,
+            "interleaving of the {} complete runs made now: {}",
+            report.complete,
+            measures.line()
+        )?;
+    }
     if !report.failures.is_empty() {
         writeln!(out, "runs that did not complete:")?;
         for f in &report.failures {

@@ -1,7 +1,7 @@
 //! What `moss generate` and the workbench both start from: the samples, the teacher prompt,
 //! the layered config (with the prompt's front matter on top), the rules and the teacher.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -65,7 +65,25 @@ impl Setup {
                 args.prompt.display()
             )
         })?;
-        let prompt = PromptFile::parse(&args.prompt, &prompt_text)?;
+        Self::with_prompt(
+            workspace_dir,
+            &args.prompt,
+            prompt_text,
+            args.provider.as_deref(),
+            args.model.as_deref(),
+        )
+    }
+
+    /// The setup of the prompt `prompt_text` (named `prompt_path` in errors) answered by
+    /// `provider` / `model` (the config's choice when `None`).
+    pub fn with_prompt(
+        workspace_dir: PathBuf,
+        prompt_path: &Path,
+        prompt_text: String,
+        provider: Option<&str>,
+        model: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let prompt = PromptFile::parse(prompt_path, &prompt_text)?;
         let base_layers = Layers::discover(&workspace_dir)?;
         let mut layers = base_layers.clone();
         if let Some(front) = prompt.front_matter.clone() {
@@ -76,8 +94,8 @@ impl Setup {
         let teacher = choose_teacher(
             &config.teacher,
             &config.providers,
-            args.provider.as_deref(),
-            args.model.as_deref(),
+            provider,
+            model,
             &|var| std::env::var(var).ok(),
         )?;
         Ok(Self {

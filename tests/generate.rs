@@ -839,3 +839,39 @@ fn repeat_runs_each_sample_n_times_and_a_larger_n_runs_only_the_difference() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("of 1 or more"), "{err}");
 }
+
+#[test]
+fn the_summary_measures_the_interleaving_of_the_runs_made_now() {
+    let server = MockServer::start_background(|req: &Request| {
+        Reply::text(&answer_to(req.question().unwrap_or_default()))
+    });
+    let ws = Workspace::with_mock(&server);
+    let samples = ws.samples(3);
+    let args = [
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "mock",
+    ];
+    let out = ws.run(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // "问题 0的回答很简单。": 问题, 0 and 的回答很简单 are nine words before the think; the
+    // think 先答后想，字数要少。 is eight; after it 这就是完整的回答，谢谢提问。 is twelve.
+    assert!(
+        err.contains(
+            "interleaving of the 3 complete runs made now: "
+        ) && err.contains(
+            " s to the first answer text · 9.0 answer words before the first think · longest think 8.0 words on average, 8 at most · 0.38 think words per answer word · 4.76 thinks per 100 answer words"
+        ),
+        "{err}"
+    );
+    let runs = ws.runs();
+    assert!(
+        runs.iter()
+            .all(|r| r["timings"]["first_answer_ms"].is_u64())
+    );
+    // Nothing made now, nothing measured.
+    let again = stderr(&ws.run(&args));
+    assert!(!again.contains("interleaving of"), "{again}");
+}

@@ -101,6 +101,9 @@ async fn off_mode_keeps_the_recording_and_runs_nothing() {
     assert!(run.rules_passed(), "{:?}", run.rules);
     assert_eq!(run.segments.executable_blocks, 1);
     assert!(run.timings.first_token_ms.is_some());
+    // The recording opens with answer text: its first chunk is the first answer text.
+    assert!(run.timings.first_answer_ms >= run.timings.first_token_ms);
+    assert!(run.timings.first_answer_ms.is_some());
 }
 
 #[tokio::test]

@@ -20,6 +20,8 @@ pub struct JudgedRun {
     /// Each judged rule and its outcome (a skipped rule counts as passed: it did not apply).
     pub rules: Vec<(RuleId, Outcome)>,
     pub measures: Interleaving,
+    /// Milliseconds from the request to the first answer text (`None`: unknown, or no answer).
+    pub first_answer_ms: Option<u64>,
 }
 
 impl JudgedRun {
@@ -52,7 +54,6 @@ pub struct RuleReport {
     /// Its 95% Wilson interval over the samples.
     pub interval: (f64, f64),
     /// Each sample's score.
-    #[serde(skip)]
     pub scores: BTreeMap<String, Score>,
 }
 
@@ -65,6 +66,62 @@ pub struct MeasuresReport {
     pub longest_think_max: usize,
     pub think_ratio: Option<f64>,
     pub thinks_per_100_words: Option<f64>,
+    /// Seconds from the request to the first answer text, over the runs that know it.
+    pub seconds_to_first_answer: Option<f64>,
+}
+
+impl MeasuresReport {
+    /// The measures of runs, each with its milliseconds to the first answer text.
+    #[must_use]
+    pub fn of<'a>(runs: impl IntoIterator<Item = (&'a Interleaving, Option<u64>)>) -> Self {
+        let mut n = 0usize;
+        let mut out = Self::default();
+        let (mut ratio, mut ratios) = (0.0, 0usize);
+        let (mut thinks, mut thinks_n) = (0.0, 0usize);
+        let (mut wait, mut waits) = (0.0, 0usize);
+        for (m, first_answer_ms) in runs {
+            n += 1;
+            out.words_before_first_think += m.words_before_first_think as f64;
+            out.longest_think += m.longest_think as f64;
+            out.longest_think_max = out.longest_think_max.max(m.longest_think);
+            if let Some(r) = m.think_ratio {
+                ratio += r;
+                ratios += 1;
+            }
+            if let Some(t) = m.thinks_per_100_words {
+                thinks += t;
+                thinks_n += 1;
+            }
+            if let Some(ms) = first_answer_ms {
+                wait += ms as f64 / 1000.0;
+                waits += 1;
+            }
+        }
+        if n > 0 {
+            out.words_before_first_think /= n as f64;
+            out.longest_think /= n as f64;
+        }
+        let mean = |sum: f64, k: usize| (k > 0).then(|| sum / k as f64);
+        out.think_ratio = mean(ratio, ratios);
+        out.thinks_per_100_words = mean(thinks, thinks_n);
+        out.seconds_to_first_answer = mean(wait, waits);
+        out
+    }
+
+    /// One line: the measures as a reader feels them.
+    #[must_use]
+    pub fn line(&self) -> String {
+        let optional = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+        format!(
+            "{} s to the first answer text · {:.1} answer words before the first think · longest think {:.1} words on average, {} at most · {} think words per answer word · {} thinks per 100 answer words",
+            optional(self.seconds_to_first_answer),
+            self.words_before_first_think,
+            self.longest_think,
+            self.longest_think_max,
+            optional(self.think_ratio),
+            optional(self.thinks_per_100_words),
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -171,27 +228,7 @@ fn rule_report(scores: BTreeMap<String, Score>) -> Option<RuleReport> {
 }
 
 fn measures(runs: &[JudgedRun]) -> MeasuresReport {
-    let n = runs.len() as f64;
-    if runs.is_empty() {
-        return MeasuresReport::default();
-    }
-    let mean =
-        |f: &dyn Fn(&Interleaving) -> f64| runs.iter().map(|r| f(&r.measures)).sum::<f64>() / n;
-    let mean_of = |f: &dyn Fn(&Interleaving) -> Option<f64>| {
-        let values: Vec<f64> = runs.iter().filter_map(|r| f(&r.measures)).collect();
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    };
-    MeasuresReport {
-        words_before_first_think: mean(&|m| m.words_before_first_think as f64),
-        longest_think: mean(&|m| m.longest_think as f64),
-        longest_think_max: runs
-            .iter()
-            .map(|r| r.measures.longest_think)
-            .max()
-            .unwrap_or(0),
-        think_ratio: mean_of(&|m| m.think_ratio),
-        thinks_per_100_words: mean_of(&|m| m.thinks_per_100_words),
-    }
+    MeasuresReport::of(runs.iter().map(|r| (&r.measures, r.first_answer_ms)))
 }
 
 /// Builds the report of `variants` (the first is the baseline of every pair).
@@ -272,19 +309,10 @@ pub fn render(report: &Report) -> String {
         for (rule, r) in &v.rules {
             row(rule, r);
         }
-        let m = &v.measures;
-        let optional = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
-        let _ = writeln!(
-            out,
-            "  interleaving: {:.1} answer words before the first think · longest think {:.1} words on average, {} at most · {} think words per answer word · {} thinks per 100 answer words",
-            m.words_before_first_think,
-            m.longest_think,
-            m.longest_think_max,
-            optional(m.think_ratio),
-            optional(m.thinks_per_100_words),
-        );
+        let _ = writeln!(out, "  interleaving: {}", v.measures.line());
         out.push('\n');
     }
+    samples_table(report, &mut out);
     for pair in &report.pairs {
         let _ = writeln!(out, "{} → {} ({})", pair.a, pair.b, report.test);
         let mut row = |name: &str, p: &PairedReport| {
@@ -316,6 +344,61 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// Each sample's runs passing every rule, per variant (`-`: no runs), the samples whose verdict
+/// differs between variants marked.
+fn samples_table(report: &Report, out: &mut String) {
+    let mut samples: Vec<&str> = report
+        .variants
+        .iter()
+        .filter_map(|v| v.all_rules.as_ref())
+        .flat_map(|r| r.scores.keys().map(String::as_str))
+        .collect();
+    samples.sort_unstable();
+    samples.dedup();
+    if samples.is_empty() {
+        return;
+    }
+    let width = samples
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let _ = write!(out, "{:<width$}", "sample");
+    for (i, _) in report.variants.iter().enumerate() {
+        let _ = write!(out, "  {:>7}", format!("[{}]", i + 1));
+    }
+    out.push_str("   runs passing every rule; [n] is the nth variant above\n");
+    for sample in samples {
+        let scores: Vec<Option<Score>> = report
+            .variants
+            .iter()
+            .map(|v| {
+                v.all_rules
+                    .as_ref()
+                    .and_then(|r| r.scores.get(sample).copied())
+            })
+            .collect();
+        let _ = write!(out, "{sample:<width$}");
+        for score in &scores {
+            match score {
+                Some(s) => {
+                    let _ = write!(out, "  {:>7}", format!("{}/{}", s.passed, s.runs));
+                }
+                None => {
+                    let _ = write!(out, "  {:>7}", "-");
+                }
+            }
+        }
+        let verdicts: Vec<bool> = scores.iter().flatten().map(|s| s.passes()).collect();
+        if verdicts.windows(2).any(|w| w[0] != w[1]) {
+            out.push_str("   flipped");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +413,7 @@ mod tests {
                 think_ratio: Some(0.5),
                 thinks_per_100_words: Some(5.0),
             },
+            first_answer_ms: Some(1500),
         }
     }
 
@@ -363,6 +447,7 @@ mod tests {
         // The mean longest think of v1's eleven runs: (10 × 4 + 8) / 11.
         assert!((first.measures.longest_think - 48.0 / 11.0).abs() < 1e-9);
         assert_eq!(first.measures.longest_think_max, 8);
+        assert_eq!(first.measures.seconds_to_first_answer, Some(1.5));
 
         let pair = &report.pairs[0];
         let budget = &pair.rules["think-budget"];

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 const Z95: f64 = 1.959_963_984_540_054;
 
 /// How one sample did under one variant: of its runs, how many passed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Score {
     pub passed: usize,
     pub runs: usize,

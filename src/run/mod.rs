@@ -208,6 +208,10 @@ pub struct Timings {
     pub started_at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_token_ms: Option<u64>,
+    /// When the first answer text arrived: what a reader waits before the model says anything
+    /// (a think, code or hidden reasoning first is no answer yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_answer_ms: Option<u64>,
     pub total_ms: u64,
     /// Time spent running code, included in `total_ms`.
     pub exec_ms: u64,

@@ -277,6 +277,7 @@ impl Pipeline {
         let rules = judge.evaluate(&transcript, RuleContext::Live { model_results });
         let total = started.elapsed();
         let first_token = live.first_token;
+        let first_answer = live.first_answer;
         let tokens_per_sec = live
             .usage
             .and_then(|u| tokens_per_sec(&u, total, exec_time, first_token));
@@ -304,6 +305,7 @@ impl Pipeline {
             timings: Timings {
                 started_at_ms,
                 first_token_ms: first_token.map(millis),
+                first_answer_ms: first_answer.map(millis),
                 total_ms: millis(total),
                 exec_ms: millis(exec_time),
                 tokens_per_sec,
@@ -613,6 +615,10 @@ struct Live {
     reasoning: String,
     usage: Option<Usage>,
     first_token: Option<Duration>,
+    /// When the first answer text (not a think, code or a result) arrived.
+    first_answer: Option<Duration>,
+    /// Reads the stream until the first answer text; dropped once it has come.
+    answer_watch: Option<(StreamParser, FirstAnswer)>,
     parser: StreamParser,
     watch: Watch,
     /// Stop the stream when an executable block closes.
@@ -629,6 +635,8 @@ impl Live {
             reasoning: String::new(),
             usage: None,
             first_token: None,
+            first_answer: None,
+            answer_watch: Some((StreamParser::new(), FirstAnswer::default())),
             parser: StreamParser::new(),
             watch: Watch {
                 transcript: Transcript::new(mode),
@@ -647,6 +655,13 @@ impl Live {
         match event {
             TeacherEvent::Text(text) => {
                 self.first_token.get_or_insert_with(|| started.elapsed());
+                if let Some((parser, answer)) = &mut self.answer_watch {
+                    parser.feed(&text, answer);
+                    if answer.seen {
+                        self.first_answer = Some(started.elapsed());
+                        self.answer_watch = None;
+                    }
+                }
                 if !self.stop_at_blocks {
                     self.text.push_str(&text);
                     observer.on_event(RunEvent::Text {
@@ -723,6 +738,30 @@ impl Live {
     }
 }
 
+/// Notes whether answer text (anything but white space, outside thinks, code and results) has
+/// come yet.
+#[derive(Default)]
+struct FirstAnswer {
+    answer_open: bool,
+    seen: bool,
+}
+
+impl SegmentSink for FirstAnswer {
+    fn started(&mut self, _: usize, kind: SegmentKind, _: Option<Fence>, _: usize) {
+        self.answer_open = kind == SegmentKind::Answer;
+    }
+
+    fn text(&mut self, _: usize, text: &str) {
+        self.seen |= self.answer_open && !text.trim().is_empty();
+    }
+
+    fn ended(&mut self, _: usize, _: usize, _: bool) {
+        self.answer_open = false;
+    }
+
+    fn anomaly(&mut self, _: Anomaly) {}
+}
+
 /// Folds parser output into a transcript and notes where the first executable block closes.
 struct Watch {
     transcript: Transcript,
@@ -753,5 +792,68 @@ impl SegmentSink for Watch {
 
     fn anomaly(&mut self, anomaly: Anomaly) {
         self.transcript.anomaly(anomaly);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::NoObserver;
+    use crate::transcript::CountMode;
+
+    /// Feeds `chunks` as the teacher's text and says after which chunk the first answer text
+    /// was seen.
+    fn first_answer_after(chunks: &[&str]) -> Option<usize> {
+        let mut live = Live::new(CountMode::Mixed, false);
+        let started = Instant::now();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let _ = live.on_teacher_event(
+                TeacherEvent::Text((*chunk).to_owned()),
+                started,
+                &mut NoObserver,
+            );
+            if live.first_answer.is_some() {
+                assert!(live.first_answer >= live.first_token);
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_first_answer_is_the_first_text_outside_thinks_code_and_results() {
+        assert_eq!(first_answer_after(&["天空", "是蓝色的"]), Some(0));
+        // White space and a think are no answer yet, even with the tag cut across chunks.
+        assert_eq!(
+            first_answer_after(&["\n  ", "<thi", "nk>先想一想", "</think>", "\n", "答"]),
+            Some(5)
+        );
+        assert_eq!(
+            first_answer_after(&["```python RUN\nprint(1)\n```\n", "结果是 1"]),
+            Some(1)
+        );
+        assert_eq!(
+            first_answer_after(&["<think>只想不说</think>", " \n"]),
+            None
+        );
+    }
+
+    #[test]
+    fn hidden_reasoning_is_a_first_token_but_no_answer() {
+        let mut live = Live::new(CountMode::Mixed, true);
+        let started = Instant::now();
+        let _ = live.on_teacher_event(
+            TeacherEvent::Reasoning("let me think".to_owned()),
+            started,
+            &mut NoObserver,
+        );
+        assert!(live.first_token.is_some());
+        assert!(live.first_answer.is_none());
+        let _ = live.on_teacher_event(
+            TeacherEvent::Text("Blue.".to_owned()),
+            started,
+            &mut NoObserver,
+        );
+        assert!(live.first_answer.is_some());
     }
 }
