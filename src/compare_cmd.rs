@@ -278,13 +278,17 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         let ran = batch.complete + batch.incomplete + batch.failed;
         writeln!(
             notes,
-            "moss: {label}: {ran} run now ({} complete, {} incomplete, {} failed), {}/{} samples have {} complete runs",
+            "moss: {label}: {ran} run now ({} complete, {} incomplete, {} failed), {}/{} samples have {}",
             batch.complete,
             batch.incomplete,
             batch.failed,
             batch.dataset_repeated,
             batch.selected,
-            batch.repeat,
+            if batch.repeat == 1 {
+                "a complete run".to_owned()
+            } else {
+                format!("{} complete runs", batch.repeat)
+            },
         )?;
         if batch.dataset_repeated < batch.selected {
             short.push(label.as_str());

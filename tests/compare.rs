@@ -220,7 +220,7 @@ fn the_text_report_names_the_test_and_the_flipped_samples() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("v1.md@mock → v2.md@mock (two-sided exact sign test"),
+        text.contains("v1.md@mock → v2.md@mock · two-sided exact sign test"),
         "{text}"
     );
     assert!(text.contains("newly fail: s00, s01, s02, s03"), "{text}");

@@ -279,7 +279,7 @@ pub fn report(variants: &[Variant]) -> Report {
     Report {
         variants: reports,
         pairs,
-        test: "two-sided exact sign test over samples (the exact McNemar test with one run per sample)",
+        test: "two-sided exact sign test over samples; with one run per sample, the exact McNemar test",
     }
 }
 
@@ -314,7 +314,7 @@ pub fn render(report: &Report) -> String {
     }
     samples_table(report, &mut out);
     for pair in &report.pairs {
-        let _ = writeln!(out, "{} → {} ({})", pair.a, pair.b, report.test);
+        let _ = writeln!(out, "{} → {} · {}", pair.a, pair.b, report.test);
         let mut row = |name: &str, p: &PairedReport| {
             let verdict = match (p.significant, p.better >= p.worse) {
                 (false, _) => "no significant difference",
@@ -344,8 +344,8 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// Each sample's runs passing every rule, per variant (`-`: no runs), the samples whose verdict
-/// differs between variants marked.
+/// The samples whose score differs between variants: their runs passing every rule, per
+/// variant (`-`: no runs), those whose verdict flipped marked. The others are counted.
 fn samples_table(report: &Report, out: &mut String) {
     let mut samples: Vec<&str> = report
         .variants
@@ -355,12 +355,37 @@ fn samples_table(report: &Report, out: &mut String) {
         .collect();
     samples.sort_unstable();
     samples.dedup();
-    if samples.is_empty() {
+    if report.variants.len() < 2 || samples.is_empty() {
         return;
     }
-    let width = samples
+    let rows: Vec<(&str, Vec<Option<Score>>)> = samples
         .iter()
-        .map(|s| s.chars().count())
+        .map(|&sample| {
+            let scores = report
+                .variants
+                .iter()
+                .map(|v| {
+                    v.all_rules
+                        .as_ref()
+                        .and_then(|r| r.scores.get(sample).copied())
+                })
+                .collect();
+            (sample, scores)
+        })
+        .collect();
+    let rate = |s: &Option<Score>| s.and_then(Score::rate);
+    let differ: Vec<&(&str, Vec<Option<Score>>)> = rows
+        .iter()
+        .filter(|(_, scores)| scores.windows(2).any(|w| rate(&w[0]) != rate(&w[1])))
+        .collect();
+    let same = rows.len() - differ.len();
+    if differ.is_empty() {
+        let _ = writeln!(out, "every sample scores the same under every variant\n");
+        return;
+    }
+    let width = differ
+        .iter()
+        .map(|(s, _)| s.chars().count())
         .max()
         .unwrap_or(0)
         .max(6);
@@ -368,27 +393,12 @@ fn samples_table(report: &Report, out: &mut String) {
     for (i, _) in report.variants.iter().enumerate() {
         let _ = write!(out, "  {:>7}", format!("[{}]", i + 1));
     }
-    out.push_str("   runs passing every rule; [n] is the nth variant above\n");
-    for sample in samples {
-        let scores: Vec<Option<Score>> = report
-            .variants
-            .iter()
-            .map(|v| {
-                v.all_rules
-                    .as_ref()
-                    .and_then(|r| r.scores.get(sample).copied())
-            })
-            .collect();
+    out.push_str("   runs passing every rule, under the nth variant above\n");
+    for (sample, scores) in differ {
         let _ = write!(out, "{sample:<width$}");
-        for score in &scores {
-            match score {
-                Some(s) => {
-                    let _ = write!(out, "  {:>7}", format!("{}/{}", s.passed, s.runs));
-                }
-                None => {
-                    let _ = write!(out, "  {:>7}", "-");
-                }
-            }
+        for score in scores {
+            let cell = score.map_or_else(|| "-".to_owned(), |s| format!("{}/{}", s.passed, s.runs));
+            let _ = write!(out, "  {cell:>7}");
         }
         let verdicts: Vec<bool> = scores.iter().flatten().map(|s| s.passes()).collect();
         if verdicts.windows(2).any(|w| w[0] != w[1]) {
@@ -396,7 +406,11 @@ fn samples_table(report: &Report, out: &mut String) {
         }
         out.push('\n');
     }
-    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{same} other sample{} score the same under every variant (--json lists every score)\n",
+        if same == 1 { "" } else { "s" }
+    );
 }
 
 #[cfg(test)]
@@ -466,7 +480,7 @@ mod tests {
         );
         let text = render(&report);
         assert!(
-            text.contains("v1 → v2 (two-sided exact sign test"),
+            text.contains("v1 → v2 · two-sided exact sign test"),
             "{text}"
         );
         assert!(
