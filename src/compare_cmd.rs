@@ -156,24 +156,29 @@ fn saved_version(workspace: &Workspace, name: &str) -> anyhow::Result<Option<Str
     }
 }
 
-pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let workspace_dir = args.workspace.clone().unwrap_or(cwd);
-    for (i, a) in args.variants.iter().enumerate() {
-        if args.variants[..i].iter().any(|b| b.spec == a.spec) {
-            anyhow::bail!("the variant {:?} is given twice", a.spec);
-        }
-    }
-    let _writer = WorkspaceLock::acquire(&workspace_dir, "moss compare")?;
-    let workspace = Workspace::open(&workspace_dir)?;
+/// The variants as given, ready to run.
+struct Variants {
+    specs: Vec<VariantSpec>,
+    /// What each is, for `--json`.
+    setups: Vec<serde_json::Value>,
+    /// The first variant's configured concurrency.
+    concurrency: Option<usize>,
+}
+
+/// Loads each variant's prompt, config, rules and teacher (saying on stderr what each is).
+fn load_variants(
+    args: &CompareArgs,
+    workspace_dir: &Path,
+    workspace: &Workspace,
+) -> anyhow::Result<Variants> {
     let stderr = io::stderr();
     let mut specs = Vec::with_capacity(args.variants.len());
     let mut setups = Vec::with_capacity(args.variants.len());
     let mut concurrency = None;
     for (i, variant) in args.variants.iter().enumerate() {
-        let (path, text) = prompt_text(&workspace, &variant.prompt)?;
+        let (path, text) = prompt_text(workspace, &variant.prompt)?;
         let setup = Setup::with_prompt(
-            workspace_dir.clone(),
+            workspace_dir.to_owned(),
             &path,
             text,
             variant.provider.as_deref(),
@@ -229,6 +234,68 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
             prompt,
         });
     }
+    Ok(Variants {
+        specs,
+        setups,
+        concurrency,
+    })
+}
+
+/// Warnings, and what each variant's batch did, on stderr; returns the variants some of whose
+/// samples lack their runs.
+fn write_batches<'a>(
+    comparison: &'a compare::Comparison,
+    notes: &mut impl Write,
+) -> io::Result<Vec<&'a str>> {
+    for warning in &comparison.warnings {
+        writeln!(notes, "moss: {warning}")?;
+    }
+    let mut short = Vec::new();
+    for (label, batch) in &comparison.batches {
+        let ran = batch.complete + batch.incomplete + batch.failed;
+        writeln!(
+            notes,
+            "moss: {label}: {ran} run now ({} complete, {} incomplete, {} failed), {}/{} samples have {}",
+            batch.complete,
+            batch.incomplete,
+            batch.failed,
+            batch.dataset_repeated,
+            batch.selected,
+            if batch.repeat == 1 {
+                "a complete run".to_owned()
+            } else {
+                format!("{} complete runs", batch.repeat)
+            },
+        )?;
+        if batch.dataset_repeated < batch.selected {
+            short.push(label.as_str());
+        }
+    }
+    if comparison.interrupted {
+        writeln!(
+            notes,
+            "moss: interrupted: the report covers the runs on disk; run the same command again to finish"
+        )?;
+    }
+    Ok(short)
+}
+
+pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let workspace_dir = args.workspace.clone().unwrap_or(cwd);
+    for (i, a) in args.variants.iter().enumerate() {
+        if args.variants[..i].iter().any(|b| b.spec == a.spec) {
+            anyhow::bail!("the variant {:?} is given twice", a.spec);
+        }
+    }
+    let _writer = WorkspaceLock::acquire(&workspace_dir, "moss compare")?;
+    let workspace = Workspace::open(&workspace_dir)?;
+    let stderr = io::stderr();
+    let Variants {
+        specs,
+        setups,
+        concurrency,
+    } = load_variants(args, &workspace_dir, &workspace)?;
     let samples = generate::read_samples(&args.samples, args.format, &mut stderr.lock())?;
     let mut judge = Judge::new(Layers::discover(&workspace_dir)?)?;
     let options = CompareOptions {
@@ -270,36 +337,7 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     let mut notes = stderr.lock();
-    for warning in &comparison.warnings {
-        writeln!(notes, "moss: {warning}")?;
-    }
-    let mut short = Vec::new();
-    for (label, batch) in &comparison.batches {
-        let ran = batch.complete + batch.incomplete + batch.failed;
-        writeln!(
-            notes,
-            "moss: {label}: {ran} run now ({} complete, {} incomplete, {} failed), {}/{} samples have {}",
-            batch.complete,
-            batch.incomplete,
-            batch.failed,
-            batch.dataset_repeated,
-            batch.selected,
-            if batch.repeat == 1 {
-                "a complete run".to_owned()
-            } else {
-                format!("{} complete runs", batch.repeat)
-            },
-        )?;
-        if batch.dataset_repeated < batch.selected {
-            short.push(label.as_str());
-        }
-    }
-    if comparison.interrupted {
-        writeln!(
-            notes,
-            "moss: interrupted: the report covers the runs on disk; run the same command again to finish"
-        )?;
-    }
+    let short = write_batches(&comparison, &mut notes)?;
     let report = &comparison.report;
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -719,6 +719,11 @@ fn meta(
             "longest_think": measures.longest_think,
             "think_ratio": measures.think_ratio,
             "thinks_per_100_words": measures.thinks_per_100_words,
+            // Timed on the stream, so the same whether the text was edited or not.
+            "seconds_to_first_answer": run
+                .timings
+                .first_answer_ms
+                .map(|ms| std::time::Duration::from_millis(ms).as_secs_f64()),
         }),
     );
     if let Some(at_ms) = curation.at_ms {

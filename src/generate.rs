@@ -22,7 +22,7 @@ use crate::run::{
     ServiceOptions,
 };
 use crate::store::{StoreError, Workspace};
-use crate::transcript::{Outcome, RuleId, Transcript};
+use crate::transcript::{CountMode, Outcome, RuleId, Transcript};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -178,30 +178,7 @@ pub async fn generate(
     let count_mode = pipeline.rules_for(&prompt).config().count_mode;
     let mut measured: Vec<(Interleaving, Option<u64>)> = Vec::new();
 
-    let (events, mut inbox) = mpsc::unbounded_channel();
-    // What a batch counts and shows: the others would only wake this loop, several times per run.
-    let sink: EventSink = Arc::new(move |event| {
-        if matches!(
-            event,
-            ServiceEvent::Queued { .. }
-                | ServiceEvent::Saved { .. }
-                | ServiceEvent::Dropped { .. }
-                | ServiceEvent::Run { .. }
-        ) {
-            let _ = events.send(event);
-        }
-    });
-    // A run journal that cannot be opened stops the batch before it starts.
-    let service = Service::start(
-        pipeline,
-        workspace.clone(),
-        ServiceOptions {
-            concurrency: options.concurrency,
-            consent: Consent::ByMode,
-            stream: false,
-        },
-        sink,
-    )?;
+    let (service, mut inbox) = start_service(pipeline, workspace, options.concurrency)?;
     for (key, sample) in (0..).zip(&todo) {
         service.submit(
             key,
@@ -227,13 +204,7 @@ pub async fn generate(
                         match stored {
                             Ok(()) => {
                                 report.count(&run);
-                                if run.is_complete() {
-                                    let transcript = Transcript::parse(&run.transcript, count_mode);
-                                    measured.push((
-                                        interleaving(&transcript),
-                                        run.timings.first_answer_ms,
-                                    ));
-                                }
+                                measured.extend(measure(&run, count_mode));
                             }
                             Err(e) => {
                                 // Nothing more can be recorded: stop everything.
@@ -283,6 +254,52 @@ pub async fn generate(
         (!measured.is_empty()).then(|| MeasuresReport::of(measured.iter().map(|(m, ms)| (m, *ms))));
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The run service of a batch, and the events it counts and shows (the others would only wake
+/// its loop, several times per run).
+///
+/// # Errors
+/// When the run journal cannot be opened: the batch stops before it starts.
+fn start_service(
+    pipeline: Pipeline,
+    workspace: &Workspace,
+    concurrency: usize,
+) -> Result<(Service, mpsc::UnboundedReceiver<ServiceEvent>), GenerateError> {
+    let (events, inbox) = mpsc::unbounded_channel();
+    let sink: EventSink = Arc::new(move |event| {
+        if matches!(
+            event,
+            ServiceEvent::Queued { .. }
+                | ServiceEvent::Saved { .. }
+                | ServiceEvent::Dropped { .. }
+                | ServiceEvent::Run { .. }
+        ) {
+            let _ = events.send(event);
+        }
+    });
+    let service = Service::start(
+        pipeline,
+        workspace.clone(),
+        ServiceOptions {
+            concurrency,
+            consent: Consent::ByMode,
+            stream: false,
+        },
+        sink,
+    )?;
+    Ok((service, inbox))
+}
+
+/// The interleaving measures of a complete run (none for the others), with its milliseconds to
+/// the first answer text.
+fn measure(run: &Run, mode: CountMode) -> Option<(Interleaving, Option<u64>)> {
+    run.is_complete().then(|| {
+        (
+            interleaving(&Transcript::parse(&run.transcript, mode)),
+            run.timings.first_answer_ms,
+        )
+    })
 }
 
 /// The runs still to make: each selected sample once per complete run of this prompt and

@@ -169,6 +169,28 @@ impl Progress {
     }
 }
 
+/// Each rule's pass rate over the dataset's runs.
+fn write_rule_rates(report: &GenerateReport, out: &mut dyn Write) -> io::Result<()> {
+    if !report.rules.is_empty() {
+        writeln!(out, "rule pass rates over those runs:")?;
+        for (id, (pass, fail)) in &report.rules {
+            let judged = pass + fail;
+            #[allow(clippy::cast_precision_loss)]
+            let rate = if judged == 0 {
+                100.0
+            } else {
+                *pass as f64 * 100.0 / judged as f64
+            };
+            writeln!(
+                out,
+                "  {:<22} {pass:>6}/{judged:<6} {rate:5.1}%",
+                id.as_str()
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// The summary of a batch.
 ///
 /// # Errors
@@ -213,23 +235,7 @@ pub fn write_summary(report: &GenerateReport, out: &mut dyn Write) -> io::Result
             report.dataset_complete, report.selected
         )?;
     }
-    if !report.rules.is_empty() {
-        writeln!(out, "rule pass rates over those runs:")?;
-        for (id, (pass, fail)) in &report.rules {
-            let judged = pass + fail;
-            #[allow(clippy::cast_precision_loss)]
-            let rate = if judged == 0 {
-                100.0
-            } else {
-                *pass as f64 * 100.0 / judged as f64
-            };
-            writeln!(
-                out,
-                "  {:<22} {pass:>6}/{judged:<6} {rate:5.1}%",
-                id.as_str()
-            )?;
-        }
-    }
+    write_rule_rates(report, out)?;
     if let Some(measures) = &report.measures {
         writeln!(
             out,

@@ -391,7 +391,9 @@ fn a_missing_teacher_prompt_is_an_error_and_the_old_file_stays() {
 #[test]
 fn with_meta_says_where_each_example_came_from() {
     let bench = Bench::new();
-    let plain = bench.run("r1", "q1", RunStatus::Complete);
+    let mut plain = make_run("r1", "q1", RunStatus::Complete, &bench.prompt.id);
+    plain.timings.first_answer_ms = Some(1250);
+    bench.record(&plain);
     let mut replayed = make_run("r2", "q2", RunStatus::Complete, &bench.prompt.id);
     replayed.teacher = TeacherInfo {
         provider: "replay".to_owned(),
@@ -410,10 +412,16 @@ fn with_meta_says_where_each_example_came_from() {
     // The interleaving measures of the text exported (JSON floats compared with a tolerance):
     // "r1 的回答：天空是蓝色的。" is 10 words, the think 4, the rest 11, so 21 answer words;
     // the edit is a think of 2, then an answer of 5.
-    for (record, expected) in records.iter_mut().zip([
-        (10, 4, 4.0 / 21.0, 100.0 / 21.0),
-        (0, 2, 2.0 / 5.0, 100.0 / 5.0),
-    ]) {
+    // The first answer text came 1.25 s into r1's stream; r2's timing is not known.
+    for (record, expected, first_answer) in records
+        .iter_mut()
+        .zip([
+            (10, 4, 4.0 / 21.0, 100.0 / 21.0),
+            (0, 2, 2.0 / 5.0, 100.0 / 5.0),
+        ])
+        .zip([json!(1.25), Value::Null])
+        .map(|((r, e), f)| (r, e, f))
+    {
         let measures = record["meta"]
             .as_object_mut()
             .and_then(|m| m.remove("interleaving"))
@@ -427,6 +435,7 @@ fn with_meta_says_where_each_example_came_from() {
             near(&measures["thinks_per_100_words"], per_100),
             "{measures}"
         );
+        assert_eq!(measures["seconds_to_first_answer"], first_answer);
     }
     let rules = |run: &Run| serde_json::to_value(&run.rules).expect("rules");
     // The prompt's front matter sets max-words = 80 over the built-in rules: the runs were
