@@ -18,8 +18,8 @@ const OLD: &str = "0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0l";
 /// A complete run of `sample` with `text` under prompt version `prompt`, as run `id`.
 fn run_as(id: &str, sample: &str, text: &str, prompt: &str) -> Run {
     let mut run = run(sample, text, RunStatus::Complete);
-    run.run_id = id.to_owned();
-    run.prompt_id = prompt.to_owned();
+    id.clone_into(&mut run.run_id);
+    prompt.clone_into(&mut run.prompt_id);
     run
 }
 
@@ -126,7 +126,10 @@ fn the_run_list_shows_an_earlier_run_which_a_then_accepts() {
     assert_eq!(listed, ["new-q01", "old-q01"], "newest first");
     press(&mut app, "j");
     press(&mut app, "enter");
-    assert!(app.layers.is_empty(), "Enter shows the run in the main pane");
+    assert!(
+        app.layers.is_empty(),
+        "Enter shows the run in the main pane"
+    );
     assert_eq!(app.viewing, Some(earlier));
     assert_eq!(app.shown.as_ref().map(|s| s.run), Some(earlier));
     assert!(
@@ -172,7 +175,11 @@ fn two_marked_runs_open_side_by_side_from_the_list() {
     press(&mut app, "enter");
     let view = side_by_side(&app);
     assert_eq!(view.left.run, index_of(&app, "new-q01"), "the marked run");
-    assert_eq!(view.right.run, index_of(&app, "old-q01"), "the highlighted run");
+    assert_eq!(
+        view.right.run,
+        index_of(&app, "old-q01"),
+        "the highlighted run"
+    );
     press(&mut app, "esc");
     assert!(matches!(app.layers.last(), Some(Layer::Runs(_))));
 }
@@ -182,7 +189,11 @@ fn choosing_left_accepts_it_over_the_right_once_on_disk() {
     let mut app = two_versions(GOOD, GOOD);
     press(&mut app, "v");
     let view = side_by_side(&app);
-    assert_eq!(view.left.run, index_of(&app, "old-q01"), "the other version");
+    assert_eq!(
+        view.left.run,
+        index_of(&app, "old-q01"),
+        "the other version"
+    );
     assert_eq!(view.right.run, index_of(&app, "new-q01"), "the latest run");
     let commands = press(&mut app, "1");
     let saved = decisions(&commands);
@@ -192,7 +203,7 @@ fn choosing_left_accepts_it_over_the_right_once_on_disk() {
     assert_eq!(saved[0].over.as_deref(), Some("new-q01"));
     assert!(!saved[0].override_rules);
     assert!(
-        app.curation.get("old-q01").is_none(),
+        !app.curation.contains_key("old-q01"),
         "nothing shows before the journal says it is on disk"
     );
     confirm(&mut app, &commands);
@@ -228,7 +239,10 @@ fn a_placeholder_is_never_chosen() {
     assert!(decisions(&press(&mut app, "1")).is_empty());
     assert!(app.notice.as_ref().is_some_and(|n| n.error));
     press(&mut app, "!");
-    assert!(decisions(&press(&mut app, "1")).is_empty(), "not even anyway");
+    assert!(
+        decisions(&press(&mut app, "1")).is_empty(),
+        "not even anyway"
+    );
 }
 
 #[test]
@@ -268,7 +282,10 @@ fn n_and_shift_n_step_to_samples_with_two_runs() {
     press(&mut app, "n");
     let view = side_by_side(&app);
     assert_eq!(view.sample, 2, "q02 has one run: skipped");
-    assert_eq!(app.runs[view.left.run].run_id, "q03-old", "the same two versions");
+    assert_eq!(
+        app.runs[view.left.run].run_id, "q03-old",
+        "the same two versions"
+    );
     assert_eq!(app.runs[view.right.run].run_id, "q03-again");
     assert_eq!(app.selected, 2, "the list follows");
     press(&mut app, "]");
@@ -323,11 +340,19 @@ fn grid_cells_score_each_sample_under_each_variant() {
     assert_eq!(grid.variants.len(), 2);
     assert_eq!(grid.variants[0].prompt_id, OLD);
     assert!(!grid.variants[0].current);
-    assert!(grid.variants[1].current, "this session's version and teacher");
+    assert!(
+        grid.variants[1].current,
+        "this session's version and teacher"
+    );
     let labels: Vec<Vec<String>> = grid
         .rows
         .iter()
-        .map(|r| r.cells.iter().map(|c| c.label()).collect())
+        .map(|r| {
+            r.cells
+                .iter()
+                .map(moss_thinking::tui::grid::Cell::label)
+                .collect()
+        })
         .collect();
     assert_eq!(
         labels,
@@ -351,7 +376,11 @@ fn grid_sorts_by_the_cursor_column_and_by_difference() {
     press(&mut app, "l");
     press(&mut app, "s");
     assert_eq!(grid(&app).sort, GridSort::Column);
-    assert_eq!(grid_rows(&app), ["q03", "q02", "q01", "q04"], "lowest first");
+    assert_eq!(
+        grid_rows(&app),
+        ["q03", "q02", "q01", "q04"],
+        "lowest first"
+    );
     press(&mut app, "s");
     assert_eq!(grid(&app).sort, GridSort::Difference);
     // current − old: q03 −1, q02 −1/3, q01 +1; q04 has no figure.
@@ -385,7 +414,10 @@ fn enter_on_a_grid_cell_opens_it_against_the_first_column() {
     let view = side_by_side(&app);
     assert_eq!(view.sample, 0);
     assert_eq!(app.runs[view.left.run].run_id, "q01-old");
-    assert_eq!(app.runs[view.right.run].run_id, "q01-c", "the cell's latest run");
+    assert_eq!(
+        app.runs[view.right.run].run_id, "q01-c",
+        "the cell's latest run"
+    );
     press(&mut app, "esc");
     assert!(matches!(app.layers.last(), Some(Layer::Grid(_))));
     // On the first column: the run in the main pane.
@@ -413,8 +445,7 @@ fn the_grid_follows_a_decision_and_a_new_run() {
     };
     let runs = workbench::start_submitted(&mut app, &commands);
     let (key, _) = runs.first().cloned().expect("a run of q04");
-    let mut record = run_as("q04-new", "q04", GOOD, &current());
-    record.question = "q04".to_owned();
+    let record = run_as("q04-new", "q04", GOOD, &current());
     service(
         &mut app,
         ServiceEvent::Saved {

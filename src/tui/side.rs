@@ -34,7 +34,12 @@ impl Side {
     /// Run `run`'s `text` (edited where edited), judged by `verdicts`, its think budgets by the
     /// `rules` of its prompt version.
     #[must_use]
-    pub fn new(run: usize, text: &str, verdicts: &[crate::transcript::RuleResult], rules: Arc<Rules>) -> Self {
+    pub fn new(
+        run: usize,
+        text: &str,
+        verdicts: &[crate::transcript::RuleResult],
+        rules: Arc<Rules>,
+    ) -> Self {
         let view = LiveView::finished(text, None, Vec::new(), rules);
         let budgets = view.budgets();
         let transcript = view.transcript();

@@ -113,22 +113,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
             );
             app.layers.push(Layer::History(Box::new(view)));
         }
-        Action::RunList => super::views::open_run_list(app),
-        Action::SideBySide => super::views::open_side_by_side_of_selected(app),
-        Action::Grid => super::views::open_grid(app),
-        Action::Save
-        | Action::Close
-        | Action::MarkDiff
-        | Action::Redo
-        | Action::Left
-        | Action::Right
-        | Action::Open
-        | Action::MarkRun
-        | Action::ChooseLeft
-        | Action::ChooseRight
-        | Action::ChooseAnyway
-        | Action::Sort
-        | Action::OnlyFlips => {}
+        other => super::views::main_action(app, other),
     }
 }
 

@@ -19,9 +19,6 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
     let editor_action = keymap.action(Scope::Editor, key);
     let history_action = keymap.action(Scope::History, key);
     let main = keymap.action(Scope::Main, key);
-    let runs_action = keymap.action(Scope::Runs, key);
-    let compare_action = keymap.action(Scope::Compare, key);
-    let grid_action = keymap.action(Scope::Grid, key);
     match app.layers.last_mut() {
         None => {
             if let Some(action) = main {
@@ -107,9 +104,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
         Some(Layer::EditOutput(_)) => output_editor_key(app, key, editor_action, commands),
         Some(Layer::Reject(_)) => reject_key(app, key, commands),
         Some(Layer::Bulk(_)) => bulk_key(app, key, commands),
-        Some(Layer::Runs(_)) => super::views::runs_key(app, runs_action),
-        Some(Layer::Compare(_)) => super::views::compare_key(app, compare_action, commands),
-        Some(Layer::Grid(_)) => super::views::grid_key(app, grid_action),
+        Some(Layer::Runs(_) | Layer::Compare(_) | Layer::Grid(_)) => views_key(app, key, commands),
         Some(Layer::Question { scroll }) => match key.code {
             KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
@@ -120,6 +115,10 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             }
         },
     }
+}
+
+fn views_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
+    super::views::key(app, key, commands);
 }
 
 /// The output editor: Ctrl-S saves the edit, Esc closes (asking first when the text changed),

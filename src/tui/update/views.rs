@@ -4,15 +4,40 @@ use super::actions::{accept_run, rules_of_version, select_visible};
 use super::{Command, notify};
 use crate::tui::app::{App, Layer, RunList};
 use crate::tui::grid::GridView;
-use crate::tui::keymap::Action;
+use crossterm::event::KeyEvent;
+
+use crate::tui::keymap::{Action, Scope};
 use crate::tui::runs::shown_text;
 use crate::tui::side::{Side, SideBySide};
 
 /// Rows a page key scrolls the side-by-side, and moves the grid's cursor.
 const PAGE_ROWS: isize = 10;
 
+/// The main screen's keys for these views (the other actions are not theirs).
+pub(super) fn main_action(app: &mut App, action: Action) {
+    match action {
+        Action::RunList => open_run_list(app),
+        Action::SideBySide => open_side_by_side_of_selected(app),
+        Action::Grid => open_grid(app),
+        _ => {}
+    }
+}
+
+/// A key for the run list, the side-by-side or the grid on top, through its scope's keymap.
+pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
+    let keymap = &app.settings.keymap;
+    match app.layers.last() {
+        Some(Layer::Runs(_)) => runs_key(app, keymap.action(Scope::Runs, key)),
+        Some(Layer::Compare(_)) => {
+            compare_key(app, keymap.action(Scope::Compare, key), commands);
+        }
+        Some(Layer::Grid(_)) => grid_key(app, keymap.action(Scope::Grid, key)),
+        _ => {}
+    }
+}
+
 /// Opens the selected sample's run list.
-pub(super) fn open_run_list(app: &mut App) {
+fn open_run_list(app: &mut App) {
     let Some(sample) = app.selected_sample() else {
         return;
     };
@@ -79,7 +104,7 @@ fn push_side_by_side(app: &mut App, sample: usize, left: usize, right: usize) {
 
 /// `v` on the main screen: the selected sample's latest run against its latest under another
 /// prompt version (or its previous run).
-pub(super) fn open_side_by_side_of_selected(app: &mut App) {
+fn open_side_by_side_of_selected(app: &mut App) {
     let sample = app.selected;
     match default_pair(app, sample) {
         Some((left, right)) => push_side_by_side(app, sample, left, right),
@@ -90,7 +115,7 @@ pub(super) fn open_side_by_side_of_selected(app: &mut App) {
     }
 }
 
-pub(super) fn open_grid(app: &mut App) {
+fn open_grid(app: &mut App) {
     if app.visible.is_empty() {
         notify(app, "no samples in this list");
         return;
@@ -135,7 +160,7 @@ fn show_run(app: &mut App, run: usize) {
     app.show_selected();
 }
 
-pub(super) fn runs_key(app: &mut App, action: Option<Action>) {
+fn runs_key(app: &mut App, action: Option<Action>) {
     let Some(Layer::Runs(list)) = app.layers.last_mut() else {
         return;
     };
@@ -176,7 +201,7 @@ pub(super) fn runs_key(app: &mut App, action: Option<Action>) {
     }
 }
 
-pub(super) fn compare_key(app: &mut App, action: Option<Action>, commands: &mut Vec<Command>) {
+fn compare_key(app: &mut App, action: Option<Action>, commands: &mut Vec<Command>) {
     let Some(Layer::Compare(view)) = app.layers.last_mut() else {
         return;
     };
@@ -245,7 +270,10 @@ fn step(app: &mut App, direction: isize) {
     });
     let Some((sample, (left, right))) = found else {
         let which = if direction > 0 { "after" } else { "before" };
-        notify(app, format!("no sample {which} this one has two runs to compare"));
+        notify(
+            app,
+            format!("no sample {which} this one has two runs to compare"),
+        );
         return;
     };
     if let Some(position) = app.visible.iter().position(|&i| i == sample) {
@@ -257,7 +285,7 @@ fn step(app: &mut App, direction: isize) {
     }
 }
 
-pub(super) fn grid_key(app: &mut App, action: Option<Action>) {
+fn grid_key(app: &mut App, action: Option<Action>) {
     let Some(Layer::Grid(grid)) = app.layers.last_mut() else {
         return;
     };

@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::tui::app::{App, Layer, version_name};
-use crate::tui::grid::Cell;
+use crate::tui::grid::{Cell, GridRow, GridView};
 use crate::tui::style::style;
 use crate::tui::text::{self, fit, pad};
-use crate::tui::theme::Role;
+use crate::tui::theme::{Role, Theme};
 
 /// Cells each variant's column takes (one of them a space between columns).
 const COLUMN: usize = 16;
@@ -85,99 +85,23 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
     };
     let shown_cols: Vec<usize> =
         (grid.col_offset..grid.variants.len().min(grid.col_offset + columns)).collect();
-    let cell_width = COLUMN - 1;
     let mut lines: Vec<Line<'static>> = Vec::with_capacity(HEADER_ROWS + visible.len());
-
-    // Header: which columns are off to the left or right, then each variant.
-    let left_more = if grid.col_offset > 0 { "◀" } else { "" };
-    let right_more = if grid.col_offset + columns < grid.variants.len() {
-        "▶"
-    } else {
-        ""
-    };
-    let header = |row: usize| -> Line<'static> {
-        let corner = match row {
-            0 => format!("{left_more}{right_more}"),
-            1 => "teacher".to_owned(),
-            _ => "passing".to_owned(),
-        };
-        let mut spans = vec![Span::styled(
-            pad(&fit(&corner, id_width - 1), id_width),
-            style(&theme, Role::Muted),
-        )];
-        for &col in &shown_cols {
-            let variant = &grid.variants[col];
-            let (label, role) = match row {
-                0 => {
-                    let mark = if variant.current { "● " } else { "" };
-                    (
-                        format!("{mark}{}", version_name(app, &variant.prompt_id)),
-                        Role::Title,
-                    )
-                }
-                1 => (
-                    format!("{}/{}", variant.provider, variant.model),
-                    Role::Muted,
-                ),
-                _ => (
-                    grid.compliance
-                        .get(col)
-                        .copied()
-                        .flatten()
-                        .map_or_else(|| "–".to_owned(), |c| format!("{:.0}%", c * 100.0)),
-                    Role::KeyHint,
-                ),
-            };
-            let role = if col == grid.col && row == 0 {
-                Role::BorderFocused
-            } else {
-                role
-            };
-            spans.push(Span::styled(
-                pad(&fit(&label, cell_width), COLUMN),
-                style(&theme, role),
-            ));
-        }
-        Line::from(spans)
+    let frame_of = Columns {
+        shown: &shown_cols,
+        id_width,
+        more: (
+            grid.col_offset > 0,
+            grid.col_offset + columns < grid.variants.len(),
+        ),
     };
     for row in 0..HEADER_ROWS {
-        lines.push(header(row));
+        lines.push(header(app, grid, &frame_of, row, &theme));
     }
     for (position, &r) in visible.iter().enumerate() {
-        let Some(row) = grid.rows.get(r) else {
-            continue;
-        };
-        let cursor_row = grid.row_offset + position == grid.row;
-        let id = app
-            .samples
-            .get(row.sample)
-            .map(|s| s.id.as_str())
-            .unwrap_or_default();
-        let mut spans = vec![Span::styled(
-            pad(&fit(id, id_width - 1), id_width),
-            style(
-                &theme,
-                if cursor_row {
-                    Role::Title
-                } else {
-                    Role::Answer
-                },
-            ),
-        )];
-        for &col in &shown_cols {
-            let cell = row.cells.get(col).copied().unwrap_or_default();
-            let role = if cursor_row && col == grid.col {
-                Role::Selection
-            } else {
-                cell_role(&cell)
-            };
-            spans.push(Span::styled(
-                pad(&fit(&cell.label(), cell_width), cell_width),
-                style(&theme, role),
-            ));
-            spans.push(Span::raw(" "));
+        if let Some(row) = grid.rows.get(r) {
+            let cursor_row = grid.row_offset + position == grid.row;
+            lines.push(body_row(app, grid, &frame_of, row, cursor_row, &theme));
         }
-        lines.push(Line::from(spans));
     }
     if grid.order.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -190,6 +114,111 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
         )));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The columns in sight.
+struct Columns<'a> {
+    shown: &'a [usize],
+    id_width: usize,
+    /// Columns off to the left, to the right.
+    more: (bool, bool),
+}
+
+/// Header row `row`: each variant's version (the cursor's column marked), teacher, compliance.
+fn header(
+    app: &App,
+    grid: &GridView,
+    columns: &Columns<'_>,
+    row: usize,
+    theme: &Theme,
+) -> Line<'static> {
+    let corner = match row {
+        0 => format!(
+            "{}{}",
+            if columns.more.0 { "◀" } else { "" },
+            if columns.more.1 { "▶" } else { "" }
+        ),
+        1 => "teacher".to_owned(),
+        _ => "passing".to_owned(),
+    };
+    let mut spans = vec![Span::styled(
+        pad(&fit(&corner, columns.id_width - 1), columns.id_width),
+        style(theme, Role::Muted),
+    )];
+    for &col in columns.shown {
+        let variant = &grid.variants[col];
+        let (label, role) = match row {
+            0 => {
+                let mark = if variant.current { "● " } else { "" };
+                (
+                    format!("{mark}{}", version_name(app, &variant.prompt_id)),
+                    if col == grid.col {
+                        Role::BorderFocused
+                    } else {
+                        Role::Title
+                    },
+                )
+            }
+            1 => (
+                format!("{}/{}", variant.provider, variant.model),
+                Role::Muted,
+            ),
+            _ => (
+                grid.compliance
+                    .get(col)
+                    .copied()
+                    .flatten()
+                    .map_or_else(|| "–".to_owned(), |c| format!("{:.0}%", c * 100.0)),
+                Role::KeyHint,
+            ),
+        };
+        spans.push(Span::styled(
+            pad(&fit(&label, COLUMN - 1), COLUMN),
+            style(theme, role),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// One sample's row: its id, then its cells in sight (the cursor's highlighted).
+fn body_row(
+    app: &App,
+    grid: &GridView,
+    columns: &Columns<'_>,
+    row: &GridRow,
+    cursor_row: bool,
+    theme: &Theme,
+) -> Line<'static> {
+    let id = app
+        .samples
+        .get(row.sample)
+        .map(|s| s.id.as_str())
+        .unwrap_or_default();
+    let mut spans = vec![Span::styled(
+        pad(&fit(id, columns.id_width - 1), columns.id_width),
+        style(
+            theme,
+            if cursor_row {
+                Role::Title
+            } else {
+                Role::Answer
+            },
+        ),
+    )];
+    for &col in columns.shown {
+        let cell = row.cells.get(col).copied().unwrap_or_default();
+        let role = if cursor_row && col == grid.col {
+            Role::Selection
+        } else {
+            cell_role(&cell)
+        };
+        spans.push(Span::styled(
+            pad(&fit(&cell.label(), COLUMN - 1), COLUMN - 1),
+            style(theme, role),
+        ));
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
 }
 
 fn cell_role(cell: &Cell) -> Role {

@@ -167,7 +167,10 @@ fn badges(
         if let Some(runs) = app.runs_of.get(id)
             && runs.last() != Some(&shown.run)
         {
-            let number = runs.iter().position(|&r| r == shown.run).map_or(0, |p| p + 1);
+            let number = runs
+                .iter()
+                .position(|&r| r == shown.run)
+                .map_or(0, |p| p + 1);
             badges.push(Span::styled(
                 format!(
                     "earlier run {number} of {} (prompt {}) ",

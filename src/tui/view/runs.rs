@@ -74,7 +74,10 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, list: &RunList)
             "{mark}{}{}{}{}{} {} {}{}",
             pad(&format!("{}", total - position), 4),
             pad(&version_name(app, &run.prompt_id), 9),
-            pad(&fit(&teacher, teacher_width.saturating_sub(1)), teacher_width),
+            pad(
+                &fit(&teacher, teacher_width.saturating_sub(1)),
+                teacher_width
+            ),
             pad(run.status.as_str(), 11),
             rule_mark(app, run),
             decision_mark(app, run),
