@@ -526,3 +526,34 @@ fn the_rules_that_differ_are_those_one_side_fails() {
         .collect();
     assert_eq!(budgets, [Some((5, 7)), Some((28, 10))]);
 }
+
+#[test]
+fn a_new_run_of_the_sample_replaces_the_earlier_run_shown() {
+    let mut app = two_versions(GOOD, GOOD);
+    press(&mut app, "l");
+    press(&mut app, "j");
+    press(&mut app, "enter");
+    assert!(app.viewing.is_some());
+    let commands = press(&mut app, "r");
+    let runs = workbench::start_submitted(&mut app, &commands);
+    let (key, _) = runs.first().cloned().expect("a run of q01");
+    assert_eq!(
+        app.viewing, None,
+        "the run asked for is what the pane follows"
+    );
+    service(
+        &mut app,
+        ServiceEvent::Saved {
+            key,
+            run: Box::new(run_as("third-q01", "q01", GOOD, &current())),
+            stored: Ok(()),
+        },
+    );
+    assert_eq!(app.viewing, None);
+    assert_eq!(
+        app.shown.as_ref().map(|s| s.run),
+        Some(index_of(&app, "third-q01"))
+    );
+    let saved = decisions(&press(&mut app, "a"));
+    assert_eq!(saved[0].run_id, "third-q01");
+}
