@@ -10,6 +10,8 @@
 //! - `screen 1 MB middle`: one whole 120×40 screen with a 1 MB transcript scrolled to its middle
 //!   (target ≤ 2 ms); `frame 1 MB middle`: the transcript view alone.
 //! - `resize 1 MB`: the first frame after a width change, which re-wraps everything.
+//! - `grid 1000 samples x 4 variants`: a cursor move and the whole 120×40 screen with the grid
+//!   open (`cargo bench --bench tui -- grid` times it alone).
 //!
 //! Run without `--bench` (criterion's test mode) only the 100 KB stream is timed.
 
@@ -347,6 +349,74 @@ fn bench_review_list(c: &mut Criterion) {
     group.finish();
 }
 
+/// The grid over 1,000 samples × 4 variants (prompt versions), each sample run once under
+/// each, a third of the runs failing a rule: a frame (a cursor move through `update`, then
+/// the whole 120×40 screen) must not work the cells out again, so it costs the rows in sight.
+fn bench_grid(c: &mut Criterion) {
+    const SAMPLES: usize = 1_000;
+    const VARIANTS: usize = 4;
+    let samples: Vec<moss_thinking::dataset::Sample> = (0..SAMPLES)
+        .map(|i| moss_thinking::dataset::Sample {
+            id: format!("s{i:04}"),
+            question: format!("第 {i} 个问题：天空为什么是蓝色的？"),
+            tags: Vec::new(),
+        })
+        .collect();
+    let mut runs = Vec::with_capacity(SAMPLES * VARIANTS);
+    for variant in 0..VARIANTS {
+        for (i, sample) in samples.iter().enumerate() {
+            let text = if (i + variant) % 3 == 0 {
+                workbench::OVER_BUDGET
+            } else {
+                workbench::GOOD
+            };
+            let mut run = workbench::run(&sample.id, text, RunStatus::Complete);
+            run.run_id = format!("{}-{variant}", sample.id);
+            run.prompt_id = format!("{variant:0>32}");
+            runs.push(run);
+        }
+    }
+    let mut app = workbench::app_of(samples, runs, Vec::new(), Session::default());
+    let start = Instant::now();
+    update(&mut app, Msg::Key(workbench::key_event("c")));
+    eprintln!(
+        "grid of {SAMPLES} samples × {VARIANTS} variants worked out in {:.2} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    let mut terminal = terminal();
+    let mut draw = |app: &mut App| {
+        terminal
+            .draw(|frame| moss_thinking::tui::view::draw(frame, app))
+            .expect("draws");
+    };
+    draw(&mut app);
+    let start = Instant::now();
+    for i in 0..FRAMES {
+        let key = if i % 2 == 0 { "j" } else { "k" };
+        update(&mut app, Msg::Key(workbench::key_event(key)));
+        draw(&mut app);
+    }
+    let frame = start.elapsed() / FRAMES;
+    eprintln!(
+        "grid {SAMPLES} samples × {VARIANTS} variants, 120×40: {:.1} µs per key + frame (target ≤ {} ms)",
+        frame.as_secs_f64() * 1e6,
+        FRAME_TARGET.as_millis(),
+    );
+    let mut group = c.benchmark_group("tui");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("grid 1000 samples x 4 variants frame 120x40", |b| {
+        let mut down = true;
+        b.iter(|| {
+            down = !down;
+            let key = if down { "j" } else { "k" };
+            update(&mut app, Msg::Key(workbench::key_event(key)));
+            draw(&mut app);
+        });
+    });
+    group.finish();
+}
+
 fn live(app: &mut App) -> &mut LiveView {
     &mut app.shown.as_mut().expect("the run is shown").live
 }
@@ -355,10 +425,16 @@ fn bench(c: &mut Criterion) {
     let benching = std::env::args().any(|arg| arg == "--bench");
     let rules = Arc::new(Rules::new(RulesConfig::default()).expect("default rules"));
     let theme = Theme::load("dark", None).expect("built-in theme");
+    // `cargo bench --bench tui -- grid` times the grid alone, without the streams' setup.
+    if std::env::args().skip(1).any(|arg| arg == "grid") {
+        bench_grid(c);
+        return;
+    }
     bench_stream(c, benching);
     if benching {
         bench_screen(c);
         bench_review_list(c);
+        bench_grid(c);
         bench_frames(c, &rules, &theme);
     }
 }

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use ratatui_textarea::TextArea;
 
+use super::grid::GridView;
 use super::history::HistoryView;
 use super::keymap::Keymap;
 use super::live::LiveView;
+pub use super::runs::{RunList, version_name};
+use super::side::SideBySide;
 use crate::curate::SystemChoice;
 use crate::dataset::Sample;
 use crate::exec::{ExecMode, Protection, SandboxCheck};
@@ -342,6 +345,12 @@ pub enum Layer {
     Question {
         scroll: u16,
     },
+    /// A sample's runs, newest first.
+    Runs(RunList),
+    /// Two runs of one sample side by side, segment by segment.
+    Compare(Box<SideBySide>),
+    /// The filtered samples × variants (prompt version, teacher).
+    Grid(Box<GridView>),
 }
 
 /// A one-line message in the status bar.
@@ -434,6 +443,10 @@ pub struct App {
     pub layers: Vec<Layer>,
     /// The selected sample's finished run, when it has one and none is in flight.
     pub shown: Option<ShownRun>,
+    /// A run of the selected sample shown instead of its latest (opened from the run list or
+    /// the grid): index into `runs`. Cleared when the selection changes or a new run of the
+    /// sample arrives; decisions act on the run shown.
+    pub viewing: Option<usize>,
     pub prompt: PromptState,
     pub notice: Option<Notice>,
     pub stats: Stats,
@@ -508,6 +521,7 @@ impl App {
             focus: Pane::Samples,
             layers: Vec::new(),
             shown: None,
+            viewing: None,
             prompt: PromptState {
                 path: prompt_path,
                 version,
@@ -829,13 +843,35 @@ impl App {
         !self.active.is_empty() || !self.queue.pending.is_empty()
     }
 
-    /// Rebuilds `shown` for the selected sample (its finished run, edited text where edited).
+    /// Rebuilds `shown` for the selected sample (the run viewed, else its latest finished run;
+    /// edited text where edited).
     pub(super) fn show_selected(&mut self) {
-        let Some(&run) = self.selected_sample().and_then(|s| self.latest.get(&s.id)) else {
+        self.viewing = self.viewing.filter(|&i| self.is_selected_run(i));
+        let Some(run) = self.shown_run_index() else {
             self.shown = None;
             return;
         };
         self.shown = Some(self.view_of(run));
+    }
+
+    /// Whether run `index` is one of the selected sample's.
+    fn is_selected_run(&self, index: usize) -> bool {
+        match (self.runs.get(index), self.selected_sample()) {
+            (Some(run), Some(sample)) => run.sample_id == sample.id,
+            _ => false,
+        }
+    }
+
+    /// The selected sample's run the main pane shows (and `a`, `x`, `A`, `e` decide on): the
+    /// one opened from the run list or the grid, else its latest.
+    #[must_use]
+    pub fn shown_run_index(&self) -> Option<usize> {
+        self.viewing
+            .filter(|&i| self.is_selected_run(i))
+            .or_else(|| {
+                self.selected_sample()
+                    .and_then(|s| self.latest.get(&s.id).copied())
+            })
     }
 
     /// The rules of the current prompt version: what new runs are judged by, and what the

@@ -97,6 +97,18 @@ actions! {
     Save => "save", "Save (prompt or edited output)";
     Close => "close", "Close the editor or view";
     MarkDiff => "mark_diff", "Mark a prompt version to diff against";
+    RunList => "run_list", "Every run of the selected sample, newest first";
+    SideBySide => "side_by_side", "Two runs of the sample side by side, segment by segment";
+    Grid => "grid", "The grid: filtered samples × variants (prompt version, teacher)";
+    Left => "left", "Left (the previous column)";
+    Right => "right", "Right (the next column)";
+    Open => "open", "Open the highlighted run or cell";
+    MarkRun => "mark_run", "Mark the run to compare with another";
+    ChooseLeft => "choose_left", "Choose the left run: accept it over the right one";
+    ChooseRight => "choose_right", "Choose the right run: accept it over the left one";
+    ChooseAnyway => "choose_anyway", "The next choice accepts the run even if it fails a rule";
+    Sort => "sort", "Sort: sample order / the column's score / difference to the first column";
+    OnlyFlips => "only_flips", "Only the samples whose pass status differs from the first column";
 }
 
 impl Action {
@@ -116,10 +128,23 @@ pub enum Scope {
     Editor,
     /// The prompt history view.
     History,
+    /// A sample's run list.
+    Runs,
+    /// Two runs side by side.
+    Compare,
+    /// Samples × variants.
+    Grid,
 }
 
 impl Scope {
-    pub const ALL: &'static [Scope] = &[Scope::Main, Scope::Editor, Scope::History];
+    pub const ALL: &'static [Scope] = &[
+        Scope::Main,
+        Scope::Editor,
+        Scope::History,
+        Scope::Runs,
+        Scope::Compare,
+        Scope::Grid,
+    ];
 
     /// The name of its table: `[keys.main]`.
     #[must_use]
@@ -128,6 +153,9 @@ impl Scope {
             Self::Main => "main",
             Self::Editor => "editor",
             Self::History => "history",
+            Self::Runs => "runs",
+            Self::Compare => "compare",
+            Self::Grid => "grid",
         }
     }
 
@@ -175,6 +203,9 @@ impl Scope {
                 A::PromptEditor,
                 A::PromptHistory,
                 A::ShowQuestion,
+                A::RunList,
+                A::SideBySide,
+                A::Grid,
             ],
             Self::Editor => &[A::Save, A::Close, A::Undo, A::Redo],
             Self::History => &[
@@ -183,6 +214,41 @@ impl Scope {
                 A::PageDown,
                 A::PageUp,
                 A::MarkDiff,
+                A::Close,
+                A::Help,
+            ],
+            Self::Runs => &[
+                A::Down,
+                A::Up,
+                A::Open,
+                A::MarkRun,
+                A::SideBySide,
+                A::Close,
+                A::Help,
+            ],
+            Self::Compare => &[
+                A::Down,
+                A::Up,
+                A::PageDown,
+                A::PageUp,
+                A::NextSample,
+                A::PrevSample,
+                A::ChooseLeft,
+                A::ChooseRight,
+                A::ChooseAnyway,
+                A::Close,
+                A::Help,
+            ],
+            Self::Grid => &[
+                A::Down,
+                A::Up,
+                A::Left,
+                A::Right,
+                A::PageDown,
+                A::PageUp,
+                A::Sort,
+                A::OnlyFlips,
+                A::Open,
                 A::Close,
                 A::Help,
             ],

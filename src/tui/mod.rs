@@ -6,12 +6,15 @@
 
 pub mod app;
 pub mod effects;
+pub mod grid;
 pub mod highlight;
 pub mod history;
 pub mod keymap;
 pub mod live;
 pub mod logging;
 pub mod runner;
+pub mod runs;
+pub mod side;
 pub mod style;
 pub mod terminal;
 pub(crate) mod text;

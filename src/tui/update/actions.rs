@@ -113,7 +113,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
             );
             app.layers.push(Layer::History(Box::new(view)));
         }
-        Action::Save | Action::Close | Action::MarkDiff | Action::Redo => {}
+        other => super::views::main_action(app, other),
     }
 }
 
@@ -216,6 +216,7 @@ pub(super) fn select_visible(app: &mut App, position: usize) {
     };
     if index != app.selected {
         app.selected = index;
+        app.viewing = None;
         app.session_dirty = true;
         app.rules_scroll = 0;
         app.show_selected();
@@ -225,7 +226,7 @@ pub(super) fn select_visible(app: &mut App, position: usize) {
 /// Moves to the next visible sample after the selected one that waits for a curator (wrapping
 /// round); `decided` is the sample just decided on, which still counts as unreviewed until its
 /// decision is on disk. Says so when none is left.
-fn advance(app: &mut App, decided: usize) {
+pub(super) fn advance(app: &mut App, decided: usize) {
     let states = app.states();
     let at = position_in_visible(app).unwrap_or(0);
     let n = app.visible.len();
@@ -364,6 +365,7 @@ fn submit(app: &mut App, index: usize, next: bool, commands: &mut Vec<Command>) 
     );
     if index == app.selected {
         app.shown = None;
+        app.viewing = None;
     }
     if app.prompt.dirty {
         notify(
@@ -523,7 +525,9 @@ pub(super) fn run_finished(app: &mut App, key: RunKey, run: Run, stored: Result<
     active.live.finish(run.rules.clone());
     let sample = active.sample;
     app.add_run(run);
+    super::views::refresh_grid(app);
     if sample == app.selected {
+        app.viewing = None;
         app.shown = Some(ShownRun {
             run: app.runs.len() - 1,
             live: active.live,
@@ -542,7 +546,7 @@ fn decidable(app: &mut App) -> Option<usize> {
         notify(app, "wait for the run to finish (or Esc to cancel it)");
         return None;
     }
-    let Some(&run) = app.selected_sample().and_then(|s| app.latest.get(&s.id)) else {
+    let Some(run) = app.shown_run_index() else {
         notify(app, "this sample has no run yet (Enter runs it)");
         return None;
     };
@@ -555,21 +559,39 @@ fn accept(app: &mut App, anyway: bool, commands: &mut Vec<Command>) {
     let Some(index) = decidable(app) else {
         return;
     };
-    let run = &app.runs[index];
+    let sample = app.selected;
+    if accept_run(app, index, None, anyway, commands) {
+        advance(app, sample);
+    }
+}
+
+/// Asks for run `index` to be accepted (over run `over`, when chosen in a side-by-side):
+/// refused, with a notice, when it is not complete, a placeholder, or fails an enabled rule and
+/// not `anyway`. Whether the decision was sent.
+pub(super) fn accept_run(
+    app: &mut App,
+    index: usize,
+    over: Option<usize>,
+    anyway: bool,
+    commands: &mut Vec<Command>,
+) -> bool {
+    let Some(run) = app.runs.get(index) else {
+        return false;
+    };
     if !run.is_complete() {
         let status = run.status.as_str();
         notify_error(
             app,
             format!("a {status} run cannot be accepted: regenerate it (r)"),
         );
-        return;
+        return false;
     }
     if run.is_placeholder() {
         notify_error(
             app,
             "this is the offline replay's placeholder, not a model's answer: it cannot be accepted; run it with a real teacher",
         );
-        return;
+        return false;
     }
     let failing: Vec<String> = app
         .text_rules(run)
@@ -578,24 +600,36 @@ fn accept(app: &mut App, anyway: bool, commands: &mut Vec<Command>) {
         .map(|r| r.id.to_string())
         .collect();
     if !failing.is_empty() && !anyway {
-        let key = key_hint(app, Action::AcceptAnyway);
+        let (key, then) = if over.is_some() {
+            (
+                app.settings
+                    .keymap
+                    .keys(crate::tui::keymap::Scope::Compare, Action::ChooseAnyway)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Action::ChooseAnyway.as_str().to_owned()),
+                " then the choice",
+            )
+        } else {
+            (key_hint(app, Action::AcceptAnyway), "")
+        };
         notify_error(
             app,
             format!(
-                "not accepted: it fails {}; {key} accepts it anyway (recorded), e edits it",
+                "not accepted: it fails {}; {key}{then} accepts it anyway (recorded), e edits it",
                 failing.join(", ")
             ),
         );
-        return;
+        return false;
     }
     let mut decision = decision_on(run, Verdict::Accepted);
     // `A` says "whatever the rules say": the export, which judges by the rules in force now,
     // may find a failure the recorded verdicts do not show.
     decision.override_rules = anyway;
-    let sample = app.selected;
+    decision.over = over.and_then(|i| app.runs.get(i)).map(|r| r.run_id.clone());
     app.saving += 1;
     commands.push(Command::SaveDecision(decision));
-    advance(app, sample);
+    true
 }
 
 /// A decision on `run` with its ids filled in.
@@ -749,7 +783,7 @@ fn editable(app: &mut App) -> Option<(usize, String)> {
 /// The rules of prompt version `id` as they resolve now ([`Judge`]: its front matter over the
 /// config's layers). The current version's own; should the config itself not resolve, the
 /// current rules.
-fn rules_of_version(app: &App, id: &str) -> Arc<Rules> {
+pub(super) fn rules_of_version(app: &App, id: &str) -> Arc<Rules> {
     if id == app.prompt.version.id {
         return Arc::clone(app.rules());
     }
@@ -802,8 +836,17 @@ pub(super) fn decision_saved(app: &mut App, decision: &Decision) {
         app.show_selected();
     }
     app.refilter_sample(&sample);
+    super::views::refresh_grid(app);
     let a = key_hint(app, Action::Accept);
     let text = match verdict {
+        Verdict::Accepted if decision.over.is_some() => format!(
+            "{sample}: chosen over the other run{}",
+            if decision.override_rules {
+                " (anyway: exports take it whatever the rules say)"
+            } else {
+                ""
+            }
+        ),
         Verdict::Accepted if decision.override_rules => {
             format!("{sample}: accepted anyway (recorded: exports take it whatever the rules say)")
         }

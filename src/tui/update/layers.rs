@@ -104,6 +104,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
         Some(Layer::EditOutput(_)) => output_editor_key(app, key, editor_action, commands),
         Some(Layer::Reject(_)) => reject_key(app, key, commands),
         Some(Layer::Bulk(_)) => bulk_key(app, key, commands),
+        Some(Layer::Runs(_) | Layer::Compare(_) | Layer::Grid(_)) => views_key(app, key, commands),
         Some(Layer::Question { scroll }) => match key.code {
             KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
@@ -114,6 +115,10 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             }
         },
     }
+}
+
+fn views_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
+    super::views::key(app, key, commands);
 }
 
 /// The output editor: Ctrl-S saves the edit, Esc closes (asking first when the text changed),

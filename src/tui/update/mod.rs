@@ -4,6 +4,7 @@
 
 mod actions;
 mod layers;
+mod views;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -208,6 +209,7 @@ fn mouse(app: &mut App, mouse: MouseEvent) {
     };
     match app.layers.last_mut() {
         Some(Layer::History(history)) => history.scroll_by(rows),
+        Some(Layer::Compare(_)) => views::scroll(app, rows),
         Some(_) => {}
         None => {
             if let Some(live) = actions::live_mut(app) {

@@ -294,6 +294,9 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
         (Scope::Main, "Main screen"),
         (Scope::Editor, "Editors (prompt, output)"),
         (Scope::History, "Prompt history"),
+        (Scope::Runs, "Run list (l)"),
+        (Scope::Compare, "Side by side (v)"),
+        (Scope::Grid, "Grid (c)"),
     ] {
         if !lines.is_empty() {
             lines.push(Line::default());

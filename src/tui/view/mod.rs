@@ -2,8 +2,11 @@
 //! fill render caches).
 
 mod dialogs;
+mod grid;
 mod panes;
+mod runs;
 mod samples;
+mod side;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -27,10 +30,16 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
     let full = app.layers.iter().rposition(|l| {
         matches!(
             l,
-            Layer::PromptEditor | Layer::History(_) | Layer::EditOutput(_)
+            Layer::PromptEditor
+                | Layer::History(_)
+                | Layer::EditOutput(_)
+                | Layer::Compare(_)
+                | Layer::Grid(_)
         )
     });
     match full {
+        Some(i) if matches!(app.layers[i], Layer::Compare(_)) => side::draw(frame, main, app, i),
+        Some(i) if matches!(app.layers[i], Layer::Grid(_)) => grid::draw(frame, main, app, i),
         Some(i) => dialogs::full_screen(frame, main, app, i),
         None => main_screen(frame, main, app),
     }
@@ -44,7 +53,13 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
             Layer::Reject(dialog) => dialogs::reject(frame, main, app, dialog),
             Layer::Bulk(dialog) => dialogs::bulk(frame, main, app, dialog),
             Layer::Question { scroll } => dialogs::question(frame, main, app, *scroll),
-            Layer::Filter | Layer::PromptEditor | Layer::History(_) | Layer::EditOutput(_) => {}
+            Layer::Runs(list) => runs::draw(frame, main, app, list),
+            Layer::Filter
+            | Layer::PromptEditor
+            | Layer::History(_)
+            | Layer::EditOutput(_)
+            | Layer::Compare(_)
+            | Layer::Grid(_) => {}
         }
     }
 }
@@ -187,6 +202,38 @@ fn hint_line(app: &App) -> Line<'static> {
                 Action::Close,
             ],
         ),
+        Some(Layer::Runs(_)) => (
+            Scope::Runs,
+            &[
+                Action::Open,
+                Action::MarkRun,
+                Action::SideBySide,
+                Action::Close,
+                Action::Help,
+            ],
+        ),
+        Some(Layer::Compare(_)) => (
+            Scope::Compare,
+            &[
+                Action::ChooseLeft,
+                Action::ChooseRight,
+                Action::ChooseAnyway,
+                Action::NextSample,
+                Action::PrevSample,
+                Action::Close,
+            ],
+        ),
+        Some(Layer::Grid(_)) => (
+            Scope::Grid,
+            &[
+                Action::Open,
+                Action::Sort,
+                Action::OnlyFlips,
+                Action::Right,
+                Action::Close,
+                Action::Help,
+            ],
+        ),
         _ => (
             Scope::Main,
             &[
@@ -197,6 +244,9 @@ fn hint_line(app: &App) -> Line<'static> {
                 Action::Edit,
                 Action::Help,
                 Action::Quit,
+                Action::RunList,
+                Action::SideBySide,
+                Action::Grid,
                 Action::Regenerate,
                 Action::RunAll,
                 Action::Export,
@@ -242,6 +292,19 @@ fn short_name(action: Action) -> &'static str {
         Action::Down => "select",
         Action::MarkDiff => "mark base",
         Action::PageDown => "scroll diff",
+        Action::RunList => "runs",
+        Action::SideBySide => "compare",
+        Action::Grid => "grid",
+        Action::Open => "open",
+        Action::MarkRun => "mark",
+        Action::ChooseLeft => "choose left",
+        Action::ChooseRight => "choose right",
+        Action::ChooseAnyway => "anyway",
+        Action::NextSample => "next sample",
+        Action::PrevSample => "previous",
+        Action::Sort => "sort",
+        Action::OnlyFlips => "only flips",
+        Action::Right => "columns",
         other => other.as_str(),
     }
 }

@@ -163,6 +163,23 @@ fn badges(
             Role::RuleFail
         };
         badges.push(Span::styled(format!("{status} "), style(theme, role)));
+        // Opened from the run list or the grid: say it is not the latest, and which it is.
+        if let Some(runs) = app.runs_of.get(id)
+            && runs.last() != Some(&shown.run)
+        {
+            let number = runs
+                .iter()
+                .position(|&r| r == shown.run)
+                .map_or(0, |p| p + 1);
+            badges.push(Span::styled(
+                format!(
+                    "earlier run {number} of {} (prompt {}) ",
+                    runs.len(),
+                    crate::tui::app::version_name(app, &run.prompt_id)
+                ),
+                style(theme, Role::KeyHint),
+            ));
+        }
         if shown.edited {
             badges.push(Span::styled("edited ", style(theme, Role::Edited)));
         }
