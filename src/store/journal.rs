@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use super::{Decision, DecisionLog, RunLog, Session, StoreError, Workspace};
+use super::{
+    Decision, DecisionLog, RunLog, Session, StoreError, VersionLabel, VersionLog, Workspace,
+};
 use crate::run::{PromptVersion, Run};
 
 /// What the journal writes.
@@ -22,6 +24,8 @@ pub enum Entry {
     Run(Box<Run>),
     Decision(Decision),
     Session(Session),
+    /// A prompt version's label and note (`.moss/versions.jsonl`).
+    Version(VersionLabel),
 }
 
 /// Called with the entry back and whether it is on disk.
@@ -52,6 +56,7 @@ impl Journal {
         let writer = Writer {
             runs: workspace.run_log()?,
             decisions: None,
+            versions: None,
             workspace,
         };
         let (sender, receiver) = mpsc::channel::<(Entry, Ack)>();
@@ -124,6 +129,7 @@ struct Writer {
     workspace: Workspace,
     runs: RunLog,
     decisions: Option<DecisionLog>,
+    versions: Option<VersionLog>,
 }
 
 impl Writer {
@@ -164,6 +170,7 @@ impl Writer {
                 }
                 Entry::Prompt(prompt) => self.workspace.save_prompt(prompt).map(|_| ()),
                 Entry::Session(session) => self.workspace.save_session(session),
+                Entry::Version(line) => self.append_version(line),
             };
             ack(entry, result.map_err(|e| e.to_string()));
         }
@@ -195,6 +202,14 @@ impl Writer {
         for (entry, ack) in decisions {
             ack(entry, result.clone());
         }
+    }
+
+    fn append_version(&mut self, line: &VersionLabel) -> Result<(), StoreError> {
+        let log = match &mut self.versions {
+            Some(log) => log,
+            slot => slot.insert(self.workspace.version_log()?),
+        };
+        log.append(line)
     }
 
     fn append_decisions(&mut self, decisions: &[&Decision]) -> Result<(), StoreError> {
