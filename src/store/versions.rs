@@ -94,6 +94,11 @@ impl Versions {
             .filter(|n| !n.is_empty())
     }
 
+    /// The ids of the versions that have a label.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.by_id.keys().map(String::as_str)
+    }
+
     /// How many versions have a label.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -77,7 +77,7 @@ actions! {
     NextSample => "next_sample", "Next sample, whatever pane has focus";
     PrevSample => "prev_sample", "Previous sample, whatever pane has focus";
     RunSelected => "run_selected", "Run the selected sample";
-    RunAll => "run_all", "Run every sample shown (the filtered set) through the queue";
+    RunAll => "run_all", "Run the samples shown: N runs each, of all, the failing or those without a run";
     Cancel => "cancel", "Cancel the selected sample's run, or clear the queue";
     Regenerate => "regenerate", "Run the selected sample again";
     Accept => "accept", "Accept the output (its edited text when edited) and go to the next unreviewed";
@@ -97,6 +97,7 @@ actions! {
     Save => "save", "Save (prompt or edited output)";
     Close => "close", "Close the editor or view";
     MarkDiff => "mark_diff", "Mark a prompt version to diff against";
+    Restore => "restore", "Restore the highlighted version's text into the prompt editor (unsaved)";
 }
 
 impl Action {
@@ -183,6 +184,7 @@ impl Scope {
                 A::PageDown,
                 A::PageUp,
                 A::MarkDiff,
+                A::Restore,
                 A::Close,
                 A::Help,
             ],

@@ -72,7 +72,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
         }
         Some(Layer::PromptEditor) => {
             match editor_action {
-                Some(Action::Save) => return actions::save_prompt(app, commands),
+                Some(Action::Save) => return actions::save_prompt(app),
                 Some(Action::Close) => {
                     app.layers.pop();
                     return;
@@ -95,6 +95,12 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             Some(Action::PageDown) => history.scroll_by(PAGE_ROWS),
             Some(Action::PageUp) => history.scroll_by(-PAGE_ROWS),
             Some(Action::MarkDiff) => history.mark(),
+            Some(Action::Restore) => {
+                let chosen = history
+                    .selected_text()
+                    .map(|(id, text)| (id.to_owned(), std::sync::Arc::clone(text)));
+                super::versions::restore(app, chosen);
+            }
             Some(Action::Close | Action::Quit) => {
                 app.layers.pop();
             }
@@ -104,6 +110,9 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
         Some(Layer::EditOutput(_)) => output_editor_key(app, key, editor_action, commands),
         Some(Layer::Reject(_)) => reject_key(app, key, commands),
         Some(Layer::Bulk(_)) => bulk_key(app, key, commands),
+        Some(Layer::SaveVersion(_)) => super::versions::save_dialog_key(app, key, commands),
+        Some(Layer::RunMany(_)) => super::batch::key(app, key, commands),
+        Some(Layer::ConfirmRestore { .. }) => super::versions::confirm_restore_key(app, key),
         Some(Layer::Question { scroll }) => match key.code {
             KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
@@ -501,6 +510,7 @@ pub(super) fn paste(app: &mut App, text: &str) {
             editor.area.insert_str(text);
             editor.refresh();
         }
+        Some(Layer::SaveVersion(dialog)) => super::versions::paste(dialog, text),
         Some(Layer::Reject(dialog)) => {
             dialog
                 .text
