@@ -78,7 +78,7 @@ enum Command {
     /// --pairs writes preference data for DPO instead: every output accepted over another run
     /// of its sample in a side-by-side comparison is a pair, the accepted text (edited where
     /// edited) chosen and the other run's transcript rejected, for --target trl (the default)
-    /// or llama-factory (with a "ranking": true dataset_info.json entry); the DPO training
+    /// or llama-factory (its dataset list gets an entry with "ranking": true); the DPO training
     /// command is printed. Pairs where either run is a placeholder or incomplete, or whose
     /// chosen text fails a rule and was not accepted anyway, are refused and listed.
     Export(ExportArgs),

@@ -1532,8 +1532,14 @@ fn pairs_go_out_in_trl_and_llama_factory_preference_formats() {
             && err.contains("--dataset pairs --dataset_dir data "),
         "{err}"
     );
+}
 
-    // --with-meta: where the pair came from.
+#[test]
+fn pairs_with_meta_say_where_they_came_from() {
+    let bench = Bench::new();
+    let worse = bench.run_with("r0", "q1", OVER_BUDGET);
+    let better = bench.run_with("r1", "q1", INTERLEAVED);
+    bench.prefer(&better, &worse, false);
     let (records, _) = bench.export_ok(&["--pairs", "--with-meta"]);
     let meta = &records[0]["meta"];
     assert_eq!(meta["chosen_run_id"], "r1");

@@ -73,7 +73,7 @@ const OLD: &str = "+++\ntemperature = 0.7\n+++\n你是老师。先思考，再�
 fn app_with_two_versions() -> App {
     let mut old_run = run("q01", GOOD, RunStatus::Complete);
     old_run.prompt_id = prompt_id(OLD);
-    old_run.run_id = "old".to_owned();
+    "old".clone_into(&mut old_run.run_id);
     old_run.timings.started_at_ms = 1_795_132_800_000;
     let mut new_run = run("q02", GOOD, RunStatus::Complete);
     new_run.timings.started_at_ms = 1_795_478_400_000;

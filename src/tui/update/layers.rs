@@ -89,24 +89,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             }
             app.prompt.dirty = app.prompt.editor_text() != app.prompt.version.text;
         }
-        Some(Layer::History(history)) => match history_action {
-            Some(Action::Down) => history.select_next(),
-            Some(Action::Up) => history.select_prev(),
-            Some(Action::PageDown) => history.scroll_by(PAGE_ROWS),
-            Some(Action::PageUp) => history.scroll_by(-PAGE_ROWS),
-            Some(Action::MarkDiff) => history.mark(),
-            Some(Action::Restore) => {
-                let chosen = history
-                    .selected_text()
-                    .map(|(id, text)| (id.to_owned(), std::sync::Arc::clone(text)));
-                super::versions::restore(app, chosen);
-            }
-            Some(Action::Close | Action::Quit) => {
-                app.layers.pop();
-            }
-            Some(Action::Help) => app.layers.push(Layer::Help { scroll: 0 }),
-            _ => {}
-        },
+        Some(Layer::History(_)) => history_key(app, history_action),
         Some(Layer::EditOutput(_)) => output_editor_key(app, key, editor_action, commands),
         Some(Layer::Reject(_)) => reject_key(app, key, commands),
         Some(Layer::Bulk(_)) => bulk_key(app, key, commands),
@@ -122,6 +105,31 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
                 app.layers.pop();
             }
         },
+    }
+}
+
+/// The prompt history: move, mark a base, scroll the diff, restore a version, close.
+fn history_key(app: &mut App, action: Option<Action>) {
+    let Some(Layer::History(history)) = app.layers.last_mut() else {
+        return;
+    };
+    match action {
+        Some(Action::Down) => history.select_next(),
+        Some(Action::Up) => history.select_prev(),
+        Some(Action::PageDown) => history.scroll_by(PAGE_ROWS),
+        Some(Action::PageUp) => history.scroll_by(-PAGE_ROWS),
+        Some(Action::MarkDiff) => history.mark(),
+        Some(Action::Restore) => {
+            let chosen = history
+                .selected_text()
+                .map(|(id, text)| (id.to_owned(), std::sync::Arc::clone(text)));
+            super::versions::restore(app, chosen);
+        }
+        Some(Action::Close | Action::Quit) => {
+            app.layers.pop();
+        }
+        Some(Action::Help) => app.layers.push(Layer::Help { scroll: 0 }),
+        _ => {}
     }
 }
 

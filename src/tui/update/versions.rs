@@ -48,7 +48,7 @@ pub(super) fn save_dialog_key(app: &mut App, key: KeyEvent, commands: &mut Vec<C
         KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => field.push(c),
         KeyCode::Enter => {
             let dialog = dialog.clone();
-            confirm(app, dialog, commands);
+            confirm(app, &dialog, commands);
         }
         _ => {}
     }
@@ -65,7 +65,7 @@ pub(super) fn paste(dialog: &mut VersionDialog, text: &str) {
 
 /// Saves the editor's text with the dialog's label and note; a label another version has is
 /// refused and the dialog stays.
-fn confirm(app: &mut App, dialog: VersionDialog, commands: &mut Vec<Command>) {
+fn confirm(app: &mut App, dialog: &VersionDialog, commands: &mut Vec<Command>) {
     let label = dialog.label.trim().to_owned();
     if label.is_empty() {
         notify_error(app, "a version needs a label");
