@@ -1461,11 +1461,11 @@ fn pairs_go_out_in_trl_and_llama_factory_preference_formats() {
     );
     assert_eq!(
         record["chosen"],
-        json!([{"role": "assistant", "content": INTERLEAVED}])
+        json!([{"role": "assistant", "content": INTERLEAVED, "reasoning_content": ""}])
     );
     assert_eq!(
         record["rejected"],
-        json!([{"role": "assistant", "content": OVER_BUDGET}])
+        json!([{"role": "assistant", "content": OVER_BUDGET, "reasoning_content": ""}])
     );
     assert!(
         err.contains("moss: exported 1 preference pair (0 edited)"),

@@ -239,10 +239,15 @@ fn select<'a>(
     Ok(selected)
 }
 
+/// A chat message; an assistant's carries an empty `reasoning_content`, as the SFT `trl`
+/// target writes it, so that a Qwen3-style chat template keeps the whole answer (thinks
+/// included) as its content instead of splitting it at `</think>`.
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'a str,
     content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -303,21 +308,25 @@ fn line(
             prompt.push(Message {
                 role: "system",
                 content: system,
+                reasoning_content: None,
             });
         }
         prompt.push(Message {
             role: "user",
             content: question,
+            reasoning_content: None,
         });
         serde_json::to_string(&TrlLine {
             prompt,
             chosen: [Message {
                 role: "assistant",
                 content: pair.chosen_text(),
+                reasoning_content: Some(""),
             }],
             rejected: [Message {
                 role: "assistant",
                 content: &pair.rejected.transcript,
+                reasoning_content: Some(""),
             }],
             meta,
         })
