@@ -280,6 +280,15 @@ mod tests {
         handle
             .send(Entry::Session(Session::default()), ack("session".into()))
             .expect("sent");
+        let label = VersionLabel {
+            prompt_id: prompt.id.clone(),
+            label: "v1".to_owned(),
+            note: "先回答".to_owned(),
+            at_ms: 1,
+        };
+        handle
+            .send(Entry::Version(label), ack("label".into()))
+            .expect("sent");
         // `finish` waits for every handle: this one is done.
         drop(handle);
         journal.finish();
@@ -287,7 +296,11 @@ mod tests {
         let mut expected = vec!["prompt".to_owned()];
         expected.extend((0..50).map(|i| format!("run {i}")));
         expected.push("session".to_owned());
+        expected.push("label".to_owned());
         assert_eq!(acked, expected);
+        let versions = workspace.load_versions().expect("labels");
+        assert_eq!(versions.label(&prompt.id), Some("v1"));
+        assert_eq!(versions.note(&prompt.id), Some("先回答"));
         let loaded = workspace.load_runs().expect("runs");
         let ids: Vec<&str> = loaded.runs.iter().map(|r| r.run_id.as_str()).collect();
         let want: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();
