@@ -72,8 +72,8 @@ pub struct VariantArg {
 
 fn parse_variant(s: &str) -> Result<VariantArg, String> {
     let (prompt, teacher) = match s.rsplit_once('@') {
-        Some((prompt, teacher)) if !prompt.is_empty() => (prompt, Some(teacher)),
-        _ => (s, None),
+        Some((prompt, teacher)) => (prompt, Some(teacher)),
+        None => (s, None),
     };
     if prompt.trim().is_empty() {
         return Err("give a prompt file, a saved version, or none".to_owned());

@@ -18,6 +18,10 @@ use crate::run::{Judge, JudgeError, Run};
 use crate::store::{Curation, Decision, StoreError, Verdict, Workspace, fold};
 use crate::transcript::{RuleContext, RuleResult, Rules, Transcript};
 
+mod pairs;
+
+pub use pairs::{PAIR_TARGETS, export_pairs};
+
 /// Which system prompt goes into each exported example.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum SystemChoice {
@@ -112,6 +116,20 @@ pub enum CurateError {
         "--with-meta cannot go into {format}: OpenAI's fine-tuning file check rejects any key but \"messages\" (export without it, or with --format messages)"
     )]
     MetaNotAllowed { format: ExportFormat },
+    /// Preference pairs go only to a consumer that trains on them.
+    #[error(
+        "preference pairs are written for trl or llama-factory, not {format} (--pairs --target trl|llama-factory)"
+    )]
+    PairsTarget { format: ExportFormat },
+    /// No pair to write; an existing file is left as it was.
+    #[error("{}", no_pairs(store, refused, *replayed))]
+    NoPairs {
+        store: PathBuf,
+        refused: Vec<String>,
+        /// Pairs with a replayed run left out.
+        replayed: usize,
+        warnings: Vec<String>,
+    },
     #[error(transparent)]
     Template(#[from] TemplateError),
     /// The chat template cuts or adds to some answers; nothing was written.
@@ -159,6 +177,26 @@ fn nothing_to_export(store: &Path, refused: &[String], replayed: usize) -> Strin
     }
     if refused.is_empty() && replayed == 0 {
         text.push_str(": accept outputs in the workbench first");
+    }
+    text
+}
+
+fn no_pairs(store: &Path, refused: &[String], replayed: usize) -> String {
+    let mut text = format!("no preference pairs to export in {}", store.display());
+    if !refused.is_empty() {
+        let _ = write!(text, ": every one was refused ({})", refused.join("; "));
+    }
+    if replayed > 0 {
+        let pairs = if replayed == 1 { "pair" } else { "pairs" };
+        let _ = write!(
+            text,
+            "; {replayed} {pairs} with a run of the offline replay teacher left out (--include-replayed takes them)"
+        );
+    }
+    if refused.is_empty() && replayed == 0 {
+        text.push_str(
+            ": a pair is an output accepted over another run of its sample in a side-by-side comparison",
+        );
     }
     text
 }

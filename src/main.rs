@@ -75,6 +75,13 @@ enum Command {
     /// generate is writing it. Exit status: 0 when written (even with refusals), 1 when the
     /// chat template cuts or adds to an answer, 2 when nothing is accepted and on usage, IO or
     /// template errors.
+    ///
+    /// --pairs writes preference data for DPO instead: every output accepted over another run
+    /// of its sample in a side-by-side comparison is a pair, the accepted text (edited where
+    /// edited) chosen and the other run's transcript rejected, for --target trl (the default)
+    /// or llama-factory (its dataset list gets an entry with "ranking": true); the DPO training
+    /// command is printed. Pairs where either run is a placeholder or incomplete, or whose
+    /// chosen text fails a rule and was not accepted anyway, are refused and listed.
     Export(ExportArgs),
     /// Check the sandbox that runs model-written code, or run code in it.
     ///
@@ -136,6 +143,12 @@ struct ExportArgs {
     /// Write the export even when the template check fails (the exit status is still 1).
     #[arg(long, requires = "check_template")]
     write_anyway: bool,
+    /// Write preference pairs (chosen / rejected) from side-by-side choices, for DPO: TRL's
+    /// conversational preference format (--target trl, the default) or LLaMA-Factory's
+    /// sharegpt ranking format (--target llama-factory). The system prompt follows --system
+    /// (teacher: the chosen run's prompt); --with-meta adds run and prompt ids and measures.
+    #[arg(long, conflicts_with_all = ["only_passing", "check_template"])]
+    pairs: bool,
     /// The workspace folder holding .moss/ (default: the current directory).
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
@@ -557,8 +570,18 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     // No lock: the export only reads the workspace, and its file is outside it. A run being
     // appended meanwhile is a torn last line, skipped with a warning.
     let workspace = Workspace::open(&workspace_dir)?;
+    let format = if args.pairs {
+        if let Some(layout) = args.format.format {
+            anyhow::bail!(
+                "--pairs writes for a trainer: give --target trl or --target llama-factory, not --format {layout}"
+            );
+        }
+        args.format.target.unwrap_or(ExportFormat::Trl)
+    } else {
+        args.format.chosen()
+    };
     let options = ExportOptions {
-        format: args.format.chosen(),
+        format,
         system: args.system,
         with_meta: args.with_meta,
         out: args.out,
@@ -570,6 +593,9 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         write_anyway: args.write_anyway,
     };
     let stderr = io::stderr();
+    if args.pairs {
+        return run_pairs_export(&workspace, &options);
+    }
     let data = options.out.display().to_string();
     let report = match curate::export_accepted(&workspace, &options) {
         Ok(report) => report,
@@ -603,6 +629,63 @@ fn run_export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         )?;
         return Ok(ExitCode::from(EXIT_TEMPLATE_FAILED));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `moss export --pairs`: preference pairs, their refusals, the DPO command.
+fn run_pairs_export(workspace: &Workspace, options: &ExportOptions) -> anyhow::Result<ExitCode> {
+    let mut notes = io::stderr().lock();
+    let report = match curate::export_pairs(workspace, options) {
+        Ok(report) => report,
+        Err(err) => {
+            if let CurateError::NoPairs { warnings, .. } = &err {
+                for warning in warnings {
+                    writeln!(notes, "moss: {warning}")?;
+                }
+            }
+            return Err(err.into());
+        }
+    };
+    for warning in &report.warnings {
+        writeln!(notes, "moss: {warning}")?;
+    }
+    for refused in &report.refused {
+        writeln!(notes, "moss: refused {refused}")?;
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    if report.replayed > 0 {
+        writeln!(
+            notes,
+            "moss: left out {} pair{} with a run of the offline replay teacher (--include-replayed takes them)",
+            report.replayed,
+            plural(report.replayed)
+        )?;
+    }
+    write!(
+        notes,
+        "moss: exported {} preference pair{} ({} edited) to {} ({})",
+        report.written,
+        plural(report.written),
+        report.edited,
+        report.path.display(),
+        options.format.as_str()
+    )?;
+    if report.refused.is_empty() {
+        writeln!(notes)?;
+    } else {
+        writeln!(
+            notes,
+            "; {} pair{} refused, listed above",
+            report.refused.len(),
+            plural(report.refused.len())
+        )?;
+    }
+    write_consumer_notes(
+        options.format,
+        &report.notes,
+        report.training.as_deref(),
+        &mut notes,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

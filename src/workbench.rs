@@ -70,6 +70,8 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     warnings.extend(decisions.warnings);
     let (session, session_warning) = workspace.load_session()?;
     warnings.extend(session_warning);
+    let mut versions = workspace.load_versions()?;
+    warnings.append(&mut versions.warnings);
     let prompt_texts = snapshots(&workspace, &loaded.runs);
     let log = logging::init().ok();
     let settings = Settings {
@@ -97,6 +99,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         settings,
         warnings,
     });
+    app.versions = versions;
     tracing::info!(
         workspace = %app.settings.workspace.display(),
         teacher = %app.settings.teacher.provider,

@@ -1392,3 +1392,231 @@ fn target_and_format_choices_are_checked_before_anything_is_read() {
         "{err}"
     );
 }
+
+/// A think longer than the answer before it: fails `think-budget`.
+const OVER_BUDGET: &str =
+    "是蓝色。\n<think>这里的思考远远超过了前面回答的字数，所以预算规则一定会失败。</think>\n好的。";
+
+impl Bench {
+    /// A complete run of `sample` answering `text`, recorded.
+    fn run_with(&self, id: &str, sample: &str, text: &str) -> Run {
+        let mut run = make_run(id, sample, RunStatus::Complete, &self.prompt.id);
+        text.clone_into(&mut run.transcript);
+        let parsed = Transcript::parse(text, CountMode::Mixed);
+        run.segments = SegmentSummary::of(&parsed);
+        run.rules =
+            moss_thinking::transcript::evaluate(&parsed, RuleContext::Live { model_results: 0 });
+        self.record(&run);
+        run
+    }
+
+    /// Accepts `chosen` over `other` in a side-by-side comparison (`anyway`: knowing it fails).
+    fn prefer(&self, chosen: &Run, other: &Run, anyway: bool) {
+        let mut decision = Decision::new(
+            &chosen.run_id,
+            &chosen.sample_id,
+            Verdict::Accepted,
+            1_760_000_000_000,
+        );
+        decision.over = Some(other.run_id.clone());
+        decision.override_rules = anyway;
+        self.store
+            .decision_log()
+            .expect("decision log")
+            .append(&decision)
+            .expect("append decision");
+    }
+}
+
+/// The keys of a JSON object, sorted.
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+#[test]
+fn pairs_go_out_in_trl_and_llama_factory_preference_formats() {
+    let bench = Bench::new();
+    let worse = bench.run_with("r0", "q1", OVER_BUDGET);
+    let better = bench.run_with("r1", "q1", INTERLEAVED);
+    // Only accepts chosen over another run make pairs.
+    let plain = bench.run_with("r2", "q2", INTERLEAVED);
+    bench.decide(&plain, Verdict::Accepted);
+    bench.prefer(&better, &worse, false);
+
+    // Only --pairs: TRL's conversational preference format.
+    let (records, err) = bench.export_ok(&["--pairs", "--system", SYSTEM]);
+    assert_eq!(
+        std::fs::read_to_string(bench.path("out.jsonl")).expect("written"),
+        read_fixture("export/pairs-trl.jsonl"),
+        "the record differs from tests/fixtures/export/pairs-trl.jsonl"
+    );
+    let [record] = records.as_slice() else {
+        panic!("one pair: {records:?}");
+    };
+    assert_eq!(keys(record), ["chosen", "prompt", "rejected"]);
+    assert_eq!(
+        record["prompt"],
+        json!([
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": "问题 q1：天空为什么是蓝色的？"},
+        ])
+    );
+    assert_eq!(
+        record["chosen"],
+        json!([{"role": "assistant", "content": INTERLEAVED, "reasoning_content": ""}])
+    );
+    assert_eq!(
+        record["rejected"],
+        json!([{"role": "assistant", "content": OVER_BUDGET, "reasoning_content": ""}])
+    );
+    assert!(
+        err.contains("moss: exported 1 preference pair (0 edited)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("from trl import DPOConfig, DPOTrainer"),
+        "{err}"
+    );
+
+    // LLaMA-Factory: sharegpt ranking records and a "ranking": true entry, others kept.
+    let dir = bench.path("data");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("dataset_info.json"),
+        read_fixture("export/dataset_info.before.json"),
+    )
+    .expect("existing dataset_info.json");
+    let out = bench.export(&[
+        "--pairs",
+        "--target",
+        "llama-factory",
+        "--system",
+        SYSTEM,
+        "--out",
+        "data/pairs.jsonl",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pairs.jsonl")).expect("written"),
+        read_fixture("export/pairs-llama-factory.jsonl"),
+        "the record differs from tests/fixtures/export/pairs-llama-factory.jsonl"
+    );
+    let records = read_jsonl(&dir.join("pairs.jsonl"));
+    assert_eq!(
+        keys(&records[0]),
+        ["chosen", "conversations", "rejected", "system"]
+    );
+    assert_eq!(
+        records[0]["conversations"],
+        json!([{"from": "human", "value": "问题 q1：天空为什么是蓝色的？"}])
+    );
+    assert_eq!(records[0]["system"], SYSTEM);
+    assert_eq!(
+        records[0]["chosen"],
+        json!({"from": "gpt", "value": INTERLEAVED})
+    );
+    assert_eq!(
+        records[0]["rejected"],
+        json!({"from": "gpt", "value": OVER_BUDGET})
+    );
+    let info = std::fs::read_to_string(dir.join("dataset_info.json")).expect("written");
+    assert_eq!(info, read_fixture("export/pairs-dataset_info.after.json"));
+    let info: Value = serde_json::from_str(&info).expect("JSON");
+    assert_eq!(info["pairs"]["ranking"], true);
+    assert_eq!(
+        info["pairs"]["columns"],
+        json!({"messages": "conversations", "system": "system", "chosen": "chosen", "rejected": "rejected"})
+    );
+    assert!(info["identity"].is_object(), "the other entry is kept");
+    assert!(
+        err.contains("llamafactory-cli train --stage dpo")
+            && err.contains("--dataset pairs --dataset_dir data "),
+        "{err}"
+    );
+}
+
+#[test]
+fn pairs_with_meta_say_where_they_came_from() {
+    let bench = Bench::new();
+    let worse = bench.run_with("r0", "q1", OVER_BUDGET);
+    let better = bench.run_with("r1", "q1", INTERLEAVED);
+    bench.prefer(&better, &worse, false);
+    let (records, _) = bench.export_ok(&["--pairs", "--with-meta"]);
+    let meta = &records[0]["meta"];
+    assert_eq!(meta["chosen_run_id"], "r1");
+    assert_eq!(meta["rejected_run_id"], "r0");
+    assert_eq!(meta["chosen_prompt_id"], bench.prompt.id.as_str());
+    assert!(
+        meta["chosen_interleaving"]["longest_think"].is_number(),
+        "{meta}"
+    );
+    assert_eq!(keys(&records[0]), ["chosen", "meta", "prompt", "rejected"]);
+}
+
+#[test]
+fn pairs_with_a_placeholder_an_incomplete_run_or_a_failing_chosen_text_are_refused() {
+    let bench = Bench::new();
+    // q1: over the replay's placeholder.
+    let mut placeholder = make_run("p1", "q1", RunStatus::Complete, &bench.prompt.id);
+    placeholder.placeholder = true;
+    bench.record(&placeholder);
+    let good = bench.run_with("g1", "q1", INTERLEAVED);
+    bench.prefer(&good, &placeholder, false);
+    // q2: the chosen text fails think-budget, not accepted anyway.
+    let other = bench.run_with("o2", "q2", INTERLEAVED);
+    let failing = bench.run_with("f2", "q2", OVER_BUDGET);
+    bench.prefer(&failing, &other, false);
+    // q3: the same, accepted anyway: it goes.
+    let other3 = bench.run_with("o3", "q3", INTERLEAVED);
+    let anyway = bench.run_with("f3", "q3", OVER_BUDGET);
+    bench.prefer(&anyway, &other3, true);
+    // q4: over a run that was cut off.
+    let cut = bench.run("c4", "q4", RunStatus::Incomplete);
+    let good4 = bench.run_with("g4", "q4", INTERLEAVED);
+    bench.prefer(&good4, &cut, false);
+
+    let (records, err) = bench.export_ok(&["--pairs"]);
+    assert_eq!(records.len(), 1, "{err}");
+    assert_eq!(records[0]["chosen"][0]["content"], OVER_BUDGET);
+    assert!(
+        err.contains(
+            "moss: refused q1 (run g1 over p1): the rejected run is the offline replay's placeholder, not a model's answer"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("moss: refused q2 (run f2 over o2): the chosen text fails think-budget"),
+        "{err}"
+    );
+    assert!(
+        err.contains("moss: refused q4 (run g4 over c4): the rejected run is incomplete"),
+        "{err}"
+    );
+    assert!(!err.contains("q3 (run"), "{err}");
+    assert!(err.contains("; 3 pairs refused, listed above"), "{err}");
+
+    // Nothing left: an error, and no file.
+    let bench = Bench::new();
+    let mut placeholder = make_run("p1", "q1", RunStatus::Complete, &bench.prompt.id);
+    placeholder.placeholder = true;
+    bench.record(&placeholder);
+    let good = bench.run_with("g1", "q1", INTERLEAVED);
+    bench.prefer(&good, &placeholder, false);
+    let out = bench.export(&["--pairs", "--out", "none.jsonl"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no preference pairs to export"), "{err}");
+    assert!(!bench.path("none.jsonl").exists());
+    // A layout is not a preference consumer.
+    let out = bench.export(&["--pairs", "--format", "sharegpt", "--out", "x.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--pairs writes for a trainer"));
+}

@@ -570,6 +570,8 @@ fn a_prompt_saved_with_new_rules_judges_the_next_run_by_them() {
     tmux.keys(&["-l", "ratio = 0.1"]);
     tmux.keys(&["Enter"]);
     tmux.keys(&["C-s"]);
+    tmux.wait_for("Save prompt version");
+    tmux.keys(&["Enter"]);
     tmux.wait_for("prompt saved: version");
     let saved = std::fs::read_to_string(&prompt).expect("prompt");
     assert!(
@@ -658,6 +660,8 @@ fn the_workbench_holds_its_workspace_and_saves_a_linked_prompt_through_the_link(
     tmux.wait_for("Prompt teacher.md");
     tmux.keys(&["-l", "Always "]);
     tmux.keys(&["C-s"]);
+    tmux.wait_for("Save prompt version");
+    tmux.keys(&["Enter"]);
     tmux.wait_for("prompt saved");
     let meta = std::fs::symlink_metadata(&link).expect("lstat");
     assert!(meta.file_type().is_symlink(), "the link stays a link");

@@ -30,6 +30,15 @@ fn prompt_saved(app: &mut App, text: &str) -> Vec<Command> {
     )
 }
 
+/// `R` and Enter: one run of each filtered sample without a complete run (the dialog's
+/// first offer).
+fn run_filtered(app: &mut App) -> Vec<Command> {
+    let mut commands = press(app, "R");
+    assert!(matches!(app.top(), Some(Layer::RunMany(_))), "the R dialog");
+    commands.extend(press(app, "enter"));
+    commands
+}
+
 /// What the journal says once `decision` is on disk.
 fn saved(decision: Decision) -> ServiceEvent {
     ServiceEvent::Recorded {
@@ -167,7 +176,7 @@ fn run_all_queues_the_shown_samples_in_the_run_service_and_reports_progress() {
         Vec::new(),
         Session::default(),
     );
-    let commands = press(&mut app, "R");
+    let commands = run_filtered(&mut app);
     // q04 already has a complete run with this prompt; the rest wait for slots, in order,
     // behind nothing asked for now.
     let queued = submitted(&commands);
@@ -194,7 +203,7 @@ fn run_all_queues_the_shown_samples_in_the_run_service_and_reports_progress() {
         (SampleState::Running, SampleState::Queued)
     );
     // Pressed again, nothing running or waiting is asked for twice.
-    assert!(submitted(&press(&mut app, "R")).is_empty());
+    assert!(submitted(&run_filtered(&mut app)).is_empty());
     assert_eq!(app.queue.total, 3);
     let commands = stream_and_finish(
         &mut app,
@@ -224,7 +233,7 @@ fn run_all_queues_the_shown_samples_in_the_run_service_and_reports_progress() {
 #[test]
 fn a_run_dropped_by_the_service_leaves_the_queue_and_nothing_is_recorded() {
     let mut app = app();
-    let queued = submitted(&press(&mut app, "R"));
+    let queued = submitted(&run_filtered(&mut app));
     assert_eq!(app.queue.total, 4);
     // Cancelled while it waited: it leaves the batch.
     service(
@@ -255,7 +264,7 @@ fn a_run_dropped_by_the_service_leaves_the_queue_and_nothing_is_recorded() {
 #[test]
 fn esc_cancels_the_selected_run_or_else_drops_the_queue() {
     let mut app = app();
-    let commands = press(&mut app, "R");
+    let commands = run_filtered(&mut app);
     let (key, sample) = submitted(&commands)[0].clone();
     assert_eq!(sample, "q01");
     service(&mut app, ServiceEvent::Started { key });
@@ -839,7 +848,7 @@ fn q_quits_at_once_when_idle_and_asks_while_runs_are_in_flight() {
 #[test]
 fn sigterm_or_sighup_quits_at_once_over_any_dialog_cancelling_runs_and_the_queue() {
     let mut app = app();
-    let commands = press(&mut app, "R");
+    let commands = run_filtered(&mut app);
     // q01 and q02 run, q03 and q04 wait.
     let queued = submitted(&commands);
     let running: Vec<u64> = queued[..2].iter().map(|(key, _)| *key).collect();
@@ -938,7 +947,8 @@ fn the_prompt_editor_marks_unsaved_changes_and_ctrl_s_makes_a_new_version() {
     assert_eq!(job.prompt.id, before);
     assert!(noticed(&app, "unsaved"));
     press(&mut app, "p");
-    let commands = press(&mut app, "ctrl-s");
+    assert!(press(&mut app, "ctrl-s").is_empty(), "the label first");
+    let commands = press(&mut app, "enter");
     let [Command::SavePrompt { path, text }] = commands.as_slice() else {
         panic!("one save: {commands:?}");
     };
@@ -1119,7 +1129,7 @@ fn states_in_one_pass_agree_with_each_sample_state() {
         Vec::new(),
         Session::default(),
     );
-    let commands = press(&mut app, "R");
+    let commands = run_filtered(&mut app);
     // The service starts q01; q02 and q03 wait.
     service(
         &mut app,
@@ -1314,7 +1324,7 @@ fn without_usage_tokens_and_speed_are_estimated_from_the_text_and_say_so() {
 #[test]
 fn a_run_that_panicked_is_failed_and_the_queue_goes_on() {
     let mut app = app();
-    let commands = press(&mut app, "R");
+    let commands = run_filtered(&mut app);
     let (key, sample) = submitted(&commands)[0].clone();
     assert_eq!(sample, "q01");
     service(&mut app, ServiceEvent::Started { key });
@@ -1470,7 +1480,7 @@ fn an_edit_is_rechecked_by_the_rules_of_its_runs_prompt_version() {
 fn runs_queued_before_a_prompt_save_keep_their_version_and_the_notice_says_so() {
     let mut app = app();
     let before = app.prompt.version.id.clone();
-    let commands = press(&mut app, "R");
+    let commands = run_filtered(&mut app);
     let queued: Vec<String> = commands
         .iter()
         .filter_map(|c| match c {

@@ -21,6 +21,17 @@ pub const DATASET_INFO: &str = "dataset_info.json";
 const STUDENT: &str = "Qwen/Qwen3-8B";
 /// Where the printed commands put the trained model.
 const OUTPUT_NAME: &str = "qwen3-moss-sft";
+/// Where the printed preference-training commands put the trained model.
+const DPO_OUTPUT_NAME: &str = "qwen3-moss-dpo";
+
+/// What the records teach: answers to imitate, or pairs of a preferred and a worse answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataKind {
+    #[default]
+    Sft,
+    /// Preference pairs (`chosen` / `rejected`), for DPO.
+    Preference,
+}
 
 /// What an export wrote besides the count of records.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,6 +50,7 @@ pub struct Written {
 #[derive(Clone, Debug)]
 pub struct Plan {
     format: ExportFormat,
+    kind: DataKind,
     path: PathBuf,
     dataset_info: Option<DatasetInfo>,
 }
@@ -60,13 +72,28 @@ impl Plan {
     /// When an existing `dataset_info.json` cannot be read or is not a JSON object, or the
     /// records would be written over it.
     pub fn new(format: ExportFormat, path: &Path, with_system: bool) -> Result<Self, ExportError> {
+        Self::of_kind(format, DataKind::Sft, path, with_system)
+    }
+
+    /// [`Plan::new`] for records of `kind`: preference pairs get a `"ranking": true` entry
+    /// and a DPO command.
+    ///
+    /// # Errors
+    /// As [`Plan::new`].
+    pub fn of_kind(
+        format: ExportFormat,
+        kind: DataKind,
+        path: &Path,
+        with_system: bool,
+    ) -> Result<Self, ExportError> {
         let dataset_info = if format == ExportFormat::LlamaFactory {
-            Some(DatasetInfo::merged(path, with_system)?)
+            Some(DatasetInfo::merged(path, with_system, kind)?)
         } else {
             None
         };
         Ok(Self {
             format,
+            kind,
             path: path.to_owned(),
             dataset_info,
         })
@@ -98,11 +125,18 @@ impl Plan {
         let value = write_atomically(&self.path, write)?;
         let mut written = Written {
             files: vec![self.path.clone()],
-            training: training_command(
-                self.format,
-                &self.path,
-                self.dataset_info.as_ref().map(|info| info.entry.as_str()),
-            ),
+            training: match self.kind {
+                DataKind::Sft => training_command(
+                    self.format,
+                    &self.path,
+                    self.dataset_info.as_ref().map(|info| info.entry.as_str()),
+                ),
+                DataKind::Preference => preference_training_command(
+                    self.format,
+                    &self.path,
+                    self.dataset_info.as_ref().map(|info| info.entry.as_str()),
+                ),
+            },
             notes: Vec::new(),
         };
         if let Some(info) = self.dataset_info {
@@ -117,7 +151,7 @@ impl Plan {
 impl DatasetInfo {
     /// `dataset_info.json` beside `data` with our entry put in (or replaced in place), every
     /// other entry kept as it was written.
-    fn merged(data: &Path, with_system: bool) -> Result<Self, ExportError> {
+    fn merged(data: &Path, with_system: bool, kind: DataKind) -> Result<Self, ExportError> {
         let file_name = data
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -135,7 +169,7 @@ impl DatasetInfo {
         let mut entries = read_entries(&path)?;
         let others = entries.len() - usize::from(entries.contains_key(&entry));
         let replaced = entries.contains_key(&entry);
-        entries.insert(entry.clone(), raw_entry(&file_name, with_system)?);
+        entries.insert(entry.clone(), raw_entry(&file_name, with_system, kind)?);
         let mut text =
             serde_json::to_string_pretty(&entries).map_err(|e| ExportError::DatasetInfo {
                 path: path.clone(),
@@ -221,6 +255,9 @@ fn read_entries(path: &Path) -> Result<IndexMap<String, Box<RawValue>>, ExportEr
 pub struct DatasetEntry {
     pub file_name: String,
     pub formatting: &'static str,
+    /// Preference pairs: `chosen` and `rejected` columns.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ranking: bool,
     pub columns: Columns,
     pub tags: Tags,
 }
@@ -232,6 +269,11 @@ pub struct Columns {
     /// is told about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<&'static str>,
+    /// Preference pairs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -249,9 +291,12 @@ impl DatasetEntry {
         Self {
             file_name: file_name.to_owned(),
             formatting: "sharegpt",
+            ranking: false,
             columns: Columns {
                 messages: "conversations",
                 system: with_system.then_some("system"),
+                chosen: None,
+                rejected: None,
             },
             tags: Tags {
                 role_tag: "from",
@@ -263,14 +308,34 @@ impl DatasetEntry {
     }
 }
 
+impl DatasetEntry {
+    /// The entry of sharegpt preference records (`"ranking": true`, with `chosen` and
+    /// `rejected` columns) in `file_name`.
+    #[must_use]
+    pub fn sharegpt_ranking(file_name: &str, with_system: bool) -> Self {
+        let mut entry = Self::sharegpt(file_name, with_system);
+        entry.ranking = true;
+        entry.columns.chosen = Some("chosen");
+        entry.columns.rejected = Some("rejected");
+        entry
+    }
+}
+
 /// Our entry as text indented to sit one level into the file.
-fn raw_entry(file_name: &str, with_system: bool) -> Result<Box<RawValue>, ExportError> {
+fn raw_entry(
+    file_name: &str,
+    with_system: bool,
+    kind: DataKind,
+) -> Result<Box<RawValue>, ExportError> {
     let invalid = |e: serde_json::Error| ExportError::DatasetInfo {
         path: PathBuf::from(DATASET_INFO),
         reason: e.to_string(),
     };
-    let pretty = serde_json::to_string_pretty(&DatasetEntry::sharegpt(file_name, with_system))
-        .map_err(invalid)?;
+    let entry = match kind {
+        DataKind::Sft => DatasetEntry::sharegpt(file_name, with_system),
+        DataKind::Preference => DatasetEntry::sharegpt_ranking(file_name, with_system),
+    };
+    let pretty = serde_json::to_string_pretty(&entry).map_err(invalid)?;
     RawValue::from_string(pretty.replace('\n', "\n  ")).map_err(invalid)
 }
 
@@ -324,6 +389,48 @@ pub fn training_command(
              # FILE_ID: the \"id\" the upload printed; MODEL: a model your account can fine-tune",
             shell_word(&file)
         )),
+    }
+}
+
+/// How to train with DPO on the preference pairs in `path` for the consumer `format` (TRL or
+/// LLaMA-Factory); `None` for others. `dataset` is LLaMA-Factory's entry name.
+#[must_use]
+pub fn preference_training_command(
+    format: ExportFormat,
+    path: &Path,
+    dataset: Option<&str>,
+) -> Option<String> {
+    let file = path.to_string_lossy();
+    match format {
+        ExportFormat::Trl => Some(format!(
+            "python - <<'PY'\n\
+             from datasets import load_dataset\n\
+             from trl import DPOConfig, DPOTrainer\n\
+             \n\
+             dataset = load_dataset(\"json\", data_files={file}, split=\"train\")\n\
+             trainer = DPOTrainer(\n\
+             \x20   model=\"{STUDENT}\",\n\
+             \x20   train_dataset=dataset,\n\
+             \x20   args=DPOConfig(output_dir=\"{DPO_OUTPUT_NAME}\"),\n\
+             )\n\
+             trainer.train()\n\
+             PY",
+            file = python_string(&file),
+        )),
+        ExportFormat::LlamaFactory => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy(),
+                _ => ".".into(),
+            };
+            Some(format!(
+                "llamafactory-cli train --stage dpo --do_train true --model_name_or_path {STUDENT} \
+                 --dataset {} --dataset_dir {} --template qwen3_nothink --finetuning_type lora \
+                 --pref_beta 0.1 --pref_loss sigmoid --output_dir saves/{DPO_OUTPUT_NAME}",
+                shell_word(dataset.unwrap_or("moss")),
+                shell_word(&dir),
+            ))
+        }
+        _ => None,
     }
 }
 

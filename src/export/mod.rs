@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use consumer::{Plan, Written};
+pub use consumer::{DataKind, Plan, Written};
 
 /// What an export writes: a record layout (`sharegpt`, `messages`, `alpaca`) or the records a
 /// named consumer loads (`trl`, `llama-factory`, `ms-swift`, `openai`), with the files that

@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use super::{Decision, DecisionLog, RunLog, Session, StoreError, Workspace};
+use super::{
+    Decision, DecisionLog, RunLog, Session, StoreError, VersionLabel, VersionLog, Workspace,
+};
 use crate::run::{PromptVersion, Run};
 
 /// What the journal writes.
@@ -22,6 +24,8 @@ pub enum Entry {
     Run(Box<Run>),
     Decision(Decision),
     Session(Session),
+    /// A prompt version's label and note (`.moss/versions.jsonl`).
+    Version(VersionLabel),
 }
 
 /// Called with the entry back and whether it is on disk.
@@ -52,6 +56,7 @@ impl Journal {
         let writer = Writer {
             runs: workspace.run_log()?,
             decisions: None,
+            versions: None,
             workspace,
         };
         let (sender, receiver) = mpsc::channel::<(Entry, Ack)>();
@@ -124,6 +129,7 @@ struct Writer {
     workspace: Workspace,
     runs: RunLog,
     decisions: Option<DecisionLog>,
+    versions: Option<VersionLog>,
 }
 
 impl Writer {
@@ -164,6 +170,7 @@ impl Writer {
                 }
                 Entry::Prompt(prompt) => self.workspace.save_prompt(prompt).map(|_| ()),
                 Entry::Session(session) => self.workspace.save_session(session),
+                Entry::Version(line) => self.append_version(line),
             };
             ack(entry, result.map_err(|e| e.to_string()));
         }
@@ -195,6 +202,14 @@ impl Writer {
         for (entry, ack) in decisions {
             ack(entry, result.clone());
         }
+    }
+
+    fn append_version(&mut self, line: &VersionLabel) -> Result<(), StoreError> {
+        let log = match &mut self.versions {
+            Some(log) => log,
+            slot => slot.insert(self.workspace.version_log()?),
+        };
+        log.append(line)
     }
 
     fn append_decisions(&mut self, decisions: &[&Decision]) -> Result<(), StoreError> {
@@ -265,6 +280,15 @@ mod tests {
         handle
             .send(Entry::Session(Session::default()), ack("session".into()))
             .expect("sent");
+        let label = VersionLabel {
+            prompt_id: prompt.id.clone(),
+            label: "v1".to_owned(),
+            note: "先回答".to_owned(),
+            at_ms: 1,
+        };
+        handle
+            .send(Entry::Version(label), ack("label".into()))
+            .expect("sent");
         // `finish` waits for every handle: this one is done.
         drop(handle);
         journal.finish();
@@ -272,7 +296,11 @@ mod tests {
         let mut expected = vec!["prompt".to_owned()];
         expected.extend((0..50).map(|i| format!("run {i}")));
         expected.push("session".to_owned());
+        expected.push("label".to_owned());
         assert_eq!(acked, expected);
+        let versions = workspace.load_versions().expect("labels");
+        assert_eq!(versions.label(&prompt.id), Some("v1"));
+        assert_eq!(versions.note(&prompt.id), Some("先回答"));
         let loaded = workspace.load_runs().expect("runs");
         let ids: Vec<&str> = loaded.runs.iter().map(|r| r.run_id.as_str()).collect();
         let want: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();

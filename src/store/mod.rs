@@ -3,6 +3,7 @@
 //! - `prompts/<id>.md`: every prompt version that produced a run (content-addressed);
 //! - `runs.jsonl`: one record per finished, incomplete or failed run, append-only;
 //! - `decisions.jsonl`: the curators' accepts, rejects and edits, append-only;
+//! - `versions.jsonl`: prompt version labels and notes, append-only (see [`versions`]);
 //! - `workbench.json`: what the workbench remembers between sessions;
 //! - `lock`: held by the one process that writes the workspace, naming it (see [`WorkspaceLock`]).
 //!
@@ -22,6 +23,7 @@ mod decisions;
 mod journal;
 mod lock;
 mod session;
+pub mod versions;
 
 pub use decisions::{
     Curation, Decision, DecisionLog, LoadedDecisions, Verdict, fold, standing_order,
@@ -29,6 +31,7 @@ pub use decisions::{
 pub use journal::{Ack, Entry, Journal, JournalHandle};
 pub use lock::{Holder, LOCK_FILE, LockError, WorkspaceLock, lock_holder, lock_path};
 pub use session::Session;
+pub use versions::{FindError, VersionLabel, VersionLog, Versions};
 
 /// The workspace's folder name.
 pub const STORE_DIR: &str = ".moss";

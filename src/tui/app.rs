@@ -10,10 +10,16 @@ use std::time::Duration;
 use ratatui_textarea::TextArea;
 
 use super::grid::GridView;
+mod batch;
+mod versions;
+
+pub use batch::{MAX_RUNS_PER_SAMPLE, RunDialog, RunWhich};
+pub use versions::{SHORT_ID, VersionDialog, VersionField, version_name};
+
 use super::history::HistoryView;
 use super::keymap::Keymap;
 use super::live::LiveView;
-pub use super::runs::{RunList, version_name};
+pub use super::runs::RunList;
 use super::side::SideBySide;
 use crate::curate::SystemChoice;
 use crate::dataset::Sample;
@@ -21,7 +27,7 @@ use crate::exec::{ExecMode, Protection, SandboxCheck};
 use crate::export::ExportFormat;
 use crate::prompt::PromptFile;
 use crate::run::{Judge, PromptVersion, Run, RunStatus};
-use crate::store::{Curation, Decision, Session, Verdict};
+use crate::store::{Curation, Decision, Session, Verdict, VersionLabel, Versions};
 use crate::teacher::TeacherInfo;
 use crate::transcript::Rules;
 use crate::tui::theme::Theme;
@@ -207,6 +213,8 @@ pub struct PromptState {
     pub dirty: bool,
     /// Known prompt texts by id (snapshots in the workspace and the current file).
     pub texts: BTreeMap<String, Arc<str>>,
+    /// The label and note asked for with the save in progress: recorded once the file is saved.
+    pub pending_label: Option<VersionLabel>,
 }
 
 impl PromptState {
@@ -215,6 +223,22 @@ impl PromptState {
     pub fn editor_text(&self) -> String {
         self.editor.lines().join("\n")
     }
+
+    /// Puts `text` in the editor (undoable history starts afresh); dirty unless it is the
+    /// saved version's.
+    pub fn set_editor_text(&mut self, text: &str) {
+        self.editor = prompt_editor(text);
+        self.dirty = text != self.version.text;
+    }
+}
+
+/// The prompt editor holding `text`, soft-wrapped by display width.
+fn prompt_editor(text: &str) -> TextArea<'static> {
+    // Split on every newline so joining the lines gives the file back byte for byte.
+    let mut editor = TextArea::new(text.split('\n').map(str::to_owned).collect());
+    editor.set_wrap_mode(ratatui_textarea::WrapMode::WordOrGlyph);
+    editor.set_max_histories(256);
+    editor
 }
 
 /// The export dialog's fields.
@@ -351,6 +375,15 @@ pub enum Layer {
     Compare(Box<SideBySide>),
     /// The filtered samples × variants (prompt version, teacher).
     Grid(Box<GridView>),
+    /// Saving the prompt: its label and note.
+    SaveVersion(VersionDialog),
+    /// `R`: how many runs of which filtered samples.
+    RunMany(RunDialog),
+    /// Restoring a version over unsaved edits: y restores.
+    ConfirmRestore {
+        prompt_id: String,
+        text: Arc<str>,
+    },
 }
 
 /// A one-line message in the status bar.
@@ -451,6 +484,8 @@ pub struct App {
     pub notice: Option<Notice>,
     pub stats: Stats,
     pub settings: Settings,
+    /// Prompt version labels and notes (`.moss/versions.jsonl`).
+    pub versions: Versions,
     /// The workspace's answer on running code; `None` until asked.
     pub consent: Option<bool>,
     /// What the sandbox can do on this machine; `None` until checked (or when code never runs).
@@ -487,10 +522,7 @@ impl App {
             .map(|(id, text)| (id, Arc::from(text)))
             .collect();
         texts.insert(version.id.clone(), Arc::from(prompt_text.as_str()));
-        // Split on every newline so joining the lines gives the file back byte for byte.
-        let mut editor = TextArea::new(prompt_text.split('\n').map(str::to_owned).collect());
-        editor.set_wrap_mode(ratatui_textarea::WrapMode::WordOrGlyph);
-        editor.set_max_histories(256);
+        let editor = prompt_editor(&prompt_text);
         let selected = session
             .selected
             .as_ref()
@@ -528,10 +560,12 @@ impl App {
                 editor,
                 dirty: false,
                 texts,
+                pending_label: None,
             },
             notice: None,
             stats: Stats::default(),
             settings,
+            versions: Versions::default(),
             consent: session.exec_consent,
             sandbox: None,
             saving: 0,

@@ -66,6 +66,12 @@ impl Effects {
                 self.service.record(Entry::Decision(decision));
             }
             Command::SaveSession(session) => self.service.record(Entry::Session(session)),
+            Command::SaveVersion { prompt, mut label } => {
+                label.at_ms = crate::run::epoch_ms();
+                // The snapshot first: a label's id then resolves by prefix, run or not.
+                self.service.record(Entry::Prompt(prompt));
+                self.service.record(Entry::Version(label));
+            }
             Command::SavePrompt { path, text } => {
                 let tx = self.tx.clone();
                 tokio::task::spawn_blocking(move || {

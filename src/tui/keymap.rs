@@ -77,7 +77,7 @@ actions! {
     NextSample => "next_sample", "Next sample, whatever pane has focus";
     PrevSample => "prev_sample", "Previous sample, whatever pane has focus";
     RunSelected => "run_selected", "Run the selected sample";
-    RunAll => "run_all", "Run every sample shown (the filtered set) through the queue";
+    RunAll => "run_all", "Run the samples shown: N runs each, of all, the failing or those without a run";
     Cancel => "cancel", "Cancel the selected sample's run, or clear the queue";
     Regenerate => "regenerate", "Run the selected sample again";
     Accept => "accept", "Accept the output (its edited text when edited) and go to the next unreviewed";
@@ -109,6 +109,7 @@ actions! {
     ChooseAnyway => "choose_anyway", "The next choice accepts the run even if it fails a rule";
     Sort => "sort", "Sort: sample order / the column's score / difference to the first column";
     OnlyFlips => "only_flips", "Only the samples whose pass status differs from the first column";
+    Restore => "restore", "Restore the highlighted version's text into the prompt editor (unsaved)";
 }
 
 impl Action {
@@ -214,6 +215,7 @@ impl Scope {
                 A::PageDown,
                 A::PageUp,
                 A::MarkDiff,
+                A::Restore,
                 A::Close,
                 A::Help,
             ],

@@ -6,12 +6,6 @@ use crate::store::Verdict;
 use crate::transcript::{CountMode, Transcript};
 use crate::tui::app::App;
 
-/// How the screen names prompt version `prompt_id`: its short id.
-#[must_use]
-pub fn version_name(_app: &App, prompt_id: &str) -> String {
-    prompt_id.get(..7).unwrap_or(prompt_id).to_owned()
-}
-
 /// One row of the run list, worked out when the list opens.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunRow {

@@ -10,6 +10,7 @@ mod render;
 mod rows;
 mod stats;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ratatui::buffer::Buffer;
@@ -99,6 +100,8 @@ pub struct HistoryView {
     rows: Option<DiffRows>,
     /// The last scroll position that still fills the diff pane, known once drawn.
     max_scroll: Option<usize>,
+    /// Label and note (maybe empty) by prompt id, for the versions that have one.
+    labels: HashMap<String, (String, String)>,
 }
 
 impl HistoryView {
@@ -131,6 +134,49 @@ impl HistoryView {
             selected: collected.current,
             ..Self::default()
         }
+    }
+
+    /// Names the versions that have a label by it, with its note.
+    pub fn set_labels(&mut self, versions: &crate::store::Versions) {
+        self.labels = self
+            .versions
+            .iter()
+            .filter_map(|v| {
+                let label = versions.label(&v.id)?;
+                let note = versions.note(&v.id).unwrap_or_default();
+                Some((v.id.clone(), (label.to_owned(), note.to_owned())))
+            })
+            .collect();
+        self.rows = None;
+    }
+
+    /// How the screen names version `i`: its label, else its short id.
+    #[must_use]
+    pub fn name(&self, i: usize) -> String {
+        self.versions.get(i).map_or_else(String::new, |v| {
+            self.labels.get(&v.id).map_or_else(
+                || v.id.get(..render::SHORT_ID).unwrap_or(&v.id).to_owned(),
+                |(label, _)| label.clone(),
+            )
+        })
+    }
+
+    /// Version `i`'s note, if it has one.
+    #[must_use]
+    pub fn note(&self, i: usize) -> Option<&str> {
+        let v = self.versions.get(i)?;
+        self.labels
+            .get(&v.id)
+            .map(|(_, note)| note.as_str())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// The highlighted version's id and text, when its text is known.
+    #[must_use]
+    pub fn selected_text(&self) -> Option<(&str, &Arc<str>)> {
+        let known = self.facts.get(self.selected).is_some_and(|f| f.text_known);
+        let version = self.versions.get(self.selected)?;
+        known.then_some((version.id.as_str(), &version.text))
     }
 
     #[must_use]

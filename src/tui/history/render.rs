@@ -28,10 +28,12 @@ pub(super) const SHORT_ID: usize = 8;
 
 /// The key hints, longest first: the first that fits is shown.
 const HINTS: [&str; 3] = [
-    "↑↓ select · space mark base · PgUp/PgDn scroll diff · Esc close",
-    "↑↓ select · space base · PgUp/PgDn scroll · Esc close",
-    "↑↓ · space · PgUp/PgDn · Esc",
+    "↑↓ select · space mark base · r restore · PgUp/PgDn scroll diff · Esc close",
+    "↑↓ select · space base · r restore · PgUp/PgDn scroll · Esc close",
+    "↑↓ · space · r · PgUp/PgDn · Esc",
 ];
+/// The widest a label is shown in the version list.
+const LABEL_MAX_WIDTH: usize = 16;
 
 type Pieces = Vec<(String, Style)>;
 
@@ -188,10 +190,6 @@ fn draw_hint(area: Rect, buf: &mut Buffer, theme: &Theme) {
     buf.set_stringn(area.x, area.y, &hint, room, style(theme, Role::KeyHint));
 }
 
-fn short(id: &str) -> &str {
-    id.get(..SHORT_ID).unwrap_or(id)
-}
-
 /// A first-run time as a UTC date and minute: `2025-03-04 09:15`.
 fn utc_minute(ms: u64) -> String {
     let mut stamp = String::new();
@@ -207,17 +205,21 @@ fn utc_minute(ms: u64) -> String {
 fn draw_list(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer, theme: &Theme) {
     let note = view
         .marked
-        .and_then(|i| view.versions.get(i))
-        .map_or_else(String::new, |v| format!(" base * {} ", short(&v.id)));
+        .filter(|&i| i < view.versions.len())
+        .map_or_else(String::new, |i| format!(" base * {} ", view.name(i)));
     let inner = pane(area, borders, " prompt versions ", &note, buf, theme);
     if inner.is_empty() {
         return;
     }
     let room = usize::from(inner.width);
     let muted = style(theme, Role::Muted);
+    let names = name_width(view);
     let header = format!(
-        "    {:<SHORT_ID$}  {:>4}  {:>4}  {:>4}  first run (UTC)",
-        "version", "runs", "done", "pass"
+        "    {}  {:>4}  {:>4}  {:>4}  first run (UTC)",
+        pad("version", names),
+        "runs",
+        "done",
+        "pass"
     );
     put(buf, inner.x, inner.y, &[(header, muted)], room);
     let visible = usize::from(inner.height - 1);
@@ -236,7 +238,7 @@ fn draw_list(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer,
     let first = (view.selected + 1).saturating_sub(visible);
     let rows = view.versions.iter().enumerate().skip(first).take(visible);
     for (row, (i, version)) in (inner.y + 1..).zip(rows) {
-        let mut pieces = list_row(view, i, version, theme);
+        let mut pieces = list_row(view, i, version, names, theme);
         if i == view.selected {
             let selection = style(theme, Role::Selection);
             for (_, s) in &mut pieces {
@@ -249,7 +251,22 @@ fn draw_list(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer,
     }
 }
 
-fn list_row(view: &HistoryView, i: usize, v: &PromptVersionStats, theme: &Theme) -> Pieces {
+/// The version column: the short ids, or the longest label (up to a limit).
+fn name_width(view: &HistoryView) -> usize {
+    (0..view.versions.len())
+        .map(|i| width(&view.name(i)))
+        .max()
+        .unwrap_or(0)
+        .clamp(SHORT_ID, LABEL_MAX_WIDTH)
+}
+
+fn list_row(
+    view: &HistoryView,
+    i: usize,
+    v: &PromptVersionStats,
+    names: usize,
+    theme: &Theme,
+) -> Pieces {
     let plain = Style::default();
     let muted = style(theme, Role::Muted);
     let clean = view.facts.get(i).map_or(0, |f| f.clean);
@@ -268,6 +285,9 @@ fn list_row(view: &HistoryView, i: usize, v: &PromptVersionStats, theme: &Theme)
     if !view.facts.get(i).is_some_and(|f| f.text_known) {
         tags.push("no snapshot");
     }
+    if let Some(note) = view.note(i) {
+        tags.push(note);
+    }
     vec![
         (
             format!(
@@ -278,7 +298,7 @@ fn list_row(view: &HistoryView, i: usize, v: &PromptVersionStats, theme: &Theme)
             plain,
         ),
         (
-            format!("{:<SHORT_ID$}", short(&v.id)),
+            pad(&fit(&view.name(i), names), names),
             style(theme, Role::Title),
         ),
         (format!("  {:>4}  {:>4}  ", v.runs, v.complete), plain),
@@ -308,7 +328,7 @@ fn draw_rules(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer
         pane(area, borders, " rules ", "", buf, theme);
         return;
     };
-    let title = format!(" rules · {} ", short(&version.id));
+    let title = format!(" rules · {} ", view.name(view.selected));
     let note = if version.runs == 0 {
         String::new()
     } else {
@@ -411,7 +431,13 @@ fn rule_lines(rates: &[RuleRate], rows: usize, theme: &Theme) -> Vec<Pieces> {
 }
 
 fn diff_title(view: &HistoryView, key: Comparison, (added, removed): (usize, usize)) -> String {
-    let id = |i: usize| view.versions.get(i).map_or("?", |v| short(&v.id));
+    let id = |i: usize| {
+        if i < view.versions.len() {
+            view.name(i)
+        } else {
+            "?".to_owned()
+        }
+    };
     match key {
         Comparison::Nothing => " diff ".to_owned(),
         Comparison::Whole(i) => format!(" {} · first version, in full ", id(i)),

@@ -1,6 +1,5 @@
 //! Main-screen actions and the results of runs, decisions and saves.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +54,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
         Action::NextSample => move_selection(app, 1),
         Action::PrevSample => move_selection(app, -1),
         Action::RunSelected => run_selected(app, commands),
-        Action::RunAll => run_all(app, commands),
+        Action::RunAll => super::batch::open(app),
         Action::Cancel => cancel(app, commands),
         Action::Regenerate => {
             if let Some(i) = startable(app) {
@@ -105,12 +104,13 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
         Action::PromptHistory => {
             let text = app.prompt.editor_text();
             let id = crate::run::prompt_id(&text);
-            let view = HistoryView::new(
+            let mut view = HistoryView::new(
                 &app.runs,
                 &app.prompt_texts(),
                 (&id, Arc::from(text)),
                 &app.settings.rule_layers,
             );
+            view.set_labels(&app.versions);
             app.layers.push(Layer::History(Box::new(view)));
         }
         other => super::views::main_action(app, other),
@@ -272,46 +272,6 @@ pub(super) fn key_hint(app: &App, action: Action) -> String {
         .unwrap_or_else(|| action.as_str().to_owned())
 }
 
-fn run_all(app: &mut App, commands: &mut Vec<Command>) {
-    let prompt = app.prompt.version.id.clone();
-    let mut queued = 0;
-    let mut skipped = 0;
-    // Samples running or waiting already (one pass, not one scan per sample).
-    let busy: HashSet<usize> = app
-        .active
-        .values()
-        .map(|run| run.sample)
-        .chain(app.queue.pending.values().map(|p| p.sample))
-        .collect();
-    for position in 0..app.visible.len() {
-        let index = app.visible[position];
-        if busy.contains(&index) {
-            continue;
-        }
-        let done = app
-            .latest_run(index)
-            .is_some_and(|r| r.is_complete() && r.prompt_id == prompt);
-        if done {
-            skipped += 1;
-            continue;
-        }
-        let key = submit(app, index, false, commands);
-        app.queue.keys.insert(key);
-        queued += 1;
-    }
-    if app.queue.total == app.queue.done {
-        app.queue.total = 0;
-        app.queue.done = 0;
-    }
-    app.queue.total += queued;
-    let also = if skipped > 0 {
-        format!(" ({skipped} already have a complete run with this prompt)")
-    } else {
-        String::new()
-    };
-    notify(app, format!("queued {queued} runs{also}"));
-}
-
 fn cancel(app: &mut App, commands: &mut Vec<Command>) {
     let selected = app.selected;
     if let Some((key, _)) = app.active_for(selected) {
@@ -347,7 +307,12 @@ pub(super) fn start_run(app: &mut App, index: usize, commands: &mut Vec<Command>
 
 /// Asks the run service for a run of sample `index` with the saved prompt; it shows as queued
 /// until the service starts it.
-fn submit(app: &mut App, index: usize, next: bool, commands: &mut Vec<Command>) -> RunKey {
+pub(super) fn submit(
+    app: &mut App,
+    index: usize,
+    next: bool,
+    commands: &mut Vec<Command>,
+) -> RunKey {
     let key = app.next_key;
     app.next_key += 1;
     let sample = &app.samples[index];
@@ -868,20 +833,24 @@ pub(super) fn decision_saved(app: &mut App, decision: &Decision) {
     notify(app, text);
 }
 
-pub(super) fn save_prompt(app: &mut App, commands: &mut Vec<Command>) {
+/// Ctrl-S in the prompt editor: a prompt that parses is saved once its label is given.
+pub(super) fn save_prompt(app: &mut App) {
     let text = app.prompt.editor_text();
     if let Err(e) = PromptFile::parse(&app.prompt.path, &text) {
         notify_error(app, format!("not saved: {e}"));
         return;
     }
-    commands.push(Command::SavePrompt {
-        path: app.prompt.path.clone(),
-        text,
-    });
+    super::versions::open_save_dialog(app);
 }
 
-pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), String>) {
+pub(super) fn prompt_saved(
+    app: &mut App,
+    text: String,
+    result: Result<(), String>,
+    commands: &mut Vec<Command>,
+) {
     if let Err(e) = result {
+        app.prompt.pending_label = None;
         notify_error(app, format!("the prompt was not saved: {e}"));
         return;
     }
@@ -911,13 +880,23 @@ pub(super) fn prompt_saved(app: &mut App, text: String, result: Result<(), Strin
             let id = version.id.clone();
             app.prompt.texts.insert(id.clone(), shared);
             app.prompt.version = Arc::new(version);
+            let labelling = super::versions::prompt_saved(app, commands);
+            let name = app.version_name(&id);
             let waiting = match app.queue.pending.len() {
                 0 => String::new(),
                 n => {
                     format!(" (the {n} runs already queued keep the version they were queued with)")
                 }
             };
-            notify(app, format!("prompt saved: version {id}{waiting}"));
+            let labelling = if labelling {
+                "; recording its label…"
+            } else {
+                ""
+            };
+            notify(
+                app,
+                format!("prompt saved: version {name}{waiting}{labelling}"),
+            );
         }
         Err(e) => notify_error(app, format!("saved, but the prompt does not parse: {e}")),
     }

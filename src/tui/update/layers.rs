@@ -72,7 +72,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
         }
         Some(Layer::PromptEditor) => {
             match editor_action {
-                Some(Action::Save) => return actions::save_prompt(app, commands),
+                Some(Action::Save) => return actions::save_prompt(app),
                 Some(Action::Close) => {
                     app.layers.pop();
                     return;
@@ -89,22 +89,14 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             }
             app.prompt.dirty = app.prompt.editor_text() != app.prompt.version.text;
         }
-        Some(Layer::History(history)) => match history_action {
-            Some(Action::Down) => history.select_next(),
-            Some(Action::Up) => history.select_prev(),
-            Some(Action::PageDown) => history.scroll_by(PAGE_ROWS),
-            Some(Action::PageUp) => history.scroll_by(-PAGE_ROWS),
-            Some(Action::MarkDiff) => history.mark(),
-            Some(Action::Close | Action::Quit) => {
-                app.layers.pop();
-            }
-            Some(Action::Help) => app.layers.push(Layer::Help { scroll: 0 }),
-            _ => {}
-        },
+        Some(Layer::History(_)) => history_key(app, history_action),
         Some(Layer::EditOutput(_)) => output_editor_key(app, key, editor_action, commands),
         Some(Layer::Reject(_)) => reject_key(app, key, commands),
         Some(Layer::Bulk(_)) => bulk_key(app, key, commands),
         Some(Layer::Runs(_) | Layer::Compare(_) | Layer::Grid(_)) => views_key(app, key, commands),
+        Some(Layer::SaveVersion(_)) => super::versions::save_dialog_key(app, key, commands),
+        Some(Layer::RunMany(_)) => super::batch::key(app, key, commands),
+        Some(Layer::ConfirmRestore { .. }) => super::versions::confirm_restore_key(app, key),
         Some(Layer::Question { scroll }) => match key.code {
             KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
@@ -119,6 +111,31 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
 
 fn views_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
     super::views::key(app, key, commands);
+}
+
+/// The prompt history: move, mark a base, scroll the diff, restore a version, close.
+fn history_key(app: &mut App, action: Option<Action>) {
+    let Some(Layer::History(history)) = app.layers.last_mut() else {
+        return;
+    };
+    match action {
+        Some(Action::Down) => history.select_next(),
+        Some(Action::Up) => history.select_prev(),
+        Some(Action::PageDown) => history.scroll_by(PAGE_ROWS),
+        Some(Action::PageUp) => history.scroll_by(-PAGE_ROWS),
+        Some(Action::MarkDiff) => history.mark(),
+        Some(Action::Restore) => {
+            let chosen = history
+                .selected_text()
+                .map(|(id, text)| (id.to_owned(), std::sync::Arc::clone(text)));
+            super::versions::restore(app, chosen);
+        }
+        Some(Action::Close | Action::Quit) => {
+            app.layers.pop();
+        }
+        Some(Action::Help) => app.layers.push(Layer::Help { scroll: 0 }),
+        _ => {}
+    }
 }
 
 /// The output editor: Ctrl-S saves the edit, Esc closes (asking first when the text changed),
@@ -506,6 +523,7 @@ pub(super) fn paste(app: &mut App, text: &str) {
             editor.area.insert_str(text);
             editor.refresh();
         }
+        Some(Layer::SaveVersion(dialog)) => super::versions::paste(dialog, text),
         Some(Layer::Reject(dialog)) => {
             dialog
                 .text

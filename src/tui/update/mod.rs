@@ -3,10 +3,13 @@
 //! returned as a [`Command`] for the runner, whose results come back as messages.
 
 mod actions;
+mod batch;
 mod layers;
+mod versions;
 mod views;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
@@ -14,9 +17,9 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent, MouseEventKind};
 use super::app::{App, Layer, Notice, Pane, RunKey};
 use crate::curate::{ExportOptions, ExportPlan, ExportReport};
 use crate::exec::SandboxCheck;
-use crate::run::{Job, ServiceEvent};
+use crate::run::{Job, PromptVersion, ServiceEvent};
 use crate::signals::HostSignal;
-use crate::store::{Decision, Entry, Session};
+use crate::store::{Decision, Entry, Session, VersionLabel};
 
 /// Rows the mouse wheel scrolls.
 const WHEEL_ROWS: isize = 3;
@@ -79,6 +82,12 @@ pub enum Command {
         path: PathBuf,
         text: String,
     },
+    /// Record `label` (and the version's snapshot, so that its id resolves) through the
+    /// journal; reply `Recorded`.
+    SaveVersion {
+        prompt: Arc<PromptVersion>,
+        label: VersionLabel,
+    },
     SaveSession(Session),
     /// Work out what the export would write, without writing; reply `ExportPlanned`.
     PlanExport(ExportOptions),
@@ -117,7 +126,9 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         }
         Msg::Service(event) => service_event(app, event),
         Msg::SandboxChecked(check) => sandbox_checked(app, *check),
-        Msg::PromptSaved { text, result } => actions::prompt_saved(app, text, result),
+        Msg::PromptSaved { text, result } => {
+            actions::prompt_saved(app, text, result, &mut commands);
+        }
         Msg::ExportPlanned(result) => layers::export_planned(app, result),
         Msg::Exported(result) => layers::exported(app, result),
         Msg::ExternallyEdited { run, result } => match result {
@@ -168,6 +179,7 @@ fn recorded(app: &mut App, entry: Entry, result: Result<(), String>) {
                 ),
             );
         }
+        (Entry::Version(line), result) => versions::recorded(app, line, result),
         (Entry::Session(_), Err(e)) => {
             notify_error(app, format!("could not save the selection: {e}"));
         }

@@ -27,8 +27,9 @@ pub(super) fn full_screen(frame: &mut Frame<'_>, area: Rect, app: &mut App, laye
             if prompt.dirty {
                 title.push(Span::styled("● unsaved ", style(&theme, Role::Edited)));
             }
+            let name = crate::tui::app::version_name(&app.versions, &prompt.version.id);
             title.push(Span::styled(
-                format!("version {} ", prompt.version.id),
+                format!("version {name} "),
                 style(&theme, Role::Muted),
             ));
             prompt.editor.set_block(
@@ -259,7 +260,7 @@ pub(super) fn question(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16
 }
 
 /// A box of `width`×`height` (at most the area) in the middle of `area`, cleared.
-fn popup(frame: &mut Frame<'_>, area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn popup(frame: &mut Frame<'_>, area: Rect, width: u16, height: u16) -> Rect {
     let rect = area.centered(
         Constraint::Length(width.min(area.width)),
         Constraint::Length(height.min(area.height)),
@@ -278,7 +279,7 @@ fn popup(frame: &mut Frame<'_>, area: Rect, width: u16, height: u16) -> Rect {
     rect
 }
 
-fn dialog_block<'a>(app: &App, title: &'a str) -> Block<'a> {
+pub(super) fn dialog_block<'a>(app: &App, title: &'a str) -> Block<'a> {
     let theme = &app.settings.theme;
     Block::default()
         .borders(Borders::ALL)
@@ -347,7 +348,10 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
 }
 
 /// A list entry, highlighted when it is the one chosen.
-fn choice_style(theme: &crate::tui::theme::Theme, selected: bool) -> ratatui::style::Style {
+pub(super) fn choice_style(
+    theme: &crate::tui::theme::Theme,
+    selected: bool,
+) -> ratatui::style::Style {
     style(
         theme,
         if selected {

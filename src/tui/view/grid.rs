@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use crate::tui::app::{App, Layer, version_name};
+use crate::tui::app::{App, Layer};
 use crate::tui::grid::{Cell, GridRow, GridView};
 use crate::tui::style::style;
 use crate::tui::text::{self, fit, pad};
@@ -151,7 +151,7 @@ fn header(
             0 => {
                 let mark = if variant.current { "● " } else { "" };
                 (
-                    format!("{mark}{}", version_name(app, &variant.prompt_id)),
+                    format!("{mark}{}", app.version_name(&variant.prompt_id)),
                     if col == grid.col {
                         Role::BorderFocused
                     } else {

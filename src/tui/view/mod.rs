@@ -4,6 +4,7 @@
 mod dialogs;
 mod grid;
 mod panes;
+mod prompt_dialogs;
 mod runs;
 mod samples;
 mod side;
@@ -54,6 +55,11 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
             Layer::Bulk(dialog) => dialogs::bulk(frame, main, app, dialog),
             Layer::Question { scroll } => dialogs::question(frame, main, app, *scroll),
             Layer::Runs(list) => runs::draw(frame, main, app, list),
+            Layer::SaveVersion(dialog) => prompt_dialogs::save_version(frame, main, app, dialog),
+            Layer::RunMany(dialog) => prompt_dialogs::run_many(frame, main, app, *dialog),
+            Layer::ConfirmRestore { prompt_id, .. } => {
+                prompt_dialogs::confirm_restore(frame, main, app, prompt_id);
+            }
             Layer::Filter
             | Layer::PromptEditor
             | Layer::History(_)
@@ -141,9 +147,8 @@ fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
         parts.push(format!("queue {}/{}", app.queue.done, app.queue.total));
     }
     parts.push(format!("exec {}", exec_label(app)));
-    if app.prompt.dirty {
-        parts.push("prompt ● unsaved".to_owned());
-    }
+    // After what the sandbox lacks: that matters more when the bar is cut.
+    parts.push(prompt_label(app));
     if app.saving > 0 {
         parts.push("saving…".to_owned());
     }
@@ -162,6 +167,16 @@ fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
         None => hint_line(app),
     };
     frame.render_widget(Paragraph::new(line), hints);
+}
+
+/// The version runs use now, by its label, and whether the editor holds changes to it.
+fn prompt_label(app: &App) -> String {
+    let name = app.version_name(&app.prompt.version.id);
+    if app.prompt.dirty {
+        format!("prompt {name} (edited)")
+    } else {
+        format!("prompt {name}")
+    }
 }
 
 fn exec_label(app: &App) -> String {
@@ -189,7 +204,7 @@ fn exec_label(app: &App) -> String {
 fn hint_line(app: &App) -> Line<'static> {
     let theme = &app.settings.theme;
     let (scope, actions): (Scope, &[Action]) = match app.layers.last() {
-        Some(Layer::PromptEditor | Layer::EditOutput(_)) => (
+        Some(Layer::PromptEditor | Layer::EditOutput(_) | Layer::SaveVersion(_)) => (
             Scope::Editor,
             &[Action::Save, Action::Close, Action::Undo, Action::Redo],
         ),

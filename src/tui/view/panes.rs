@@ -175,7 +175,7 @@ fn badges(
                 format!(
                     "earlier run {number} of {} (prompt {}) ",
                     runs.len(),
-                    crate::tui::app::version_name(app, &run.prompt_id)
+                    app.version_name(&run.prompt_id)
                 ),
                 style(theme, Role::KeyHint),
             ));

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use crate::tui::app::{App, RunList, version_name};
+use crate::tui::app::{App, RunList};
 use crate::tui::runs::{decision_mark, rule_mark};
 use crate::tui::style::style;
 use crate::tui::text::{fit, pad};
@@ -73,7 +73,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, list: &RunList)
         let text = format!(
             "{mark}{}{}{}{}{} {} {}{}",
             pad(&format!("{}", total - position), 4),
-            pad(&version_name(app, &run.prompt_id), 9),
+            pad(&app.version_name(&run.prompt_id), 9),
             pad(
                 &fit(&teacher, teacher_width.saturating_sub(1)),
                 teacher_width

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use crate::run::Run;
 use crate::store::Verdict;
 use crate::transcript::{Outcome, RuleId, SegmentKind};
-use crate::tui::app::{App, Layer, version_name};
+use crate::tui::app::{App, Layer};
 use crate::tui::side::{Drawn, Side, SideBySide, SideSegment};
 use crate::tui::style::style;
 use crate::tui::text::{self, fit};
@@ -118,7 +118,7 @@ fn head(app: &App, side: &Side, key: &str, width: usize, theme: &Theme) -> Line<
     let status = run.status.as_str();
     let text = format!(
         "{key}{} · {}/{} · {status}",
-        version_name(app, &run.prompt_id),
+        app.version_name(&run.prompt_id),
         run.teacher.provider,
         run.teacher.model
     );
