@@ -14,6 +14,7 @@ use moss_thinking::dataset::Format;
 use moss_thinking::exec::ExecMode;
 use moss_thinking::generate;
 use moss_thinking::run::{Judge, Pipeline, PromptVersion, RateLimiter};
+use moss_thinking::store::versions::FindError;
 use moss_thinking::store::{Workspace, WorkspaceLock};
 use serde_json::json;
 
@@ -104,7 +105,7 @@ fn parse_variant(s: &str) -> Result<VariantArg, String> {
 const EXIT_REGRESSED: u8 = 1;
 
 /// The text of `prompt`: `none` is no system prompt; a file; else a version saved in the
-/// workspace, by label or id.
+/// workspace, by its label, its id or a unique start of it (at least four characters).
 fn prompt_text(workspace: &Workspace, prompt: &str) -> anyhow::Result<(PathBuf, String)> {
     if prompt == "none" {
         return Ok((PathBuf::from("none"), String::new()));
@@ -115,45 +116,15 @@ fn prompt_text(workspace: &Workspace, prompt: &str) -> anyhow::Result<(PathBuf, 
             .with_context(|| format!("cannot read the prompt {}", path.display()))?;
         return Ok((path.to_owned(), text));
     }
-    let Some(id) = saved_version(workspace, prompt)? else {
-        anyhow::bail!(
-            "no prompt file and no saved prompt version named {prompt:?} (give a file, a version's id or label, or none)"
-        );
-    };
+    let versions = workspace.load_versions()?;
+    let id = versions.resolve(prompt).map_err(|e| match e {
+        FindError::Unknown(_) => anyhow::anyhow!(
+            "no prompt file and no saved prompt version named {prompt:?} (give a file, a version's label or id, or none)"
+        ),
+        other => anyhow::anyhow!("{other}"),
+    })?;
     let text = workspace.load_prompt(&id)?;
     Ok((PathBuf::from(format!("{id}.md")), text))
-}
-
-/// The id of the saved prompt version `name` names (an id, or a unique prefix of at least four
-/// characters).
-fn saved_version(workspace: &Workspace, name: &str) -> anyhow::Result<Option<String>> {
-    if name.len() < 4 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let dir = workspace.prompt_path(name);
-    let Some(dir) = dir.parent() else {
-        return Ok(None);
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(None);
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(id) = file.to_str().and_then(|f| f.strip_suffix(".md")) else {
-            continue;
-        };
-        if id.starts_with(name) {
-            found.push(id.to_owned());
-        }
-    }
-    match found.len() {
-        0 => Ok(None),
-        1 => Ok(found.pop()),
-        _ => {
-            anyhow::bail!("{name:?} is the start of several saved prompt versions: give more of it")
-        }
-    }
 }
 
 /// The variants as given, ready to run.

@@ -271,7 +271,27 @@ fn a_student_runs_without_a_system_prompt_and_a_saved_version_is_named_by_its_id
     let again = ws.compare(&["--variant", &variant, "--limit", "2", "--json"]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(server.request_count(), 4, "resumed from the runs on disk");
-    assert_eq!(json(&again)["setup"][0]["prompt_id"], Value::from(id));
+    assert_eq!(
+        json(&again)["setup"][0]["prompt_id"],
+        Value::from(id.clone())
+    );
+
+    // And so does its label, as the workbench saves it.
+    std::fs::write(
+        ws.path(".moss/versions.jsonl"),
+        format!(
+            "{}\n",
+            serde_json::json!({"prompt_id": id, "label": "基线", "note": "", "at_ms": 1})
+        ),
+    )
+    .expect("versions");
+    let labelled = ws.compare(&["--variant", "基线@mock", "--limit", "2", "--json"]);
+    assert_eq!(labelled.status.code(), Some(0), "{}", stderr(&labelled));
+    assert_eq!(server.request_count(), 4);
+    assert_eq!(
+        json(&labelled)["setup"][0]["prompt_id"],
+        Value::from(id.clone())
+    );
 
     let missing = ws.compare(&["--variant", "nothing-here@mock"]);
     assert_eq!(missing.status.code(), Some(2));
