@@ -16,6 +16,7 @@ use std::sync::Arc;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
+use crate::compare::MeasuresReport;
 use crate::config::Layers;
 use crate::run::{Judge, Run};
 use crate::transcript::RuleId;
@@ -29,17 +30,23 @@ use stats::Facts;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuleRate {
     pub id: RuleId,
+    /// Runs that passed.
     pub passed: usize,
     /// Runs where the rule was judged (pass or fail, not skipped).
     pub judged: usize,
+    /// Samples with a run where the rule was judged.
+    pub samples: usize,
+    /// The mean over those samples of the fraction of each one's runs that passed, in whole
+    /// percent rounded down (a sample run three times counts once).
+    pub sample_percent: Option<usize>,
 }
 
 impl RuleRate {
-    /// The pass rate in whole percent, rounded down so that 100 means every judged run passed;
-    /// `None` when the rule was never judged.
+    /// The pass rate per sample in whole percent, rounded down so that 100 means every judged
+    /// run passed; `None` when the rule was never judged.
     #[must_use]
     pub fn percent(self) -> Option<usize> {
-        percent(self.passed, self.judged)
+        self.sample_percent
     }
 
     /// Judged at least once and never failed.
@@ -49,9 +56,15 @@ impl RuleRate {
     }
 }
 
-/// `part` of `whole` in whole percent, rounded down.
-fn percent(part: usize, whole: usize) -> Option<usize> {
-    (whole > 0).then(|| part.saturating_mul(100) / whole)
+/// The mean of per-sample pass rates in whole percent, rounded down, and 100 only when `all`
+/// passed.
+fn sample_percent(mean: Option<f64>, all: bool) -> Option<usize> {
+    mean.map(|mean| {
+        // Whole percents of means such as 0.29 sit a hair below the integer in floating point.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let p = (mean * 100.0 + 1e-9).floor().clamp(0.0, 100.0) as usize;
+        if all { p } else { p.min(99) }
+    })
 }
 
 /// One prompt version and what its runs did.
@@ -63,6 +76,12 @@ pub struct PromptVersionStats {
     pub runs: usize,
     pub complete: usize,
     pub rules: Vec<RuleRate>,
+    /// Samples with a complete run.
+    pub samples: usize,
+    /// Every rule passing at once, per sample ([`RuleRate::percent`]'s way).
+    pub pass_percent: Option<usize>,
+    /// The interleaving measures of its complete runs (`None` without any).
+    pub measures: Option<MeasuresReport>,
     /// Milliseconds since the epoch of its first run (`None`: no run yet).
     pub first_run_ms: Option<u64>,
     /// The prompt in the editor right now (saved or not).
@@ -460,17 +479,29 @@ mod tests {
     }
 
     #[test]
-    fn rule_rates_round_down_so_only_every_pass_is_full() {
-        let rate = |passed, judged| RuleRate {
+    fn sample_rates_round_down_so_only_every_pass_is_full() {
+        assert_eq!(sample_percent(Some(0.995), false), Some(99));
+        // A mean that is a whole percent is not pushed below it by floating point.
+        assert_eq!(sample_percent(Some(0.29), false), Some(29));
+        assert_eq!(sample_percent(Some(1.0), true), Some(100));
+        // Every sample at 100% only when every run passed.
+        assert_eq!(sample_percent(Some(0.999_999_999_99), false), Some(99));
+        assert_eq!(sample_percent(None, true), None);
+        let rate = RuleRate {
             id: RuleId::ThinkBudget,
-            passed,
-            judged,
+            passed: 3,
+            judged: 3,
+            samples: 2,
+            sample_percent: Some(100),
         };
-        assert_eq!(rate(199, 200).percent(), Some(99));
-        assert!(!rate(199, 200).perfect());
-        assert_eq!(rate(3, 3).percent(), Some(100));
-        assert!(rate(3, 3).perfect());
-        assert_eq!(rate(0, 0).percent(), None);
-        assert!(!rate(0, 0).perfect());
+        assert!(rate.perfect());
+        assert!(
+            !RuleRate {
+                passed: 2,
+                sample_percent: Some(75),
+                ..rate
+            }
+            .perfect()
+        );
     }
 }

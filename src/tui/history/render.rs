@@ -13,7 +13,7 @@ use crate::tui::style::style;
 use crate::tui::theme::{Role, Theme};
 
 use super::rows::{DiffRows, Ink, diff_rows};
-use super::{Comparison, HistoryView, PromptVersionStats, RuleRate, percent};
+use super::{Comparison, HistoryView, PromptVersionStats, RuleRate};
 use crate::tui::text::{self, fit, pad, width};
 
 /// From this width the rules and the diff sit side by side; below it they are stacked.
@@ -214,13 +214,26 @@ fn draw_list(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer,
     let room = usize::from(inner.width);
     let muted = style(theme, Role::Muted);
     let names = name_width(view);
-    let header = format!(
-        "    {}  {:>4}  {:>4}  {:>4}  first run (UTC)",
+    // pass: every rule at once, per sample; then what interleaving is for, on average: seconds
+    // to the first answer text, answer words before the first think, the longest think.
+    // Narrow screens keep the tags (current, notes) rather than the measures.
+    let measures = room >= names + MEASURES_ROOM;
+    let mut header = format!(
+        "    {}  {:>4}  {:>4}  {:>4}  {:>4}  {:<16}",
         pad("version", names),
         "runs",
         "done",
-        "pass"
+        "smpl",
+        "pass",
+        "first run (UTC)",
     );
+    if measures {
+        let _ = write!(
+            header,
+            "  {:>5}  {:>9}  {:>10}",
+            "ans s", "pre-think", "long think"
+        );
+    }
     put(buf, inner.x, inner.y, &[(header, muted)], room);
     let visible = usize::from(inner.height - 1);
     if view.versions.is_empty() {
@@ -238,7 +251,7 @@ fn draw_list(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer,
     let first = (view.selected + 1).saturating_sub(visible);
     let rows = view.versions.iter().enumerate().skip(first).take(visible);
     for (row, (i, version)) in (inner.y + 1..).zip(rows) {
-        let mut pieces = list_row(view, i, version, names, theme);
+        let mut pieces = list_row(view, i, version, (names, measures), theme);
         if i == view.selected {
             let selection = style(theme, Role::Selection);
             for (_, s) in &mut pieces {
@@ -260,21 +273,37 @@ fn name_width(view: &HistoryView) -> usize {
         .clamp(SHORT_ID, LABEL_MAX_WIDTH)
 }
 
+/// The version list's width beside the names with the measures and a short tag.
+const MEASURES_ROOM: usize = 90;
+
+/// One version's row: `names` wide names, with the measures when `measures`.
 fn list_row(
     view: &HistoryView,
     i: usize,
     v: &PromptVersionStats,
-    names: usize,
+    (names, measures): (usize, bool),
     theme: &Theme,
 ) -> Pieces {
     let plain = Style::default();
     let muted = style(theme, Role::Muted);
     let clean = view.facts.get(i).map_or(0, |f| f.clean);
-    let (pass, pass_role) = match percent(clean, v.complete) {
+    let (pass, pass_role) = match v.pass_percent {
         None => ("-".to_owned(), Role::Muted),
         Some(p) if clean == v.complete => (format!("{p}%"), Role::RulePass),
         Some(p) => (format!("{p}%"), Role::RuleFail),
     };
+    let figures = v.measures.map_or_else(
+        || format!("  {:>5}  {:>9}  {:>10}  ", "-", "-", "-"),
+        |m| {
+            let wait = m
+                .seconds_to_first_answer
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}"));
+            format!(
+                "  {wait:>5}  {:>9.1}  {:>10.1}  ",
+                m.words_before_first_think, m.longest_think
+            )
+        },
+    );
     let first = v
         .first_run_ms
         .map_or_else(|| "not run yet".to_owned(), utc_minute);
@@ -301,9 +330,13 @@ fn list_row(
             pad(&fit(&view.name(i), names), names),
             style(theme, Role::Title),
         ),
-        (format!("  {:>4}  {:>4}  ", v.runs, v.complete), plain),
+        (
+            format!("  {:>4}  {:>4}  {:>4}  ", v.runs, v.complete, v.samples),
+            plain,
+        ),
         (format!("{pass:>4}"), style(theme, pass_role)),
-        (format!("  {first:<16}  "), plain),
+        (format!("  {first:<16}"), plain),
+        (if measures { figures } else { "  ".to_owned() }, plain),
         (tags.join(", "), muted),
     ]
 }
@@ -313,7 +346,8 @@ fn rule_line_count(view: &HistoryView) -> usize {
         if v.complete == 0 {
             1
         } else {
-            v.rules.len().max(1) + usize::from(rules_note(view).is_some())
+            // The rules, the legend, and the note on which rules judged them.
+            v.rules.len().max(1) + 1 + usize::from(rules_note(view).is_some())
         }
     })
 }
@@ -355,6 +389,15 @@ fn draw_rules(view: &HistoryView, area: Rect, borders: Borders, buf: &mut Buffer
         put(buf, inner.x, top, &[(note.to_owned(), muted)], room);
         top += 1;
     }
+    // What the figures count: runs passing of runs judged, and the mean over samples of each
+    // sample's share of passing runs (a sample run three times counts once).
+    let legend = format!(
+        "runs · % of {} sample{}",
+        version.samples,
+        if version.samples == 1 { "" } else { "s" }
+    );
+    put(buf, inner.x, top, &[(legend, muted)], room);
+    top += 1;
     let rows = usize::from(inner.bottom().saturating_sub(top));
     let lines = rule_lines(&version.rules, rows, theme);
     for (y, line) in (top..inner.bottom()).zip(lines) {

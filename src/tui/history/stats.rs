@@ -7,10 +7,12 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::compare::stats::compliance;
+use crate::compare::{Interleaving, MeasuresReport, Score, interleaving};
 use crate::run::{Fallback, Judge, Run};
-use crate::transcript::{Outcome, RuleId, RuleResult};
+use crate::transcript::{CountMode, Outcome, RuleId, RuleResult, Transcript};
 
-use super::{PromptVersionStats, RuleRate};
+use super::{PromptVersionStats, RuleRate, sample_percent};
 
 /// What the view knows about a version beyond its public figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,11 +39,22 @@ struct Tally {
     clean: usize,
     first_run_ms: u64,
     rules: BTreeMap<RuleId, RuleRate>,
+    /// Per sample: its complete runs passing every rule.
+    all: BTreeMap<String, Score>,
+    /// Per rule, per sample: its runs passing the rule (where judged).
+    per_sample: BTreeMap<RuleId, BTreeMap<String, Score>>,
+    /// Each complete run's interleaving, with its milliseconds to the first answer text.
+    measured: Vec<(Interleaving, Option<u64>)>,
 }
 
 impl Tally {
-    /// Counts `run`; `verdicts` gives a complete run's verdicts (asked only for those).
-    fn add<'r>(&mut self, run: &'r Run, verdicts: impl FnOnce(&'r Run) -> Cow<'r, [RuleResult]>) {
+    /// Counts `run`; `verdicts` gives a complete run's verdicts (asked only for those), and
+    /// `mode` how its words count.
+    fn add<'r>(
+        &mut self,
+        run: &'r Run,
+        verdicts: impl FnOnce(&'r Run) -> (Cow<'r, [RuleResult]>, CountMode),
+    ) {
         self.first_run_ms = if self.runs == 0 {
             run.timings.started_at_ms
         } else {
@@ -54,25 +67,54 @@ impl Tally {
             return;
         }
         self.complete += 1;
-        let verdicts = verdicts(run);
-        if verdicts.iter().all(|r| r.outcome != Outcome::Fail) {
-            self.clean += 1;
-        }
+        let (verdicts, mode) = verdicts(run);
+        let clean = verdicts.iter().all(|r| r.outcome != Outcome::Fail);
+        self.clean += usize::from(clean);
+        let sample = self.all.entry(run.sample_id.clone()).or_default();
+        sample.runs += 1;
+        sample.passed += usize::from(clean);
         for result in verdicts.iter() {
             let rate = self.rules.entry(result.id).or_insert(RuleRate {
                 id: result.id,
                 passed: 0,
                 judged: 0,
+                samples: 0,
+                sample_percent: None,
             });
-            match result.outcome {
-                Outcome::Pass => {
-                    rate.passed += 1;
-                    rate.judged += 1;
-                }
-                Outcome::Fail => rate.judged += 1,
-                Outcome::Skip => {}
+            if result.outcome == Outcome::Skip {
+                continue;
+            }
+            let passed = result.outcome == Outcome::Pass;
+            rate.judged += 1;
+            rate.passed += usize::from(passed);
+            let score = self
+                .per_sample
+                .entry(result.id)
+                .or_default()
+                .entry(run.sample_id.clone())
+                .or_default();
+            score.runs += 1;
+            score.passed += usize::from(passed);
+        }
+        self.measured.push((
+            interleaving(&Transcript::parse(&run.transcript, mode)),
+            run.timings.first_answer_ms,
+        ));
+    }
+
+    /// The rules' rates with their per-sample figures.
+    fn rates(&mut self) -> Vec<RuleRate> {
+        let mut rates: Vec<RuleRate> = std::mem::take(&mut self.rules).into_values().collect();
+        for rate in &mut rates {
+            if let Some(scores) = self.per_sample.get(&rate.id) {
+                rate.samples = scores.len();
+                rate.sample_percent = sample_percent(
+                    compliance(scores).map(|(mean, _)| mean),
+                    rate.passed == rate.judged,
+                );
             }
         }
+        rates
     }
 }
 
@@ -97,12 +139,18 @@ pub(super) fn collect(
     for run in runs {
         let tally = tallies.entry(run.prompt_id.as_str()).or_default();
         tally.add(run, |run| match judge.as_deref_mut() {
-            Some(judge) => judge.verdicts(run, || {
-                text_of(&run.prompt_id)
-                    .map(str::to_owned)
-                    .ok_or_else(|| "no snapshot".to_owned())
-            }),
-            None => Cow::Borrowed(&run.rules),
+            Some(judge) => {
+                let verdicts = judge.verdicts(run, || {
+                    text_of(&run.prompt_id)
+                        .map(str::to_owned)
+                        .ok_or_else(|| "no snapshot".to_owned())
+                });
+                let mode = judge
+                    .resolved(&run.prompt_id)
+                    .map_or(CountMode::Mixed, |v| v.rules.config().count_mode);
+                (verdicts, mode)
+            }
+            None => (Cow::Borrowed(&run.rules), CountMode::Mixed),
         });
     }
     let rules_note = |id: &str| {
@@ -119,7 +167,7 @@ pub(super) fn collect(
     let mut versions = Vec::with_capacity(ordered.len() + 1);
     let mut facts = Vec::with_capacity(ordered.len() + 1);
     let mut current_index = None;
-    for (id, tally) in ordered {
+    for (id, mut tally) in ordered {
         let is_current = id == current_id;
         let text = if is_current {
             current_index = Some(versions.len());
@@ -137,7 +185,14 @@ pub(super) fn collect(
             text: text.unwrap_or_else(|| Arc::from("")),
             runs: tally.runs,
             complete: tally.complete,
-            rules: tally.rules.into_values().collect(),
+            rules: tally.rates(),
+            samples: tally.all.len(),
+            pass_percent: sample_percent(
+                compliance(&tally.all).map(|(mean, _)| mean),
+                tally.clean == tally.complete,
+            ),
+            measures: (!tally.measured.is_empty())
+                .then(|| MeasuresReport::of(tally.measured.iter().map(|(m, ms)| (m, *ms)))),
             first_run_ms: Some(tally.first_run_ms),
             current: is_current,
         });
@@ -154,6 +209,9 @@ pub(super) fn collect(
             runs: 0,
             complete: 0,
             rules: Vec::new(),
+            samples: 0,
+            pass_percent: None,
+            measures: None,
             first_run_ms: None,
             current: true,
         });
@@ -244,23 +302,74 @@ pub(super) mod tests {
         let c = collect(&runs, &[("a".into(), text("A"))], ("b", text("B")), None);
         let a = &c.versions[0];
         assert_eq!((a.runs, a.complete), (5, 3));
+        // All of one sample's: per sample, the rate of its one sample.
         assert_eq!(
             a.rules,
             [
                 RuleRate {
                     id: T,
                     passed: 1,
-                    judged: 2
+                    judged: 2,
+                    samples: 1,
+                    sample_percent: Some(50),
                 },
                 RuleRate {
                     id: I,
                     passed: 2,
-                    judged: 3
+                    judged: 3,
+                    samples: 1,
+                    sample_percent: Some(66),
                 },
             ]
         );
         assert_eq!(c.facts[0].clean, 1);
         assert_eq!(a.first_run_ms, Some(10));
+    }
+
+    /// `run` of sample `sample` answering `transcript`.
+    fn answer(sample: &str, at: u64, passes: bool, transcript: &str) -> Run {
+        let outcome = if passes { PASS } else { FAIL };
+        let mut run = run(
+            "a",
+            at,
+            RunStatus::Complete,
+            &[(RuleId::ThinkBudget, outcome)],
+        );
+        run.sample_id = sample.into();
+        run.transcript = transcript.into();
+        run
+    }
+
+    #[test]
+    fn rates_score_samples_not_runs_and_the_interleaving_is_measured() {
+        // s1 twice (one passes), s2 once (passes): 2 of 3 runs, but (1/2 + 1) / 2 per sample.
+        let mut runs = vec![
+            answer(
+                "s1",
+                1,
+                true,
+                "天空是蓝色的。<think>因为散射</think>就是这样。",
+            ),
+            answer("s1", 2, false, "好。<think>这段思考太长太长了</think>"),
+            answer("s2", 3, true, "一二三四五六。"),
+        ];
+        runs[0].timings.first_answer_ms = Some(500);
+        runs[2].timings.first_answer_ms = Some(1500);
+        let c = collect(&runs, &[], ("a", text("A")), None);
+        let a = &c.versions[0];
+        assert_eq!((a.samples, a.complete), (2, 3));
+        assert_eq!(a.rules[0].sample_percent, Some(75));
+        assert_eq!((a.rules[0].passed, a.rules[0].judged), (2, 3));
+        assert_eq!(a.pass_percent, Some(75));
+        let m = a.measures.expect("measured");
+        // Answer words before the first think: 6, 1 and 6 (no think); thinks 4, 9 and none.
+        assert!(
+            (m.words_before_first_think - 13.0 / 3.0).abs() < 1e-9,
+            "{m:?}"
+        );
+        assert!((m.longest_think - 13.0 / 3.0).abs() < 1e-9, "{m:?}");
+        assert_eq!(m.longest_think_max, 9);
+        assert_eq!(m.seconds_to_first_answer, Some(1.0));
     }
 
     #[test]
