@@ -164,7 +164,7 @@ fn status_bar(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 Style::default()
             },
         )),
-        None => hint_line(app),
+        None => hint_line(app, usize::from(hints.width)),
     };
     frame.render_widget(Paragraph::new(line), hints);
 }
@@ -201,7 +201,10 @@ fn exec_label(app: &App) -> String {
 }
 
 /// Key hints for what the user is looking at.
-fn hint_line(app: &App) -> Line<'static> {
+///
+/// The keys are listed in the order given; when they do not all fit in `room` columns, the
+/// main screen's least needed ones are left out first ([`MAIN_HINTS_DROPPED_FIRST`]).
+fn hint_line(app: &App, room: usize) -> Line<'static> {
     let theme = &app.settings.theme;
     let (scope, actions): (Scope, &[Action]) = match app.layers.last() {
         Some(Layer::PromptEditor | Layer::EditOutput(_) | Layer::SaveVersion(_)) => (
@@ -213,6 +216,7 @@ fn hint_line(app: &App) -> Line<'static> {
             &[
                 Action::Down,
                 Action::MarkDiff,
+                Action::Restore,
                 Action::PageDown,
                 Action::Close,
             ],
@@ -257,24 +261,41 @@ fn hint_line(app: &App) -> Line<'static> {
                 Action::Reject,
                 Action::Undo,
                 Action::Edit,
-                Action::Help,
-                Action::Quit,
-                Action::RunList,
-                Action::SideBySide,
-                Action::Grid,
                 Action::Regenerate,
                 Action::RunAll,
                 Action::Export,
+                Action::RunList,
+                Action::SideBySide,
+                Action::Grid,
                 Action::PromptEditor,
                 Action::PromptHistory,
+                Action::Help,
+                Action::Quit,
             ],
         ),
     };
+    let mut hints: Vec<(Action, String)> = actions
+        .iter()
+        .filter_map(|&action| {
+            let key = app.settings.keymap.keys(scope, action).into_iter().next()?;
+            Some((action, key))
+        })
+        .collect();
+    let length = |hints: &[(Action, String)]| -> usize {
+        hints
+            .iter()
+            .map(|(action, key)| crate::tui::text::width(key) + 1 + short_name(*action).len())
+            .sum::<usize>()
+            + 3 * hints.len().saturating_sub(1)
+    };
+    for dropped in MAIN_HINTS_DROPPED_FIRST {
+        if length(&hints) <= room {
+            break;
+        }
+        hints.retain(|(action, _)| action != dropped);
+    }
     let mut spans = Vec::new();
-    for &action in actions {
-        let Some(key) = app.settings.keymap.keys(scope, action).into_iter().next() else {
-            continue;
-        };
+    for (action, key) in hints {
         if !spans.is_empty() {
             spans.push(Span::raw(" · "));
         }
@@ -283,6 +304,20 @@ fn hint_line(app: &App) -> Line<'static> {
     }
     Line::from(spans)
 }
+
+/// The main screen's hints left out first when the line is too narrow (all are in the help).
+const MAIN_HINTS_DROPPED_FIRST: &[Action] = &[
+    Action::PromptHistory,
+    Action::PromptEditor,
+    Action::Regenerate,
+    Action::RunList,
+    Action::Undo,
+    Action::Edit,
+    Action::Grid,
+    Action::SideBySide,
+    Action::RunAll,
+    Action::Reject,
+];
 
 fn short_name(action: Action) -> &'static str {
     match action {
@@ -320,6 +355,7 @@ fn short_name(action: Action) -> &'static str {
         Action::Sort => "sort",
         Action::OnlyFlips => "only flips",
         Action::Right => "columns",
+        Action::Restore => "restore",
         other => other.as_str(),
     }
 }
