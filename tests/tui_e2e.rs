@@ -790,3 +790,118 @@ fn review_three_samples_and_export_for_trl() {
         "{decisions}"
     );
 }
+
+#[test]
+fn a_second_version_rerun_and_compared_side_by_side_becomes_a_preference_pair() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    // Code is not run here: the recordings' own results stay as they are.
+    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
+    let prompt = dir.path().join("teacher.md");
+    std::fs::copy(repo("prompts/teacher.zh.md"), &prompt).expect("a copy of the prompt");
+    let command = format!(
+        "{}; echo moss exited $?; sleep 30",
+        moss_script_with(dir.path(), &config, &prompt)
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("REPLAY");
+    // q02 and q05 under the first version.
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("q02 complete");
+    tmux.keys(&["j", "j", "j", "Enter"]);
+    tmux.wait_for("q05 complete");
+
+    // A second version, labelled and noted as it is saved.
+    tmux.keys(&["p"]);
+    tmux.wait_for("Ctrl-S");
+    tmux.keys(&["-l", "补充：思考要更短。"]);
+    tmux.keys(&["C-s"]);
+    tmux.wait_for("Save prompt version");
+    tmux.wait_for("Label v2");
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["-l", "思考更短"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("prompt saved: version");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("prompt v2");
+
+    // Both samples again under it: the filtered set, whatever runs it already has.
+    tmux.keys(&["/"]);
+    tmux.keys(&["-l", "is:passed"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["R"]);
+    tmux.wait_for("Run 2 filtered samples");
+    tmux.keys(&["Right"]);
+    tmux.wait_for("[all]");
+    tmux.wait_for("2 runs will be queued");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("runs 4");
+    let runs = runs(dir.path());
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    let first = runs[0]["prompt_id"].clone();
+    let second = runs[3]["prompt_id"].clone();
+    assert_ne!(first, second);
+    let versions =
+        std::fs::read_to_string(dir.path().join(".moss/versions.jsonl")).expect("versions");
+    assert!(
+        versions.contains(&format!(
+            "\"prompt_id\":{second},\"label\":\"v2\",\"note\":\"思考更短\""
+        )),
+        "{versions}"
+    );
+
+    // q05 side by side: its run under the first version on the left, under v2 on the right.
+    tmux.keys(&["j"]);
+    tmux.wait_for("q05 complete");
+    tmux.keys(&["v"]);
+    tmux.wait_for("Side by side q05");
+    let screen = tmux.wait_for("▶ v2");
+    assert!(screen.contains("think 18/32"), "{screen}");
+    // The first version's answer is the one kept: chosen over v2's.
+    tmux.keys(&["1"]);
+    tmux.wait_for("q05: chosen over the other run");
+    tmux.wait_for("· chosen");
+    let q05: Vec<&Value> = runs.iter().filter(|r| r["sample_id"] == "q05").collect();
+    let (old, new) = if q05[0]["prompt_id"] == first {
+        (q05[0], q05[1])
+    } else {
+        (q05[1], q05[0])
+    };
+    let decisions =
+        std::fs::read_to_string(dir.path().join(".moss/decisions.jsonl")).expect("decisions");
+    let decision: Value =
+        serde_json::from_str(decisions.lines().last().expect("a decision")).expect("json");
+    assert_eq!(decision["verdict"], "accepted");
+    assert_eq!(decision["run_id"], old["run_id"]);
+    assert_eq!(decision["over"], new["run_id"]);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("q05 complete accepted");
+
+    // The choice is a preference pair.
+    let out = moss_beside(
+        dir.path(),
+        &config,
+        &[
+            "export",
+            "--pairs",
+            "--include-replayed",
+            "--out",
+            dir.path().join("pairs.jsonl").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pairs = std::fs::read_to_string(dir.path().join("pairs.jsonl")).expect("pairs");
+    let pair: Value = serde_json::from_str(pairs.trim()).expect("one pair");
+    assert_eq!(pair["prompt"][0]["content"], old["question"]);
+    assert_eq!(pair["chosen"][0]["content"], old["transcript"]);
+    assert_eq!(pair["rejected"][0]["content"], new["transcript"]);
+    tmux.keys(&["q"]);
+    tmux.wait_for("moss exited 0");
+}
