@@ -4,7 +4,6 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -13,13 +12,13 @@ use moss_thinking::config::Layers;
 use moss_thinking::dataset::Format;
 use moss_thinking::exec::ExecMode;
 use moss_thinking::generate;
-use moss_thinking::run::{Judge, Pipeline, PromptVersion, RateLimiter};
+use moss_thinking::run::Judge;
 use moss_thinking::store::versions::FindError;
 use moss_thinking::store::{Workspace, WorkspaceLock};
 use serde_json::json;
 
 use crate::progress::{Progress, ProgressMode};
-use crate::setup::{Setup, parse_format};
+use crate::setup::{Batch, Setup, parse_format};
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -156,34 +155,19 @@ fn load_variants(
             variant.model.as_deref(),
         )
         .with_context(|| format!("variant {:?}", variant.spec))?;
-        let Setup {
-            prompt_text,
-            prompt: prompt_file,
+        let Batch {
+            pipeline,
+            prompt,
             config,
-            rules,
-            teacher: chosen,
+            teacher,
+            notices,
             ..
-        } = setup;
-        if let Some(notice) = &chosen.notice {
+        } = setup.into_batch(args.exec, args.rpm);
+        for notice in &notices {
             writeln!(stderr.lock(), "moss: [{}] {notice}", i + 1)?;
         }
         concurrency.get_or_insert(config.generate.concurrency);
-        let mut exec = config.exec.clone();
-        if let Some(mode) = args.exec {
-            exec.mode = mode;
-        }
-        let rpm = args.rpm.unwrap_or(config.generate.rpm);
-        let pipeline = Pipeline::new(chosen.teacher, exec, Arc::clone(&rules))
-            .with_rate_limit(RateLimiter::per_minute(rpm).map(Arc::new));
-        let prompt = Arc::new(
-            PromptVersion::new(prompt_text, prompt_file.body, prompt_file.params).with_rules(rules),
-        );
         let info = pipeline.teacher().info();
-        let teacher = if info.replayed {
-            "offline replay of recorded answers (not a model)".to_owned()
-        } else {
-            format!("{} {}", info.provider, info.model)
-        };
         writeln!(
             stderr.lock(),
             "moss: [{}] {} · prompt {} · teacher: {teacher} · exec {}",

@@ -21,12 +21,12 @@ use moss_thinking::exec::ExecMode;
 use moss_thinking::export::ExportFormat;
 use moss_thinking::export::template::TemplateReport;
 use moss_thinking::generate::{self, GenerateOptions};
-use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
+use moss_thinking::run::{Pipeline, PromptVersion};
 use moss_thinking::signals::{HostSignal, HostSignals};
 use moss_thinking::store::{STORE_DIR, Workspace, WorkspaceLock};
 use moss_thinking::transcript::rules::Rules;
 use progress::{Progress, ProgressMode};
-use setup::{Setup, TeacherArgs, parse_format};
+use setup::{Batch, Setup, TeacherArgs, parse_format};
 use tokio_util::sync::CancellationToken;
 
 /// A workbench for think-while-speaking distillation data.
@@ -361,34 +361,20 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 const EXIT_NOT_ALL_COMPLETE: u8 = 1;
 
 fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
-    let Setup {
-        workspace_dir,
-        prompt_text,
-        prompt: prompt_file,
-        config,
-        rules,
-        teacher: chosen,
-        ..
-    } = Setup::load(&args.teacher)?;
+    let setup = Setup::load(&args.teacher)?;
     // Before anything is read from the workspace, and until the process ends.
-    let _writer = WorkspaceLock::acquire(&workspace_dir, "moss generate")?;
+    let _writer = WorkspaceLock::acquire(&setup.workspace_dir, "moss generate")?;
+    let Batch {
+        pipeline,
+        prompt,
+        config,
+        workspace_dir,
+        teacher,
+        notices,
+    } = setup.into_batch(args.exec, args.rpm);
     let stderr = io::stderr();
-    if let Some(notice) = &chosen.notice {
+    for notice in &notices {
         writeln!(stderr.lock(), "moss: {notice}")?;
-    }
-    let mut exec = config.exec.clone();
-    if let Some(mode) = args.exec {
-        exec.mode = mode;
-    }
-    let requested = exec.mode;
-    let rpm = args.rpm.unwrap_or(config.generate.rpm);
-    let pipeline = Pipeline::new(chosen.teacher, exec, Arc::clone(&rules))
-        .with_rate_limit(RateLimiter::per_minute(rpm).map(Arc::new));
-    if requested == ExecMode::Continue && pipeline.exec_mode() == ExecMode::Fill {
-        writeln!(
-            stderr.lock(),
-            "moss: this teacher cannot continue a turn: running code after each answer (fill) instead"
-        )?;
     }
     let samples = generate::read_samples(
         &args.teacher.samples,
@@ -396,17 +382,6 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         &mut stderr.lock(),
     )?;
     let workspace = Workspace::open(&workspace_dir)?;
-    // Judged by the configuration's rules with this prompt's front matter on top; their id is
-    // part of the settings, so a rules change is never resumed past nor counted with the old.
-    let prompt = Arc::new(
-        PromptVersion::new(prompt_text, prompt_file.body, prompt_file.params).with_rules(rules),
-    );
-    let info = pipeline.teacher().info();
-    let teacher = if info.replayed {
-        "offline replay of recorded answers (not a model)".to_owned()
-    } else {
-        format!("{} {}", info.provider, info.model)
-    };
     writeln!(
         stderr.lock(),
         "moss: {} · teacher: {teacher} · prompt {} · exec {}",

@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Args;
 use moss_thinking::config::{Config, Layers};
 use moss_thinking::dataset::Format;
+use moss_thinking::exec::ExecMode;
 use moss_thinking::prompt::PromptFile;
+use moss_thinking::run::{Pipeline, PromptVersion, RateLimiter};
 use moss_thinking::teacher::provider::{ChosenTeacher, choose_teacher};
 use moss_thinking::transcript::rules::Rules;
 
@@ -108,5 +110,67 @@ impl Setup {
             rules,
             teacher,
         })
+    }
+}
+
+/// A prompt version and the pipeline that answers it, as `generate` and `compare` run them.
+pub struct Batch {
+    pub pipeline: Pipeline,
+    /// Judged by the configuration's rules with the prompt's front matter on top; their id is
+    /// part of the settings, so a rules change is never resumed past nor counted with the old.
+    pub prompt: Arc<PromptVersion>,
+    pub config: Config,
+    pub workspace_dir: PathBuf,
+    /// Who answers, for the user: the provider and model, or the offline replay.
+    pub teacher: String,
+    /// What the user should know before the batch runs: the teacher chosen for want of a
+    /// key, code run after each answer because the teacher cannot continue a turn.
+    pub notices: Vec<String>,
+}
+
+impl Setup {
+    /// The pipeline of this setup with `exec` (else the config's mode) and `rpm` requests per
+    /// minute (else the config's), and the prompt version it answers.
+    pub fn into_batch(self, exec: Option<ExecMode>, rpm: Option<u32>) -> Batch {
+        let Self {
+            workspace_dir,
+            prompt_text,
+            prompt,
+            config,
+            rules,
+            teacher: chosen,
+            ..
+        } = self;
+        let mut notices: Vec<String> = chosen.notice.into_iter().collect();
+        let mut exec_config = config.exec.clone();
+        if let Some(mode) = exec {
+            exec_config.mode = mode;
+        }
+        let requested = exec_config.mode;
+        let rpm = rpm.unwrap_or(config.generate.rpm);
+        let pipeline = Pipeline::new(chosen.teacher, exec_config, Arc::clone(&rules))
+            .with_rate_limit(RateLimiter::per_minute(rpm).map(Arc::new));
+        if requested == ExecMode::Continue && pipeline.exec_mode() == ExecMode::Fill {
+            notices.push(
+                "this teacher cannot continue a turn: running code after each answer (fill) instead"
+                    .to_owned(),
+            );
+        }
+        let info = pipeline.teacher().info();
+        let teacher = if info.replayed {
+            "offline replay of recorded answers (not a model)".to_owned()
+        } else {
+            format!("{} {}", info.provider, info.model)
+        };
+        let prompt =
+            Arc::new(PromptVersion::new(prompt_text, prompt.body, prompt.params).with_rules(rules));
+        Batch {
+            pipeline,
+            prompt,
+            config,
+            workspace_dir,
+            teacher,
+            notices,
+        }
     }
 }

@@ -531,23 +531,31 @@ fn editing_an_output_in_the_editor_hands_the_terminal_over_and_back() {
     tmux.wait_for("moss exited 0");
 }
 
+/// The workbench in `dir` on a copy of the shipped prompt (`teacher.md`) with code off (the
+/// question is never the sandbox: the recordings' own results stay as they are), shown;
+/// returns its config file and the terminal.
+fn workbench_on_a_prompt_copy(dir: &Path) -> (PathBuf, Tmux) {
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
+    let prompt = dir.join("teacher.md");
+    std::fs::copy(repo("prompts/teacher.zh.md"), &prompt).expect("a copy of the prompt");
+    let command = format!(
+        "{}; echo moss exited $?; sleep 30",
+        moss_script_with(dir, &config, &prompt)
+    );
+    let tmux = Tmux::start(dir, &command);
+    tmux.wait_for("REPLAY");
+    (config, tmux)
+}
+
 #[test]
 fn a_prompt_saved_with_new_rules_judges_the_next_run_by_them() {
     if !tmux_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    // No code runs here: the question is the rules, not the sandbox.
-    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
+    let (_, tmux) = workbench_on_a_prompt_copy(dir.path());
     let prompt = dir.path().join("teacher.md");
-    std::fs::copy(repo("prompts/teacher.zh.md"), &prompt).expect("a copy of the prompt");
-    let command = format!(
-        "{}; echo moss exited $?; sleep 30",
-        moss_script_with(dir.path(), &config, &prompt)
-    );
-    let tmux = Tmux::start(dir.path(), &command);
-    tmux.wait_for("REPLAY");
     // The recorded answer keeps every think within its budget.
     tmux.keys(&["Enter"]);
     tmux.wait_for("q01 complete");
@@ -797,17 +805,7 @@ fn a_second_version_rerun_and_compared_side_by_side_becomes_a_preference_pair() 
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    // Code is not run here: the recordings' own results stay as they are.
-    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
-    let prompt = dir.path().join("teacher.md");
-    std::fs::copy(repo("prompts/teacher.zh.md"), &prompt).expect("a copy of the prompt");
-    let command = format!(
-        "{}; echo moss exited $?; sleep 30",
-        moss_script_with(dir.path(), &config, &prompt)
-    );
-    let tmux = Tmux::start(dir.path(), &command);
-    tmux.wait_for("REPLAY");
+    let (config, tmux) = workbench_on_a_prompt_copy(dir.path());
     // q02 and q05 under the first version.
     tmux.keys(&["j", "Enter"]);
     tmux.wait_for("q02 complete");

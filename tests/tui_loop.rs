@@ -1,6 +1,7 @@
 //! The prompt engineer's loop in the workbench: labelled versions (save dialog, status bar,
 //! history, restore) and `R` running the filtered samples N times. Pure `update` and screens.
 
+#[macro_use]
 #[path = "support/workbench.rs"]
 mod workbench;
 
@@ -11,22 +12,6 @@ use moss_thinking::tui::update::{Command, Msg, update};
 use workbench::{
     GOOD, OVER_BUDGET, PROMPT, app, app_with, press, run, screen, submitted, type_text,
 };
-
-const SIZES: [(u16, u16); 2] = [(100, 30), (60, 20)];
-
-fn snapshot(name: &str, make: impl Fn() -> App) {
-    for (width, height) in SIZES {
-        let mut app = make();
-        let text = screen(&mut app, width, height);
-        for row in text.lines() {
-            assert!(
-                unicode_width::UnicodeWidthStr::width(row) <= usize::from(width),
-                "a row overflows the screen:\n{text}"
-            );
-        }
-        insta::assert_snapshot!(format!("{name}_{width}x{height}"), text);
-    }
-}
 
 fn noticed(app: &App, text: &str) -> bool {
     app.notice.as_ref().is_some_and(|n| n.text.contains(text))
@@ -335,7 +320,7 @@ fn esc_in_the_r_dialog_queues_nothing() {
 
 #[test]
 fn label_dialog_with_a_cjk_note() {
-    snapshot("label_dialog", || {
+    snapshot!("label_dialog", || {
         let mut app = app();
         press(&mut app, "p");
         type_text(&mut app, "多想一步。");
@@ -348,7 +333,7 @@ fn label_dialog_with_a_cjk_note() {
 
 #[test]
 fn run_dialog() {
-    snapshot("run_dialog", || {
+    snapshot!("run_dialog", || {
         let mut app = app_for_batches();
         press(&mut app, "R");
         press(&mut app, "2");
@@ -359,7 +344,7 @@ fn run_dialog() {
 
 #[test]
 fn history_with_labels() {
-    snapshot("history_with_labels", || {
+    snapshot!("history_with_labels", || {
         let mut app = app_with_two_versions();
         press(&mut app, "h");
         app

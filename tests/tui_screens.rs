@@ -1,5 +1,6 @@
 //! Snapshots of real workbench screens drawn into a `TestBackend`, at 100×30 and 60×20.
 
+#[macro_use]
 #[path = "support/workbench.rs"]
 mod workbench;
 
@@ -8,38 +9,19 @@ use std::time::Duration;
 use moss_thinking::exec::Protection;
 use moss_thinking::run::{RunEvent, RunStatus, ServiceEvent, prompt_id};
 use moss_thinking::store::Session;
-use moss_thinking::tui::app::App;
 use moss_thinking::tui::update::{Msg, update};
-use workbench::{
-    GOOD, PROMPT, app, app_with, press, press_and_start, run, sandbox_check, screen, service,
-};
-
-const SIZES: [(u16, u16); 2] = [(100, 30), (60, 20)];
-
-fn snapshot(name: &str, make: impl Fn() -> App) {
-    for (width, height) in SIZES {
-        let mut app = make();
-        let text = screen(&mut app, width, height);
-        for row in text.lines() {
-            assert!(
-                unicode_width::UnicodeWidthStr::width(row) <= usize::from(width),
-                "a row overflows the screen:\n{text}"
-            );
-        }
-        insta::assert_snapshot!(format!("{name}_{width}x{height}"), text);
-    }
-}
+use workbench::{GOOD, PROMPT, app, app_with, press, press_and_start, run, sandbox_check, service};
 
 const CODE: &str = "2的64次方是18446744073709551616。\n<think>用代码核对。</think>\n我用Python算一下：\n```python RUN\nprint(2 ** 64)\n```\n<execute_result>\n18446744073709551616\n</execute_result>\n结果一致。\n<think>再确认。</think>\n没有溢出，Python整数不限长度。";
 
 #[test]
 fn start_screen() {
-    snapshot("start", app);
+    snapshot!("start", app);
 }
 
 #[test]
 fn streaming_mid_think_over_budget() {
-    snapshot("streaming_over_budget", || {
+    snapshot!("streaming_over_budget", || {
         let mut app = app();
         let Some((key, _)) = press_and_start(&mut app, "enter").first().cloned() else {
             panic!("a run starts");
@@ -65,7 +47,7 @@ fn streaming_mid_think_over_budget() {
 
 #[test]
 fn cjk_transcript() {
-    snapshot("cjk_transcript", || {
+    snapshot!("cjk_transcript", || {
         app_with(
             vec![run("q01", GOOD, RunStatus::Complete)],
             Vec::new(),
@@ -76,7 +58,7 @@ fn cjk_transcript() {
 
 #[test]
 fn code_with_its_result() {
-    snapshot("code_with_result", || {
+    snapshot!("code_with_result", || {
         let mut app = app_with(
             vec![run("q03", CODE, RunStatus::Complete)],
             Vec::new(),
@@ -94,7 +76,7 @@ fn code_with_its_result() {
 
 #[test]
 fn help_overlay() {
-    snapshot("help", || {
+    snapshot!("help", || {
         let mut app = app();
         press(&mut app, "?");
         app
@@ -103,7 +85,7 @@ fn help_overlay() {
 
 #[test]
 fn export_dialog() {
-    snapshot("export_dialog", || {
+    snapshot!("export_dialog", || {
         let mut app = app_with(
             vec![run("q01", GOOD, RunStatus::Complete)],
             Vec::new(),
@@ -116,7 +98,7 @@ fn export_dialog() {
 
 #[test]
 fn prompt_diff() {
-    snapshot("prompt_diff", || {
+    snapshot!("prompt_diff", || {
         let old = "+++\ntemperature = 0.7\n+++\n你是老师。先思考，再回答。\n";
         let mut old_run = run("q01", GOOD, RunStatus::Complete);
         old_run.prompt_id = prompt_id(old);
@@ -179,7 +161,7 @@ fn a_dialog_over_wide_characters_keeps_its_border() {
 
 #[test]
 fn a_long_question_wraps_within_the_pane() {
-    snapshot("long_question", || {
+    snapshot!("long_question", || {
         let mut app = app();
         app.samples[0].question =
             "本金10万元，年化利率3.5%，按月复利，存10年后本息合计多少？和按年复利差多少？如果每年再追加一万元，结果又如何？请分别列出。".to_owned();
@@ -189,7 +171,7 @@ fn a_long_question_wraps_within_the_pane() {
 
 #[test]
 fn consent_while_the_sandbox_is_checked() {
-    snapshot("consent_checking", || {
+    snapshot!("consent_checking", || {
         let mut app = app();
         service(&mut app, ServiceEvent::ConsentNeeded);
         app
@@ -198,7 +180,7 @@ fn consent_while_the_sandbox_is_checked() {
 
 #[test]
 fn consent_with_every_protection() {
-    snapshot("consent_every_protection", || {
+    snapshot!("consent_every_protection", || {
         let mut app = app();
         update(
             &mut app,
@@ -214,7 +196,7 @@ fn consent_with_every_protection() {
 
 #[test]
 fn consent_lists_the_protections_this_machine_refuses() {
-    snapshot("consent_missing_protections", || {
+    snapshot!("consent_missing_protections", || {
         let mut app = app();
         update(
             &mut app,
@@ -244,7 +226,7 @@ fn consent_lists_the_protections_this_machine_refuses() {
 
 #[test]
 fn consent_says_require_refuses_every_block() {
-    snapshot("consent_refused_by_require", || {
+    snapshot!("consent_refused_by_require", || {
         let mut app = app();
         app.settings.require = vec![Protection::FilesystemIsolated];
         update(
@@ -267,7 +249,7 @@ const LONG_THINK: &str = "天空是蓝色的。\n<think>这里需要解释瑞利
 
 #[test]
 fn output_editor_wraps_chinese_and_shows_budgets_as_you_type() {
-    snapshot("output_editor", || {
+    snapshot!("output_editor", || {
         let mut app = app_with(
             vec![run("q01", LONG_THINK, RunStatus::Complete)],
             Vec::new(),
@@ -284,7 +266,7 @@ fn output_editor_wraps_chinese_and_shows_budgets_as_you_type() {
 
 #[test]
 fn prompt_editor_wraps_long_lines() {
-    snapshot("prompt_editor", || {
+    snapshot!("prompt_editor", || {
         let mut app = app();
         press(&mut app, "p");
         workbench::type_text(
@@ -297,7 +279,7 @@ fn prompt_editor_wraps_long_lines() {
 
 #[test]
 fn review_list_shows_decisions_beside_rule_state() {
-    snapshot("review_list", || {
+    snapshot!("review_list", || {
         let accepted = run("q01", GOOD, RunStatus::Complete);
         let over = run("q02", LONG_THINK, RunStatus::Complete);
         let mut rejected = moss_thinking::store::Decision::new(
@@ -331,7 +313,7 @@ fn review_list_shows_decisions_beside_rule_state() {
 
 #[test]
 fn reject_and_bulk_dialogs() {
-    snapshot("reject_dialog", || {
+    snapshot!("reject_dialog", || {
         let mut app = app_with(
             vec![run("q02", LONG_THINK, RunStatus::Complete)],
             Vec::new(),
@@ -344,7 +326,7 @@ fn reject_and_bulk_dialogs() {
         workbench::type_text(&mut app, "回答太短");
         app
     });
-    snapshot("bulk_dialog", || {
+    snapshot!("bulk_dialog", || {
         let mut app = app_with(
             vec![
                 run("q01", GOOD, RunStatus::Complete),
@@ -362,7 +344,7 @@ fn reject_and_bulk_dialogs() {
 
 #[test]
 fn export_summary_before_writing() {
-    snapshot("export_summary", || {
+    snapshot!("export_summary", || {
         let mut app = app();
         press(&mut app, "o");
         press(&mut app, "left"); // openai
@@ -395,7 +377,7 @@ fn export_summary_before_writing() {
 
 #[test]
 fn whole_question() {
-    snapshot("whole_question", || {
+    snapshot!("whole_question", || {
         let mut app = app();
         app.samples[0].question =
             "下面是一份员工工资表（CSV）：\nname,dept,salary\n张三,研发,18000\n李四,销售,12000\n\n请按部门算平均工资，并指出最高的部门。".to_owned();

@@ -1,5 +1,6 @@
 //! The run list, the side-by-side and the grid: pure `update` tests and screen snapshots.
 
+#[macro_use]
 #[path = "support/workbench.rs"]
 mod workbench;
 
@@ -457,28 +458,12 @@ fn the_grid_follows_a_decision_and_a_new_run() {
     assert_eq!(grid(&app).rows[3].cells[1].label(), "✓ 1/1");
 }
 
-const SIZES: [(u16, u16); 2] = [(100, 30), (60, 20)];
-
-fn snapshot(name: &str, make: impl Fn() -> App) {
-    for (width, height) in SIZES {
-        let mut app = make();
-        let text = screen(&mut app, width, height);
-        for row in text.lines() {
-            assert!(
-                unicode_width::UnicodeWidthStr::width(row) <= usize::from(width),
-                "a row overflows the screen:\n{text}"
-            );
-        }
-        insta::assert_snapshot!(format!("{name}_{width}x{height}"), text);
-    }
-}
-
 /// An answer with code, its result and a think over budget.
 const CODE_OVER: &str = "2的64次方是18446744073709551616。\n<think>用代码核对。</think>\n我用Python算一下：\n```python RUN\nprint(2 ** 64)\n```\n<execute_result>\n18446744073709551616\n</execute_result>\n结果一致。\n<think>这里的思考远远超过了前面回答的字数，所以预算规则一定会失败。</think>\n好。";
 
 #[test]
 fn side_by_side_screens() {
-    snapshot("side_by_side", || {
+    snapshot!("side_by_side", || {
         let mut app = two_versions(GOOD, CODE_OVER);
         press(&mut app, "v");
         app
@@ -487,7 +472,7 @@ fn side_by_side_screens() {
 
 #[test]
 fn grid_screens() {
-    snapshot("grid", || {
+    snapshot!("grid", || {
         let mut app = grid_app();
         press(&mut app, "c");
         press(&mut app, "l");
@@ -497,7 +482,7 @@ fn grid_screens() {
 
 #[test]
 fn run_list_screens() {
-    snapshot("run_list", || {
+    snapshot!("run_list", || {
         let mut app = two_versions(GOOD, CODE_OVER);
         press(&mut app, "l");
         press(&mut app, "space");

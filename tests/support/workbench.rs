@@ -264,3 +264,32 @@ pub fn sandbox_check(
         interpreter: interpreter.map(str::to_owned).map_err(str::to_owned),
     }
 }
+
+/// The sizes every screen is checked at.
+pub const SIZES: [(u16, u16); 2] = [(100, 30), (60, 20)];
+
+/// `app`'s screen at `width` × `height`, checked to fit: no row wider than the screen.
+pub fn fitted_screen(app: &mut App, width: u16, height: u16) -> String {
+    let text = screen(app, width, height);
+    for row in text.lines() {
+        assert!(
+            unicode_width::UnicodeWidthStr::width(row) <= usize::from(width),
+            "a row overflows the screen:\n{text}"
+        );
+    }
+    text
+}
+
+/// `snapshot!(name, make)`: the screen of the app `make()` gives, at each of [`SIZES`], as the
+/// insta snapshot `{name}_{width}x{height}` of the calling test file.
+#[allow(unused_macros)]
+macro_rules! snapshot {
+    ($name:expr, $make:expr) => {
+        for (width, height) in workbench::SIZES {
+            let make = &$make;
+            let mut app = make();
+            let text = workbench::fitted_screen(&mut app, width, height);
+            insta::assert_snapshot!(format!("{}_{width}x{height}", $name), text);
+        }
+    };
+}
