@@ -72,7 +72,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     warnings.extend(session_warning);
     let mut versions = workspace.load_versions()?;
     warnings.append(&mut versions.warnings);
-    let prompt_texts = snapshots(&workspace, &loaded.runs);
+    let prompt_texts = snapshots(&workspace, &loaded.runs, &versions);
     let log = logging::init().ok();
     let settings = Settings {
         teacher: pipeline.teacher().info(),
@@ -138,10 +138,18 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     }))
 }
 
-/// Texts of the prompt versions this workspace's runs used (missing snapshots are skipped:
-/// the history says so).
-fn snapshots(workspace: &Workspace, runs: &[moss_thinking::run::Run]) -> Vec<(String, String)> {
-    let mut ids: Vec<&str> = runs.iter().map(|r| r.prompt_id.as_str()).collect();
+/// Texts of the prompt versions this workspace's runs used, and of those saved with a label
+/// (missing snapshots are skipped: the history says so).
+fn snapshots(
+    workspace: &Workspace,
+    runs: &[moss_thinking::run::Run],
+    versions: &moss_thinking::store::Versions,
+) -> Vec<(String, String)> {
+    let mut ids: Vec<&str> = runs
+        .iter()
+        .map(|r| r.prompt_id.as_str())
+        .chain(versions.ids())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     ids.into_iter()

@@ -350,3 +350,45 @@ fn history_with_labels() {
         app
     });
 }
+
+#[test]
+fn a_version_saved_and_never_run_stays_in_the_history_to_be_restored() {
+    let mut app = app_with_two_versions();
+    // v3: saved, never run.
+    press(&mut app, "p");
+    type_text(&mut app, "第三版。");
+    press(&mut app, "ctrl-s");
+    let commands = press(&mut app, "enter");
+    carry_out_save(&mut app, &commands);
+    let third = app.prompt.version.id.clone();
+    press(&mut app, "esc");
+    // Back to v1: restored and saved again, so v3 is neither current nor run.
+    press(&mut app, "h");
+    press(&mut app, "k");
+    press(&mut app, "k");
+    press(&mut app, "r");
+    press(&mut app, "ctrl-s");
+    let commands = press(&mut app, "enter");
+    carry_out_save(&mut app, &commands);
+    assert_eq!(app.prompt.version.id, prompt_id(OLD));
+    press(&mut app, "esc");
+
+    press(&mut app, "h");
+    let Some(Layer::History(history)) = app.top() else {
+        panic!("history open");
+    };
+    let names: Vec<String> = (0..3).map(|i| history.name(i)).collect();
+    assert_eq!(names, ["v1", "v2", "v3"]);
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("not run yet"), "{text}");
+    // v3 restores like any other.
+    press(&mut app, "j");
+    press(&mut app, "j");
+    press(&mut app, "r");
+    assert!(
+        app.prompt.editor_text().starts_with("第三版。"),
+        "{}",
+        app.prompt.editor_text()
+    );
+    assert_eq!(prompt_id(&app.prompt.editor_text()), third);
+}

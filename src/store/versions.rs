@@ -99,6 +99,12 @@ impl Versions {
         self.by_id.keys().map(String::as_str)
     }
 
+    /// When the version was labelled (milliseconds since the Unix epoch).
+    #[must_use]
+    pub fn labelled_at(&self, prompt_id: &str) -> Option<u64> {
+        self.by_id.get(prompt_id).map(|l| l.at_ms)
+    }
+
     /// How many versions have a label.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -956,12 +956,18 @@ impl App {
 
     /// The texts the prompt history diffs, by id.
     #[must_use]
+    ///
+    /// In the order the versions were labelled (saved in the workbench), those without a
+    /// label last: the history lists the versions never run in this order.
     pub fn prompt_texts(&self) -> Vec<(String, Arc<str>)> {
-        self.prompt
+        let mut texts: Vec<(String, Arc<str>)> = self
+            .prompt
             .texts
             .iter()
             .map(|(id, t)| (id.clone(), Arc::clone(t)))
-            .collect()
+            .collect();
+        texts.sort_by_key(|(id, _)| self.versions.labelled_at(id).unwrap_or(u64::MAX));
+        texts
     }
 
     /// Applies the filter again to the samples with id `sample` only (a run or a decision of

@@ -26,6 +26,34 @@ pub(super) struct Facts {
     pub rules_note: Option<&'static str>,
 }
 
+impl Facts {
+    fn never_run() -> Self {
+        Self {
+            text_known: true,
+            clean: 0,
+            rules_note: None,
+        }
+    }
+}
+
+impl PromptVersionStats {
+    /// Version `id` with `text`, never run.
+    fn never_run(id: &str, text: Arc<str>, current: bool) -> Self {
+        Self {
+            id: id.to_owned(),
+            text,
+            runs: 0,
+            complete: 0,
+            rules: Vec::new(),
+            samples: 0,
+            pass_percent: None,
+            measures: None,
+            first_run_ms: None,
+            current,
+        }
+    }
+}
+
 pub(super) struct Collected {
     pub versions: Vec<PromptVersionStats>,
     pub facts: Vec<Facts>,
@@ -127,6 +155,7 @@ pub(super) fn collect(
     mut judge: Option<&mut Judge>,
 ) -> Collected {
     let (current_id, current_text) = current;
+    let texts_in_order = texts;
     let texts: HashMap<&str, &Arc<str>> = texts.iter().map(|(id, t)| (id.as_str(), t)).collect();
     let text_of = |id: &str| -> Option<&str> {
         if id == current_id {
@@ -161,6 +190,7 @@ pub(super) fn collect(
         })
     };
 
+    let tallies_ids: std::collections::HashSet<&str> = tallies.keys().copied().collect();
     let mut ordered: Vec<(&str, Tally)> = tallies.into_iter().collect();
     ordered.sort_by(|(a_id, a), (b_id, b)| (a.first_run_ms, a_id).cmp(&(b.first_run_ms, b_id)));
 
@@ -197,24 +227,18 @@ pub(super) fn collect(
             current: is_current,
         });
     }
+    // Versions saved and never run (a labelled version restored from, say) can still be
+    // looked at and restored: after those with runs, in the order `texts` gives.
+    for (id, text) in texts_in_order {
+        if id.as_str() == current_id || tallies_ids.contains(id.as_str()) {
+            continue;
+        }
+        facts.push(Facts::never_run());
+        versions.push(PromptVersionStats::never_run(id, Arc::clone(text), false));
+    }
     let current = current_index.unwrap_or_else(|| {
-        facts.push(Facts {
-            text_known: true,
-            clean: 0,
-            rules_note: None,
-        });
-        versions.push(PromptVersionStats {
-            id: current_id.to_owned(),
-            text: current_text,
-            runs: 0,
-            complete: 0,
-            rules: Vec::new(),
-            samples: 0,
-            pass_percent: None,
-            measures: None,
-            first_run_ms: None,
-            current: true,
-        });
+        facts.push(Facts::never_run());
+        versions.push(PromptVersionStats::never_run(current_id, current_text, true));
         versions.len() - 1
     });
     Collected {
@@ -397,6 +421,30 @@ pub(super) mod tests {
         assert!(!c.facts[0].text_known);
         assert!(c.facts[1].text_known && c.facts[3].text_known);
         assert_eq!(&*c.versions[1].text, "E");
+    }
+
+    #[test]
+    fn versions_saved_and_never_run_are_listed_after_those_with_runs() {
+        let runs = [run("a", 1, RunStatus::Complete, &[])];
+        let texts = [
+            ("saved2".to_owned(), text("S2")),
+            ("a".to_owned(), text("A")),
+            ("saved1".to_owned(), text("S1")),
+        ];
+        let c = collect(&runs, &texts, ("cur", text("C")), None);
+        let ids: Vec<&str> = c.versions.iter().map(|v| v.id.as_str()).collect();
+        // In the order given (the workbench gives the order they were saved in).
+        assert_eq!(ids, ["a", "saved2", "saved1", "cur"]);
+        assert_eq!(c.current, 3);
+        let never = &c.versions[1];
+        assert!(!never.current && never.runs == 0 && never.first_run_ms.is_none());
+        assert_eq!(&*never.text, "S2");
+        assert!(c.facts[1].text_known);
+        // The current version is not listed twice when it is one of them.
+        let c = collect(&runs, &texts, ("saved1", text("S1")), None);
+        let ids: Vec<&str> = c.versions.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["a", "saved2", "saved1"]);
+        assert_eq!(c.current, 2);
     }
 
     #[test]
