@@ -17,6 +17,8 @@ const COLUMN: usize = 16;
 /// The sample id column's narrowest and widest.
 const ID_MIN: usize = 7;
 const ID_MAX: usize = 20;
+/// The narrowest room worth showing the question in, after the columns.
+const QUESTION_MIN: usize = 10;
 /// Header rows: version, teacher, compliance.
 const HEADER_ROWS: usize = 3;
 
@@ -89,6 +91,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
     let frame_of = Columns {
         shown: &shown_cols,
         id_width,
+        question_width: width.saturating_sub(id_width + shown_cols.len() * COLUMN),
         more: (
             grid.col_offset > 0,
             grid.col_offset + columns < grid.variants.len(),
@@ -120,6 +123,8 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
 struct Columns<'a> {
     shown: &'a [usize],
     id_width: usize,
+    /// What is left beside the columns, for the question (nothing when too narrow).
+    question_width: usize,
     /// Columns off to the left, to the right.
     more: (bool, bool),
 }
@@ -217,6 +222,15 @@ fn body_row(
             style(theme, role),
         ));
         spans.push(Span::raw(" "));
+    }
+    if columns.question_width >= QUESTION_MIN
+        && let Some(sample) = app.samples.get(row.sample)
+    {
+        let question = sample.question.lines().next().unwrap_or_default();
+        spans.push(Span::styled(
+            fit(question, columns.question_width).into_owned(),
+            style(theme, Role::Muted),
+        ));
     }
     Line::from(spans)
 }
