@@ -238,7 +238,11 @@ pub(super) fn collect(
     }
     let current = current_index.unwrap_or_else(|| {
         facts.push(Facts::never_run());
-        versions.push(PromptVersionStats::never_run(current_id, current_text, true));
+        versions.push(PromptVersionStats::never_run(
+            current_id,
+            current_text,
+            true,
+        ));
         versions.len() - 1
     });
     Collected {
