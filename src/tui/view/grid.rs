@@ -31,9 +31,9 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
         let mut title = vec![
             Span::styled(" Grid ", style(&theme, Role::Title)),
             Span::raw(format!(
-                "{} samples × {} variants · {} ",
-                grid.order.len(),
-                grid.variants.len(),
+                "{} × {} · {} ",
+                counted(grid.order.len(), "sample"),
+                counted(grid.variants.len(), "variant"),
                 grid.sort.as_str()
             )),
         ];
@@ -117,6 +117,15 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
         )));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `n` and the noun, plural unless one.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// The columns in sight.
