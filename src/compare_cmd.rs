@@ -183,6 +183,17 @@ fn load_variants(
             "model": info.model,
             "replayed": info.replayed,
         }));
+        // Two names for one prompt and teacher would share their runs: one variant.
+        let key = (prompt.id.clone(), pipeline.settings(&prompt).id());
+        if let Some(same) = specs.iter().find(|s: &&VariantSpec| {
+            (s.prompt.id.clone(), s.pipeline.settings(&s.prompt).id()) == key
+        }) {
+            anyhow::bail!(
+                "the variants {:?} and {:?} are the same prompt answered by the same teacher with the same settings",
+                same.label,
+                variant.spec
+            );
+        }
         specs.push(VariantSpec {
             label: variant.spec.clone(),
             pipeline,

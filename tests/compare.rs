@@ -302,5 +302,13 @@ fn a_student_runs_without_a_system_prompt_and_a_saved_version_is_named_by_its_id
     let twice = ws.compare(&["--variant", "v1.md", "--variant", "v1.md"]);
     assert_eq!(twice.status.code(), Some(2));
     assert!(stderr(&twice).contains("given twice"));
+    // The same prompt and teacher under two names would share their runs.
+    let same = ws.compare(&["--variant", "v1.md@mock", "--variant", "./v1.md@mock"]);
+    assert_eq!(same.status.code(), Some(2));
+    assert!(
+        stderr(&same).contains("are the same prompt answered by the same teacher"),
+        "{}",
+        stderr(&same)
+    );
     assert!(!Path::new(&ws.path("nothing-here")).exists());
 }
