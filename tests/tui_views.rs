@@ -542,3 +542,30 @@ fn a_new_run_of_the_sample_replaces_the_earlier_run_shown() {
     let saved = decisions(&press(&mut app, "a"));
     assert_eq!(saved[0].run_id, "third-q01");
 }
+
+/// Answers written in markdown: a heading, emphasis, a list and a table with Chinese cells.
+const MARKDOWN_OLD: &str = "## 各部门平均工资\n研发部**最高**，财务部最低。\n<think>按部门分组求平均，再排序。</think>\n| 部门 | 平均工资 |\n|:--|--:|\n| 研发 | 21166.67 |\n| 市场 | 15900 |\n| 财务 | 13650 |\n\n- 研发比市场高 *33%*\n- 用 `csv` 模块读入";
+const MARKDOWN_NEW: &str = "研发部平均工资最高。\n<think>直接给结论，表格放后面。</think>\n| 部门 | 平均工资 |\n|--|--|\n| 研发 | 21166.67 |\n| 市场 | 15900 |";
+
+#[test]
+fn side_by_side_renders_answer_markdown() {
+    snapshot!("side_by_side_markdown", || {
+        let mut app = two_versions(MARKDOWN_OLD, MARKDOWN_NEW);
+        press(&mut app, "v");
+        app
+    });
+    // The markers are gone, the table lines up.
+    let mut app = two_versions(MARKDOWN_OLD, MARKDOWN_NEW);
+    press(&mut app, "v");
+    let text = screen(&mut app, 100, 30);
+    assert!(
+        text.contains("各部门平均工资") && !text.contains("## "),
+        "{text}"
+    );
+    assert!(
+        text.contains("研发部最高") && !text.contains("**"),
+        "{text}"
+    );
+    assert!(text.contains("研发 │ 21166.67"), "{text}");
+    assert!(text.contains("• 研发比市场高 33%"), "{text}");
+}

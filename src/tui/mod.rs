@@ -12,6 +12,7 @@ pub mod history;
 pub mod keymap;
 pub mod live;
 pub mod logging;
+pub mod markdown;
 pub mod runner;
 pub mod runs;
 pub mod side;

@@ -285,6 +285,16 @@ fn segment_lines(segment: &SideSegment, width: usize, theme: &Theme) -> Vec<Line
             (Role::ExecError, GUTTER)
         }
     };
+    if segment.kind == SegmentKind::Answer {
+        // Answer text is the model's markdown: shown rendered, as the reader sees it.
+        lines.extend(crate::tui::markdown::render(
+            segment.text.trim_matches('\n'),
+            width,
+            theme,
+            style(theme, Role::Answer),
+        ));
+        return lines;
+    }
     let gutter_width = text::width(gutter);
     let room = width.saturating_sub(gutter_width);
     for line in segment.text.split('\n') {
