@@ -285,7 +285,6 @@ impl Pipeline {
             .usage
             .and_then(|u| tokens_per_sec(&u, total, exec_time, first_token));
         let settings = self.settings(&job.prompt);
-        let stream = stream.fits(&text).then_some(stream);
         Run {
             run_id: new_run_id(),
             sample_id: job.sample_id.clone(),
@@ -301,6 +300,7 @@ impl Pipeline {
             error,
             finish_reason,
             segments: SegmentSummary::of(&transcript),
+            stream: stream.fits(&text).then_some(stream),
             transcript: text,
             rules,
             reasoning: (!live.reasoning.is_empty()).then_some(live.reasoning),
@@ -314,7 +314,6 @@ impl Pipeline {
                 exec_ms: millis(exec_time),
                 tokens_per_sec,
             },
-            stream,
         }
     }
 
@@ -418,6 +417,7 @@ impl Pipeline {
     /// all of them, up to [`MAX_EXECUTIONS`]) and puts the results in place; `Ok(true)` when
     /// the text changed. When one cannot run or is cancelled, the text is left as the teacher
     /// wrote it and the reason is returned.
+    #[allow(clippy::too_many_arguments)] // the run's parts a fill changes, each its own
     async fn fill(
         &self,
         text: &mut String,
@@ -450,8 +450,8 @@ impl Pipeline {
         if results.is_empty() {
             return Ok(false);
         }
-        let (spliced, splices) = splice_results_noting(text, pending, &results);
-        *text = spliced;
+        let (filled, splices) = splice_results_noting(text, pending, &results);
+        *text = filled;
         stream.splice(&splices);
         observer.on_event(RunEvent::Rewritten(text.clone()));
         Ok(true)

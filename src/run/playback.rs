@@ -84,6 +84,110 @@ mod tests {
     use super::*;
     use crate::run::{Origin, Timeline};
 
+    use crate::transcript::{CountMode, SegmentKind, StreamParser, Transcript};
+
+    const TRANSCRIPT: &str = "先答：天空是蓝的。\n<think>为什么？因为瑞利散射。</think>\n```python RUN\nprint(1 + 1)\n```\n\n<execute_result>\n2\n</execute_result>\n\n所以是 2。";
+
+    /// `TRANSCRIPT` in three-character pieces at uneven (even-millisecond) intervals, the
+    /// result one system piece.
+    fn recorded() -> Timeline {
+        let result = TRANSCRIPT.find("\n<execute_result>").expect("a result");
+        let result_end = TRANSCRIPT.find("</execute_result>\n").expect("its end") + 18;
+        let mut timeline = Timeline::default();
+        let mut at = 40;
+        for (i, c) in TRANSCRIPT[..result]
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(3)
+            .enumerate()
+        {
+            at += 20 + 30 * (i as u64 % 7);
+            let len = c.iter().map(|c| c.len_utf8()).sum();
+            timeline.push(Duration::from_millis(at), len, Origin::Teacher);
+        }
+        // The code ran for two seconds.
+        at += 2000;
+        timeline.push(
+            Duration::from_millis(at),
+            result_end - result,
+            Origin::System,
+        );
+        for c in TRANSCRIPT[result_end..]
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(3)
+        {
+            at += 100;
+            let len = c.iter().map(|c| c.len_utf8()).sum();
+            timeline.push(Duration::from_millis(at), len, Origin::Teacher);
+        }
+        timeline
+    }
+
+    /// Plays `timeline` at `speed`, returning the segments the played text parses into, when
+    /// each piece came (from the start) and the system's pieces.
+    async fn play_back(
+        timeline: &Timeline,
+        speed: Speed,
+    ) -> (Vec<(SegmentKind, String)>, Vec<Duration>, Vec<String>) {
+        let chunks = timeline.chunks(TRANSCRIPT).expect("fits");
+        let mut parser = StreamParser::new();
+        let mut transcript = Transcript::new(CountMode::Mixed);
+        let (mut times, mut system) = (Vec::new(), Vec::new());
+        let start = Instant::now();
+        let flow = play(
+            &chunks,
+            speed,
+            &mut |chunk| {
+                times.push(start.elapsed());
+                match chunk.teacher_event() {
+                    Some(crate::teacher::TeacherEvent::Text(text)) => assert_eq!(text, chunk.text),
+                    _ => system.push(chunk.text.to_owned()),
+                }
+                parser.feed(chunk.text, &mut transcript);
+                ControlFlow::Continue(())
+            },
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(flow, ControlFlow::Continue(()));
+        parser.finish_into(&mut transcript);
+        let segments = transcript
+            .iter()
+            .map(|(s, text)| (s.kind, text.to_owned()))
+            .collect();
+        (segments, times, system)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn playback_reproduces_the_segments_and_the_recorded_times() {
+        let timeline = recorded();
+        assert!(timeline.pieces().len() > 20);
+        let expected: Vec<(SegmentKind, String)> = Transcript::parse(TRANSCRIPT, CountMode::Mixed)
+            .iter()
+            .map(|(s, text)| (s.kind, text.to_owned()))
+            .collect();
+        let recorded: Vec<Duration> = timeline
+            .pieces()
+            .iter()
+            .map(|p| Duration::from_millis(p.at_ms))
+            .collect();
+
+        let (segments, times, system) = play_back(&timeline, Speed::REAL).await;
+        assert_eq!(segments, expected);
+        assert_eq!(times, recorded, "the clock moved exactly as recorded");
+        assert_eq!(system, ["\n<execute_result>\n2\n</execute_result>\n"]);
+
+        let (segments, times, _) = play_back(&timeline, Speed::times(2.0)).await;
+        assert_eq!(segments, expected);
+        let halved: Vec<Duration> = recorded.iter().map(|d| *d / 2).collect();
+        assert_eq!(times, halved, "twice as fast: half the delays");
+
+        let (segments, times, _) = play_back(&timeline, Speed::INSTANT).await;
+        assert_eq!(segments, expected);
+        assert!(times.iter().all(Duration::is_zero));
+    }
+
     #[test]
     fn speeds_scale_to_whole_milliseconds() {
         let at = Duration::from_millis(101);

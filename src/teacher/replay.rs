@@ -386,6 +386,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::cast_precision_loss)] // small counts
     fn the_default_pace_streams_chinese_at_about_thirty_tokens_a_second() {
         let pace = crate::teacher::TeacherConfig::default().replay_pace();
         let text = "天空之所以呈现蓝色，是因为阳光穿过大气层时发生了瑞利散射。".repeat(10);
