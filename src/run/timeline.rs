@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::teacher::TeacherEvent;
+use crate::teacher::replay::Pace;
 
 /// Who wrote a piece of the transcript.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,6 +176,21 @@ impl Timeline {
         }
     }
 
+    /// The timeline `transcript` would have streamed in at `pace` (for runs recorded without
+    /// one): all of it the teacher's.
+    #[must_use]
+    pub fn paced(transcript: &str, pace: &Pace) -> Self {
+        let mut timeline = Self::default();
+        let mut at = Duration::ZERO;
+        for (n, chunk) in pace.chunks(transcript).enumerate() {
+            if n > 0 {
+                at += pace.before(chunk);
+            }
+            timeline.push(at, chunk.len(), Origin::Teacher);
+        }
+        timeline
+    }
+
     fn push_ms(&mut self, at_ms: u64, len: usize, origin: Origin) {
         self.push(Duration::from_millis(at_ms), len, origin);
     }
@@ -291,6 +307,18 @@ mod tests {
         let split = timeline(&[(1, 4, Origin::Teacher), (2, 11, Origin::Teacher)]);
         assert!(!split.fits(text), "inside a character");
         assert!(split.chunks(text).is_none());
+    }
+
+    #[test]
+    fn a_run_without_a_timeline_gets_one_at_the_replay_pace() {
+        let pace = Pace {
+            chunk_chars: 2,
+            pause: crate::teacher::replay::Pause::Fixed(Duration::from_millis(100)),
+        };
+        let t = Timeline::paced("天空是蓝色", &pace);
+        let chunks = t.chunks("天空是蓝色").expect("fits");
+        let got: Vec<(u128, &str)> = chunks.iter().map(|c| (c.at.as_millis(), c.text)).collect();
+        assert_eq!(got, [(0, "天空"), (100, "是蓝"), (200, "色")]);
     }
 
     #[test]
