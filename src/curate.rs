@@ -824,6 +824,7 @@ mod tests {
             usage: None,
             executions: Vec::new(),
             timings: Timings::default(),
+            stream: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod compare_cmd;
 mod progress;
+mod replay_cmd;
 mod sandbox_cmd;
 mod setup;
 mod workbench;
@@ -106,6 +107,15 @@ enum Command {
     /// and when another moss is writing the workspace; 128 + the signal's number when stopped by
     /// one.
     Compare(compare_cmd::CompareArgs),
+    /// Print recorded runs as they streamed, at their recorded speed or scaled.
+    ///
+    /// Each run's transcript goes to stdout piece by piece, each piece when it arrived while
+    /// the run was made (--speed 2: twice as fast; --speed 0 or --instant: at once), execution
+    /// results when the system put them in. A run is named by its id or the start of one (as
+    /// `moss replay 19a3f` for 19a3f2c0e1d-5b7e01aa); runs recorded before timings were kept
+    /// are played at the replay teacher's pace ([teacher] replay-tokens-per-sec), with a note on
+    /// stderr. Exit status: 0 when played, 2 on an unknown or ambiguous id, usage or IO errors.
+    Replay(replay_cmd::ReplayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +296,7 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => run_export(args),
         Some(Command::Sandbox(args)) => sandbox_cmd::run(&args),
         Some(Command::Compare(args)) => compare_cmd::run(&args),
+        Some(Command::Replay(args)) => replay_cmd::run(&args),
     };
     match result {
         Ok(code) => code,

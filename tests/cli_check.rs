@@ -511,6 +511,7 @@ fn help_lists_the_subcommands_and_the_workbench_options() {
         "check",
         "generate",
         "export",
+        "replay",
         "--samples",
         "--prompt",
         "--theme",

@@ -163,6 +163,7 @@ fn make_run(id: &str, sample: &str, status: RunStatus, prompt_id: &str) -> Run {
         usage: None,
         executions: Vec::new(),
         timings: Timings::default(),
+        stream: None,
     }
 }
 

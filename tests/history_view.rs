@@ -126,6 +126,7 @@ fn run(prompt: &str, at: u64, status: RunStatus, fails: &[RuleId]) -> Run {
             started_at_ms: at,
             ..Timings::default()
         },
+        stream: None,
     }
 }
 

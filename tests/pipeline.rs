@@ -6,7 +6,8 @@ use std::sync::Arc;
 use moss_thinking::exec::{ExecConfig, ExecMode};
 use moss_thinking::prompt::ModelParams;
 use moss_thinking::run::{
-    ExecConsent, Job, NoObserver, Pipeline, PromptVersion, Run, RunEvent, RunStatus, rejudge,
+    ExecConsent, Job, NoObserver, Origin, Pipeline, PromptVersion, Run, RunEvent, RunStatus,
+    rejudge,
 };
 use moss_thinking::teacher::{ReplayTeacher, Teacher};
 use moss_thinking::transcript::{Outcome, RuleId, Rules, RulesConfig};
@@ -233,6 +234,78 @@ async fn continue_mode_runs_each_block_as_it_closes_and_resumes_the_turn() {
     assert!(run.rules_passed(), "{:?}", run.rules);
 }
 
+/// The run's timeline as (text, system) pieces, checked to cover the transcript exactly.
+fn pieces(run: &Run) -> Vec<(&str, bool)> {
+    let chunks = run
+        .timeline()
+        .expect("a timeline that fits the transcript")
+        .chunks(&run.transcript)
+        .expect("fits");
+    let joined: String = chunks.iter().map(|c| c.text).collect();
+    assert_eq!(joined, run.transcript);
+    assert!(
+        chunks.windows(2).all(|w| w[0].at <= w[1].at),
+        "times never go back"
+    );
+    chunks
+        .iter()
+        .map(|c| (c.text, c.origin == Origin::System))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_run_keeps_when_each_piece_arrived_with_the_systems_pieces_marked() {
+    // Off: the teacher's chunks as they came, nothing of the system's.
+    let (off, events) = run(ExecMode::Off, "q21").await;
+    let streamed: Vec<(&str, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Text { text, system } => Some((text.as_str(), *system)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pieces(&off), streamed, "the pieces are the chunks streamed");
+    assert!(
+        pieces(&off)
+            .iter()
+            .all(|(t, system)| !system && t.chars().count() <= 7)
+    );
+
+    // Continue: each result the system put in is one system piece.
+    let (continued, events) = run(ExecMode::Continue, "q21").await;
+    let system: Vec<&str> = pieces(&continued)
+        .into_iter()
+        .filter(|(_, s)| *s)
+        .map(|(t, _)| t)
+        .collect();
+    let inserted: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Text { text, system: true } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(system, inserted);
+    assert_eq!(system.len(), 2);
+
+    // Fill: the results put in after the stream are system pieces, each holding its block.
+    for sample in ["q02", "q05", "q21"] {
+        let (run, _) = run_fill(sample).await;
+        let system: Vec<&str> = pieces(&run)
+            .into_iter()
+            .filter(|(_, s)| *s)
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(system.len(), run.executions.len(), "{sample}");
+        for (piece, execution) in system.iter().zip(&run.executions) {
+            assert!(
+                piece.contains(&execution.outcome.to_block()),
+                "{sample}: {piece}"
+            );
+        }
+    }
+}
+
 /// A stored run judged again by the rules it ran under gets exactly the verdicts the pipeline
 /// gave it, in every mode, also when its `no-model-results` verdict has to be counted from the
 /// record.
@@ -457,6 +530,14 @@ async fn without_continuation_fill_replaces_the_invented_result_and_the_rule_fla
         run.transcript
     );
     assert!(!run.transcript.contains("<execute_result>\n99\n"));
+    // The timeline follows the text: the invented result left it, the real one is the system's.
+    let system: Vec<&str> = pieces(&run)
+        .into_iter()
+        .filter(|(_, s)| *s)
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(system.len(), 1);
+    assert!(system[0].contains(REAL_RESULT), "{system:?}");
     assert_eq!(outcome(&run, RuleId::NoModelResults), Outcome::Fail);
     // The invented result is gone from the text: judged again, the verdict the stream gave stays.
     assert_eq!(rejudge(&run, pipeline.rules()), run.rules);

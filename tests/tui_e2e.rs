@@ -240,7 +240,7 @@ fn run_accept_export_in_a_real_terminal() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "").expect("config");
+    std::fs::write(&config, BRISK_REPLAY).expect("config");
     let command = format!(
         "{}; echo moss exited $?; sleep 30",
         moss_script(dir.path(), &config)
@@ -350,8 +350,11 @@ fn check_export(dir: &Path, config: &Path) {
     assert!(String::from_utf8_lossy(&check.stdout).contains("checked 1 record"));
 }
 
-/// Replay at a second a chunk (four characters): a run stays in flight for minutes.
+/// Replay at a second a chunk (three characters): a run stays in flight for minutes.
 const SLOW_REPLAY: &str = "[teacher]\nreplay-pause-ms = 1000\n";
+/// Replay four characters every 12 ms, ten times a model's pace (the default): a run ends
+/// within a second or two and is still seen streaming.
+const BRISK_REPLAY: &str = "[teacher]\nreplay-chunk-chars = 4\nreplay-pause-ms = 12\n";
 
 /// The runs recorded in `dir`'s workspace.
 fn runs(dir: &Path) -> Vec<Value> {
@@ -488,7 +491,7 @@ fn editing_an_output_in_the_editor_hands_the_terminal_over_and_back() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "").expect("config");
+    std::fs::write(&config, BRISK_REPLAY).expect("config");
     // A scripted editor: it adds a sentence to the file it is given, as a person would.
     let editor = dir.path().join("editor.sh");
     std::fs::write(
@@ -536,7 +539,11 @@ fn editing_an_output_in_the_editor_hands_the_terminal_over_and_back() {
 /// returns its config file and the terminal.
 fn workbench_on_a_prompt_copy(dir: &Path) -> (PathBuf, Tmux) {
     let config = dir.join("config.toml");
-    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
+    std::fs::write(
+        &config,
+        format!("{BRISK_REPLAY}\n[workbench]\nexec = \"off\"\n"),
+    )
+    .expect("config");
     let prompt = dir.join("teacher.md");
     std::fs::copy(repo("prompts/teacher.zh.md"), &prompt).expect("a copy of the prompt");
     let command = format!(
@@ -620,7 +627,7 @@ fn the_workbench_holds_its_workspace_and_saves_a_linked_prompt_through_the_link(
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "").expect("config");
+    std::fs::write(&config, BRISK_REPLAY).expect("config");
     // The prompt is a link into a folder of prompts, with a mode of its own.
     std::fs::create_dir(dir.path().join("prompts")).expect("mkdir");
     let real = dir.path().join("prompts/real.md");
@@ -701,7 +708,11 @@ fn review_three_samples_and_export_for_trl() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.toml");
     // Code is not run here: the recordings' own results stay as they are.
-    std::fs::write(&config, "[workbench]\nexec = \"off\"\n").expect("config");
+    std::fs::write(
+        &config,
+        format!("{BRISK_REPLAY}\n[workbench]\nexec = \"off\"\n"),
+    )
+    .expect("config");
     let command = format!(
         "{}; echo moss exited $?; sleep 30",
         moss_script(dir.path(), &config)

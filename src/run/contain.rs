@@ -116,6 +116,7 @@ impl Pipeline {
                 total_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 ..Timings::default()
             },
+            stream: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use super::timeline::Splice;
 use crate::transcript::{CountMode, Segment, SegmentKind, Transcript};
 
 /// A closed `python RUN` block of a transcript.
@@ -71,11 +72,22 @@ pub(crate) fn attached_results(transcript: &Transcript) -> usize {
 /// in `results` are left as they are.
 #[must_use]
 pub fn splice_results(text: &str, blocks: &[ExecutableBlock], results: &[String]) -> String {
+    splice_results_noting(text, blocks, results).0
+}
+
+/// [`splice_results`], and what changed where (for the run's timeline).
+pub(crate) fn splice_results_noting(
+    text: &str,
+    blocks: &[ExecutableBlock],
+    results: &[String],
+) -> (String, Vec<Splice>) {
     let mut out =
         String::with_capacity(text.len() + results.iter().map(String::len).sum::<usize>());
+    let mut splices = Vec::with_capacity(results.len());
     let mut at = 0;
     for (block, result) in blocks.iter().zip(results) {
         out.push_str(&text[at..block.span.end]);
+        let inserted_from = out.len();
         let end = block.result.as_ref().map_or(block.span.end, |r| r.end);
         push_result(&mut out, result);
         let rest = text[end..].trim_start_matches(['\r', '\n']);
@@ -85,9 +97,13 @@ pub fn splice_results(text: &str, blocks: &[ExecutableBlock], results: &[String]
         } else {
             out.push_str("\n\n");
         }
+        splices.push(Splice {
+            removed: block.span.end..at,
+            inserted: out.len() - inserted_from,
+        });
     }
     out.push_str(&text[at..]);
-    out
+    (out, splices)
 }
 
 /// Appends a result block to text that ends with a closed code block, one blank line after it.

@@ -263,6 +263,7 @@ mod tests {
             usage: None,
             executions: Vec::new(),
             timings: Timings::default(),
+            stream: None,
         }
     }
 

@@ -7,8 +7,10 @@ mod contain;
 mod fill;
 mod judge;
 mod pipeline;
+mod playback;
 mod rate;
 mod service;
+mod timeline;
 
 use std::sync::Arc;
 
@@ -19,8 +21,10 @@ pub use contain::{panic_is_contained, panic_message};
 pub use fill::{ExecutableBlock, executable_blocks, splice_results};
 pub use judge::{Fallback, Judge, JudgeError, VersionRules, rejudge};
 pub use pipeline::{ExecConsent, MAX_EXECUTIONS, NoObserver, Pipeline, RunEvent, RunObserver};
+pub use playback::{Speed, play};
 pub use rate::RateLimiter;
 pub use service::{Consent, EventSink, RunKey, Service, ServiceEvent, ServiceOptions};
+pub use timeline::{Chunk, Origin, Piece, Timeline};
 
 use crate::exec::{ExecMode, ExecOutcome};
 use crate::prompt::ModelParams;
@@ -255,9 +259,24 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub executions: Vec<Execution>,
     pub timings: Timings,
+    /// When each piece of the transcript arrived ([`Timeline`]); runs recorded before it was
+    /// kept have none.
+    #[serde(
+        default,
+        deserialize_with = "timeline::lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stream: Option<Timeline>,
 }
 
 impl Run {
+    /// The transcript's timeline, when the run has one that fits its transcript (an edited
+    /// transcript no longer does).
+    #[must_use]
+    pub fn timeline(&self) -> Option<&Timeline> {
+        self.stream.as_ref().filter(|t| t.fits(&self.transcript))
+    }
+
     #[must_use]
     pub fn is_complete(&self) -> bool {
         self.status == RunStatus::Complete

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::fill::{
     attached_results, blocks_of, executable_blocks, is_closed_executable, push_result,
-    splice_results,
+    splice_results_noting,
 };
+use super::timeline::{Origin, Timeline};
 use super::{
     Execution, Job, PromptVersion, RateLimiter, Run, RunSettings, RunStatus, SegmentSummary,
     Timings, new_run_id,
@@ -239,6 +240,7 @@ impl Pipeline {
         let mut executions = std::mem::take(&mut live.executions);
         let mut exec_time = live.exec_time;
         let system_results = live.system_results;
+        let mut stream = std::mem::take(&mut live.stream);
 
         let mut text = std::mem::take(&mut live.text);
         let count_mode = judge.config().count_mode;
@@ -260,6 +262,7 @@ impl Pipeline {
                     &transcript,
                     &mut executions,
                     &mut exec_time,
+                    &mut stream,
                     observer,
                     cancel,
                 )
@@ -297,6 +300,7 @@ impl Pipeline {
             error,
             finish_reason,
             segments: SegmentSummary::of(&transcript),
+            stream: stream.fits(&text).then_some(stream),
             transcript: text,
             rules,
             reasoning: (!live.reasoning.is_empty()).then_some(live.reasoning),
@@ -358,7 +362,11 @@ impl Pipeline {
                 }
             }
             let streamed = {
-                let mut sink = |event| live.on_teacher_event(event, started, observer);
+                let mut sink = |event| {
+                    let flow = live.on_teacher_event(event, started, observer);
+                    live.note_arrival(started, Origin::Teacher);
+                    flow
+                };
                 self.teacher.stream(&request, &mut sink, cancel).await
             };
             match streamed {
@@ -377,6 +385,7 @@ impl Pipeline {
                     let failure = exec_failure(&result);
                     if failure.is_none() {
                         live.append_system(&result.to_block(), observer);
+                        live.note_arrival(started, Origin::System);
                         live.system_results += 1;
                     }
                     live.executions.push(Execution {
@@ -408,12 +417,14 @@ impl Pipeline {
     /// all of them, up to [`MAX_EXECUTIONS`]) and puts the results in place; `Ok(true)` when
     /// the text changed. When one cannot run or is cancelled, the text is left as the teacher
     /// wrote it and the reason is returned.
+    #[allow(clippy::too_many_arguments)] // the run's parts a fill changes, each its own
     async fn fill(
         &self,
         text: &mut String,
         transcript: &Transcript,
         executions: &mut Vec<Execution>,
         exec_time: &mut Duration,
+        stream: &mut Timeline,
         observer: &mut dyn RunObserver,
         cancel: &CancellationToken,
     ) -> Result<bool, String> {
@@ -439,7 +450,9 @@ impl Pipeline {
         if results.is_empty() {
             return Ok(false);
         }
-        *text = splice_results(text, pending, &results);
+        let (filled, splices) = splice_results_noting(text, pending, &results);
+        *text = filled;
+        stream.splice(&splices);
         observer.on_event(RunEvent::Rewritten(text.clone()));
         Ok(true)
     }
@@ -623,6 +636,9 @@ struct Live {
     watch: Watch,
     /// Stop the stream when an executable block closes.
     stop_at_blocks: bool,
+    /// When each piece of `text` arrived, up to `noted` bytes.
+    stream: Timeline,
+    noted: usize,
 }
 
 impl Live {
@@ -643,7 +659,16 @@ impl Live {
                 closed_block_end: None,
             },
             stop_at_blocks,
+            stream: Timeline::default(),
+            noted: 0,
         }
+    }
+
+    /// Notes the text added since the last call as arrived now, from `origin`.
+    fn note_arrival(&mut self, started: Instant, origin: Origin) {
+        let len = self.text.len().saturating_sub(self.noted);
+        self.stream.push(started.elapsed(), len, origin);
+        self.noted = self.text.len();
     }
 
     fn on_teacher_event(

@@ -313,8 +313,9 @@ mod tests {
     use super::*;
     use crate::exec::ExecMode;
     use crate::prompt::ModelParams;
-    use crate::run::{RunStatus, SegmentSummary, Timings};
+    use crate::run::{Origin, RunStatus, SegmentSummary, Timings};
     use crate::teacher::TeacherInfo;
+    use std::time::Duration;
 
     fn run(id: &str) -> Run {
         Run {
@@ -342,6 +343,7 @@ mod tests {
             usage: None,
             executions: Vec::new(),
             timings: Timings::default(),
+            stream: None,
         }
     }
 
@@ -386,6 +388,64 @@ mod tests {
             "{:?}",
             loaded.warnings
         );
+    }
+
+    /// `run(id)` with the timeline it streamed in: "答。" (6 bytes) then the think (18), at
+    /// 120 and 480 ms.
+    fn timed_run(id: &str) -> Run {
+        let mut timeline = crate::run::Timeline::default();
+        timeline.push(Duration::from_millis(120), 6, Origin::Teacher);
+        timeline.push(Duration::from_millis(480), 18, Origin::Teacher);
+        Run {
+            stream: Some(timeline),
+            ..run(id)
+        }
+    }
+
+    #[test]
+    fn timelines_round_trip_and_runs_without_one_or_with_a_bad_one_still_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ws = Workspace::open(dir.path()).expect("open");
+        let mut log = ws.run_log().expect("log");
+        log.append(&timed_run("a")).expect("append");
+        drop(log);
+        let written = std::fs::read_to_string(ws.runs_path()).expect("read");
+        assert!(
+            written.contains(r#""stream":{"ms":[120,360],"bytes":[6,18]}"#),
+            "{written}"
+        );
+        // A line from before timelines, one whose timeline is unreadable, and one whose
+        // transcript was edited by hand after it streamed.
+        let old = written.replace(r#","stream":{"ms":[120,360],"bytes":[6,18]}"#, "");
+        let unreadable = written.replace(r#""ms":[120,360]"#, r#""ms":"soon""#);
+        let edited = written.replace("答。", "答案。");
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(ws.runs_path())
+            .expect("open");
+        f.write_all(format!("{old}{unreadable}{edited}").as_bytes())
+            .expect("append");
+        drop(f);
+
+        let loaded = ws.load_runs().expect("load");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        assert_eq!(loaded.runs.len(), 4);
+        assert_eq!(loaded.runs[0], timed_run("a"));
+        assert!(loaded.runs[0].timeline().is_some());
+        assert_eq!(loaded.runs[1], run("a"));
+        assert_eq!(loaded.runs[2], run("a"));
+        assert!(loaded.runs[3].stream.is_some());
+        assert!(loaded.runs[3].timeline().is_none(), "no longer fits");
+        let mut offsets = Vec::new();
+        ws.scan_runs(|offset, _: serde_json::Value| offsets.push(offset))
+            .expect("scan");
+        let mut again = Vec::new();
+        ws.read_runs_at(&offsets[..1], |run| {
+            again.push(run);
+            Ok(())
+        })
+        .expect("read at");
+        assert_eq!(again, [timed_run("a")]);
     }
 
     #[test]

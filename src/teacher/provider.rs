@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::replay::{Pace, Pause};
 use super::{OpenAiTeacher, ReplayTeacher, RetryPolicy, Teacher, TeacherError, Timeouts};
 
 /// The name that selects the offline replay teacher.
@@ -103,9 +104,11 @@ pub struct TeacherConfig {
     pub max_retries: u32,
     pub retry_base_secs: f64,
     pub retry_max_secs: f64,
-    /// Replay pacing: characters per chunk and the pause between chunks.
+    /// Replay pacing: characters per chunk, and the pause before each: as a model streaming
+    /// `replay_tokens_per_sec` would take, unless `replay_pause_ms` sets a fixed one.
     pub replay_chunk_chars: usize,
-    pub replay_pause_ms: u64,
+    pub replay_tokens_per_sec: f64,
+    pub replay_pause_ms: Option<u64>,
 }
 
 impl Default for TeacherConfig {
@@ -119,13 +122,26 @@ impl Default for TeacherConfig {
             max_retries: 5,
             retry_base_secs: 1.0,
             retry_max_secs: 60.0,
-            replay_chunk_chars: 4,
-            replay_pause_ms: 12,
+            replay_chunk_chars: 3,
+            replay_tokens_per_sec: 30.0,
+            replay_pause_ms: None,
         }
     }
 }
 
 impl TeacherConfig {
+    /// How fast the offline replay teacher streams.
+    #[must_use]
+    pub fn replay_pace(&self) -> Pace {
+        Pace {
+            chunk_chars: self.replay_chunk_chars.max(1),
+            pause: match self.replay_pause_ms {
+                Some(ms) => Pause::Fixed(Duration::from_millis(ms)),
+                None => Pause::TokensPerSec(self.replay_tokens_per_sec),
+            },
+        }
+    }
+
     #[must_use]
     pub fn timeouts(&self) -> Timeouts {
         Timeouts {
@@ -225,10 +241,7 @@ pub fn choose_teacher(
     let named = provider.or(config.provider.as_deref());
     let model = model.or(config.model.as_deref());
     let replay = |notice| ChosenTeacher {
-        teacher: Teacher::Replay(ReplayTeacher::builtin().with_pacing(
-            config.replay_chunk_chars,
-            Duration::from_millis(config.replay_pause_ms),
-        )),
+        teacher: Teacher::Replay(ReplayTeacher::builtin().with_pace(config.replay_pace())),
         notice,
     };
     let name = match named {

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::{StreamEnd, TeacherError, TeacherEvent, TeacherInfo, TeacherRequest, TeacherSink};
+use crate::run::estimate_tokens;
 use crate::transcript::{CountMode, SegmentKind, Transcript, is_cjk};
 
 /// The recordings shipped with moss.
@@ -29,8 +30,52 @@ const CHUNKS_PER_YIELD: usize = 64;
 #[derive(Clone, Debug)]
 pub struct ReplayTeacher {
     recordings: Arc<HashMap<String, String>>,
-    chunk_chars: usize,
-    pause: Duration,
+    pace: Pace,
+}
+
+/// How fast the offline teacher streams: `chunk_chars` characters at a time, each after its
+/// pause.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    pub chunk_chars: usize,
+    pub pause: Pause,
+}
+
+/// The pause before each chunk but the first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pause {
+    /// The same pause every time (zero: as fast as it can).
+    Fixed(Duration),
+    /// As long as a model streaming this many tokens a second would take over the chunk's
+    /// tokens ([`estimate_tokens`]: a CJK character is one).
+    TokensPerSec(f64),
+}
+
+impl Pace {
+    /// No pauses.
+    pub const FAST: Self = Self {
+        chunk_chars: 4,
+        pause: Pause::Fixed(Duration::ZERO),
+    };
+
+    /// The pause before `chunk`.
+    #[must_use]
+    pub fn before(&self, chunk: &str) -> Duration {
+        match self.pause {
+            Pause::Fixed(pause) => pause,
+            Pause::TokensPerSec(rate) if rate > 0.0 && rate.is_finite() => {
+                #[allow(clippy::cast_precision_loss)] // a chunk's tokens are few
+                let tokens = estimate_tokens(chunk) as f64;
+                Duration::from_secs_f64(tokens / rate)
+            }
+            Pause::TokensPerSec(_) => Duration::ZERO,
+        }
+    }
+
+    /// `text` in this pace's chunks.
+    pub fn chunks<'t>(&self, text: &'t str) -> impl Iterator<Item = &'t str> {
+        chunks(text, self.chunk_chars.max(1))
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,17 +103,31 @@ impl ReplayTeacher {
         }
         Self {
             recordings: Arc::new(recordings),
-            chunk_chars: 4,
-            pause: Duration::ZERO,
+            pace: Pace::FAST,
         }
     }
 
     /// Streams `chunk_chars` characters at a time with `pause` between chunks.
     #[must_use]
-    pub fn with_pacing(mut self, chunk_chars: usize, pause: Duration) -> Self {
-        self.chunk_chars = chunk_chars.max(1);
-        self.pause = pause;
+    pub fn with_pacing(self, chunk_chars: usize, pause: Duration) -> Self {
+        self.with_pace(Pace {
+            chunk_chars,
+            pause: Pause::Fixed(pause),
+        })
+    }
+
+    #[must_use]
+    pub fn with_pace(mut self, pace: Pace) -> Self {
+        self.pace = Pace {
+            chunk_chars: pace.chunk_chars.max(1),
+            ..pace
+        };
         self
+    }
+
+    #[must_use]
+    pub fn pace(&self) -> Pace {
+        self.pace
     }
 
     #[must_use]
@@ -110,19 +169,20 @@ impl ReplayTeacher {
         };
         let rest = &answer[start..];
         let mut sent = 0;
-        for (n, chunk) in chunks(rest, self.chunk_chars).enumerate() {
+        for (n, chunk) in self.pace.chunks(rest).enumerate() {
             if cancel.is_cancelled() {
                 return Err(TeacherError::Cancelled);
             }
             if n > 0 {
-                if self.pause.is_zero() {
+                let pause = self.pace.before(chunk);
+                if pause.is_zero() {
                     if n % CHUNKS_PER_YIELD == 0 {
                         tokio::task::yield_now().await;
                     }
                 } else {
                     tokio::select! {
                         () = cancel.cancelled() => return Err(TeacherError::Cancelled),
-                        () = tokio::time::sleep(self.pause) => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
                 }
             }
@@ -240,7 +300,7 @@ mod tests {
             )
             .await
             .expect("replay never fails");
-        assert!(pieces > 1 || text.chars().count() <= teacher.chunk_chars);
+        assert!(pieces > 1 || text.chars().count() <= teacher.pace.chunk_chars);
         (text, end)
     }
 
@@ -323,6 +383,36 @@ mod tests {
             .await
             .expect_err("cancelled");
         assert_eq!(err, TeacherError::Cancelled);
+    }
+
+    #[test]
+    #[allow(clippy::cast_precision_loss)] // small counts
+    fn the_default_pace_streams_chinese_at_about_thirty_tokens_a_second() {
+        let pace = crate::teacher::TeacherConfig::default().replay_pace();
+        let text = "天空之所以呈现蓝色，是因为阳光穿过大气层时发生了瑞利散射。".repeat(10);
+        let pauses: Duration = pace.chunks(&text).map(|c| pace.before(c)).sum();
+        let per_sec = text.chars().count() as f64 / pauses.as_secs_f64();
+        assert!(
+            (25.0..=35.0).contains(&per_sec),
+            "{per_sec} characters a second"
+        );
+        let first = pace.chunks(&text).next().expect("a chunk");
+        assert!(
+            (Duration::from_millis(60)..=Duration::from_millis(150)).contains(&pace.before(first)),
+            "a few characters about every 100 ms"
+        );
+        // English: about four bytes a token.
+        let english = "The sky looks blue because air scatters short wavelengths more. ".repeat(10);
+        let pauses: Duration = pace.chunks(&english).map(|c| pace.before(c)).sum();
+        let tokens = estimate_tokens(&english) as f64 / pauses.as_secs_f64();
+        assert!((15.0..=40.0).contains(&tokens), "{tokens} tokens a second");
+        // A fixed pause, set, replaces the rate; 0 is as fast as it can.
+        let fixed = crate::teacher::TeacherConfig {
+            replay_pause_ms: Some(0),
+            ..crate::teacher::TeacherConfig::default()
+        }
+        .replay_pace();
+        assert_eq!(fixed.before("天空"), Duration::ZERO);
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn run(sample: &str, transcript: &str, status: RunStatus) -> Run {
         usage: None,
         executions: Vec::new(),
         timings: Timings::default(),
+        stream: None,
     }
 }
 

@@ -305,6 +305,7 @@ pub(super) mod tests {
                 started_at_ms: at,
                 ..Timings::default()
             },
+            stream: None,
         }
     }
 
