@@ -1194,6 +1194,39 @@ mod tests {
         );
     }
 
+    /// The transcript `text` as it stands mid-stream (nothing finished).
+    fn streaming(text: &str) -> Transcript {
+        let mut t = Transcript::new(CountMode::Mixed);
+        crate::transcript::StreamParser::new().feed(text, &mut t);
+        t
+    }
+
+    #[test]
+    fn only_failures_no_later_text_can_undo_are_decided_mid_stream() {
+        let rules = Rules::new(RulesConfig::default()).expect("rules");
+        let live = RuleContext::Live { model_results: 0 };
+        let decided = |text: &str, id| rules.decided_failure(id, &streaming(text), live);
+        // Failing now, and final: the open think already holds more than its allowance.
+        let over = decided("One two. <think>a b c d ", RuleId::ThinkBudget).expect("final");
+        assert_eq!(over.message, "think #1 has 4 words, budget 2 (segment #2)");
+        assert!(decided("One two. <think>a b ", RuleId::ThinkBudget).is_none());
+        assert!(decided("Sure, but I can't help with", RuleId::NoRefusal).is_some());
+        // Failing now, but more text may still pass them.
+        let unfinished = "Answer first. <think>then a think</think>";
+        let judged = rules.judge(RuleId::Interleaved, &streaming(unfinished), live);
+        assert_eq!(judged.outcome, Outcome::Fail);
+        assert!(decided(unfinished, RuleId::Interleaved).is_none());
+        let block = "Run:\n<think>go</think>\n```python RUN\nprint(1)\n```\n";
+        assert!(decided(block, RuleId::RunHasResult).is_none());
+        assert!(decided("x = 1\n```python RUN\ny = stdin", RuleId::NoInput).is_none());
+        assert!(
+            decided("  ", RuleId::StartsWithAnswer).is_none(),
+            "nothing yet"
+        );
+        assert!(decided("<think>first", RuleId::StartsWithAnswer).is_some());
+        assert!(!RuleId::ModelAnswer.can_stop());
+    }
+
     #[test]
     fn model_results_only_judged_live() {
         let t = Transcript::parse("x", CountMode::Mixed);
