@@ -875,3 +875,46 @@ fn the_summary_measures_the_interleaving_of_the_runs_made_now() {
     let again = stderr(&ws.run(&args));
     assert!(!again.contains("interleaving of"), "{again}");
 }
+
+#[test]
+fn a_run_stopped_by_a_rule_is_incomplete_with_the_rule_as_its_reason() {
+    let server = MockServer::start_background(|req: &Request| {
+        Reply::text(&answer_to(req.question().unwrap_or_default()))
+    });
+    let ws = Workspace::with_mock(&server);
+    // Each answer's think is as long as its first answer: a tenth of that is over budget.
+    let toml = std::fs::read_to_string(ws.path("moss.toml")).expect("moss.toml");
+    std::fs::write(
+        ws.path("moss.toml"),
+        format!("{toml}\n[rules.think-budget]\nratio = 0.1\nstop = true\n"),
+    )
+    .expect("moss.toml");
+    let samples = ws.samples(1);
+    let out = ws.run(&[
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "mock",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "not all complete: {err}");
+    assert!(err.contains("0 complete, 1 incomplete"), "{err}");
+    let listed = err
+        .lines()
+        .skip_while(|l| !l.starts_with("runs that did not complete:"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list: {err}"));
+    assert!(
+        listed.contains("s00")
+            && listed.contains("incomplete")
+            && listed.contains("stopped: think-budget failed: think #1 has "),
+        "{listed}"
+    );
+    let runs = ws.runs();
+    assert_eq!(runs[0]["status"], "incomplete");
+    let transcript = runs[0]["transcript"].as_str().expect("text");
+    assert!(
+        transcript.contains("<think>") && !transcript.contains("这就是完整的回答"),
+        "kept up to the stop: {transcript}"
+    );
+}

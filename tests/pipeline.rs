@@ -424,6 +424,15 @@ impl RunQuietly for Pipeline {
 }
 
 fn openai_pipeline(server: &MockServer, style: ContinuationStyle, mode: ExecMode) -> Pipeline {
+    openai_pipeline_with(server, style, mode, RulesConfig::default())
+}
+
+fn openai_pipeline_with(
+    server: &MockServer,
+    style: ContinuationStyle,
+    mode: ExecMode,
+    rules: RulesConfig,
+) -> Pipeline {
     let teacher = OpenAiTeacher::new(OpenAiSettings {
         provider: "mock".to_owned(),
         base_url: server.base_url.clone(),
@@ -453,7 +462,7 @@ fn openai_pipeline(server: &MockServer, style: ContinuationStyle, mode: ExecMode
     new_pipeline(
         Teacher::OpenAi(teacher),
         exec,
-        Arc::new(Rules::new(RulesConfig::default()).expect("rules")),
+        Arc::new(Rules::new(rules).expect("rules")),
     )
 }
 
@@ -778,4 +787,111 @@ async fn a_local_server_that_cuts_a_stream_for_another_request_is_named() {
         "{:?}",
         alone.error
     );
+}
+
+/// An answer whose second chunk puts its think over budget (2 answer words, a think of 6),
+/// then the rest, held until `hold` is notified.
+fn over_budget_reply(hold: &Arc<tokio::sync::Notify>) -> Reply {
+    StreamReply::new(vec![
+        openai_mock::content("Two words. <think>a"),
+        openai_mock::content(" b c d e f "),
+        openai_mock::content("g</think> And the rest of the answer."),
+        openai_mock::finish("stop"),
+    ])
+    .with_hold_at(2, Arc::clone(hold))
+    .into()
+}
+
+fn stop_on(set: impl FnOnce(&mut RulesConfig)) -> RulesConfig {
+    let mut rules = RulesConfig::default();
+    set(&mut rules);
+    rules
+}
+
+#[tokio::test]
+async fn a_think_over_budget_stops_the_stream_and_closes_the_connection() {
+    let hold = Arc::new(tokio::sync::Notify::new());
+    let reply = over_budget_reply(&hold);
+    let server = MockServer::start(move |_: &Request| reply.clone()).await;
+    let rules = stop_on(|r| r.think_budget.stop = true);
+    let run = openai_pipeline_with(&server, ContinuationStyle::None, ExecMode::Off, rules)
+        .run_quietly(&job("s"))
+        .await;
+    assert_eq!(run.status, RunStatus::Incomplete);
+    assert_eq!(
+        run.error.as_deref(),
+        Some("stopped: think-budget failed: think #1 has 6 words, budget 2 (segment #2)")
+    );
+    assert_eq!(run.transcript, "Two words. <think>a b c d e f ");
+    assert_eq!(outcome(&run, RuleId::ThinkBudget), Outcome::Fail);
+    // The rest was never sent: the server saw the client go while it held the stream.
+    assert!(
+        server
+            .wait_until(Duration::from_secs(30), |s| s.abandoned_streams() == 1)
+            .await,
+        "the server saw the connection close"
+    );
+    assert_eq!(server.open_streams(), 0);
+
+    // Without `stop` the same answer streams to its end and fails the rule.
+    let hold = Arc::new(tokio::sync::Notify::new());
+    hold.notify_one();
+    let reply = over_budget_reply(&hold);
+    let server = MockServer::start(move |_: &Request| reply.clone()).await;
+    let run = openai_pipeline(&server, ContinuationStyle::None, ExecMode::Off)
+        .run_quietly(&job("s"))
+        .await;
+    assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
+    assert!(run.transcript.ends_with("And the rest of the answer."));
+    assert_eq!(outcome(&run, RuleId::ThinkBudget), Outcome::Fail);
+    assert_eq!(server.abandoned_streams(), 0);
+}
+
+#[tokio::test]
+async fn a_rule_that_may_still_pass_does_not_stop_the_stream() {
+    // Mid-stream the answer has no answer after its think yet: `interleaved` fails then, but
+    // more text can satisfy it, so it never stops a run.
+    let server = MockServer::start(|_: &Request| {
+        StreamReply::text("Yes. <think>why</think> Because it is so.", 3).into()
+    })
+    .await;
+    let rules = stop_on(|r| {
+        r.interleaved.stop = true;
+        r.run_has_result.stop = true;
+    });
+    let run = openai_pipeline_with(&server, ContinuationStyle::None, ExecMode::Off, rules)
+        .run_quietly(&job("s"))
+        .await;
+    assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
+    assert_eq!(outcome(&run, RuleId::Interleaved), Outcome::Pass);
+}
+
+#[tokio::test]
+async fn a_block_that_reads_input_stops_the_run_before_it_runs() {
+    const READS_INPUT: &str = "读一个数。\n\n<think>读入再算。</think>\n\n```python RUN\nx = input()\nprint(x)\n```\n<execute_result>\n5\n</execute_result>\n编造的结果。";
+    let server = MockServer::start(|req: &Request| match req.prefix() {
+        None => StreamReply::text(READS_INPUT, 3).into(),
+        Some(prefix) => Reply::error(400, &format!("unexpected continuation: {prefix:?}")),
+    })
+    .await;
+    let rules = stop_on(|r| r.no_input.stop = true);
+    let run = openai_pipeline_with(
+        &server,
+        ContinuationStyle::PrefixField,
+        ExecMode::Continue,
+        rules,
+    )
+    .run_quietly(&job("s"))
+    .await;
+    assert_eq!(run.status, RunStatus::Incomplete);
+    let error = run.error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("stopped: no-input failed: "), "{error}");
+    assert!(run.executions.is_empty(), "no code runs after the stop");
+    // Cut at the block, as continue mode cuts: the invented result is not kept.
+    assert!(
+        run.transcript.ends_with("print(x)\n```\n"),
+        "{}",
+        run.transcript
+    );
+    assert_eq!(server.request_count(), 1);
 }

@@ -1999,3 +1999,33 @@ fn quitting_with_an_unsaved_prompt_edit_asks_first() {
     let mut app = workbench::app();
     assert!(press(&mut app, "q").contains(&Command::Quit));
 }
+
+#[test]
+fn a_run_stopped_by_a_rule_says_why_and_r_runs_it_again() {
+    let mut app = app();
+    let started = press_and_start(&mut app, "r");
+    let (key, sample) = started[0].clone();
+    assert_eq!(sample, "q01");
+    // What the pipeline records when a rule with `stop = true` fails for good.
+    let reason = "stopped: think-budget failed: think #1 has 6 words, budget 2 (segment #2)";
+    let mut stopped = run("q01", "两个字。<think>想了很久很久", RunStatus::Incomplete);
+    stopped.error = Some(reason.to_owned());
+    stream_and_finish(&mut app, key, "两个字。<think>想了很久很久", stopped);
+    assert_eq!(app.state(0), SampleState::Incomplete);
+    assert!(
+        noticed(&app, &format!("q01: incomplete ({reason})")),
+        "{:?}",
+        app.notice
+    );
+    assert!(app.notice.as_ref().is_some_and(|n| n.error));
+    // The transcript pane names the reason too, after the notice has gone.
+    app.notice = None;
+    let screen = workbench::screen(&mut app, 160, 20);
+    assert!(screen.contains("stopped: think-budget failed"), "{screen}");
+
+    let again = press_and_start(&mut app, "r");
+    assert_eq!(again.len(), 1, "r runs the sample again");
+    assert_eq!(again[0].1, "q01");
+    assert_ne!(again[0].0, key);
+    assert_eq!(app.state(0), SampleState::Running);
+}

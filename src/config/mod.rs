@@ -277,7 +277,7 @@ pub fn user_config_path() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transcript::CountMode;
+    use crate::transcript::{CountMode, RuleId};
 
     #[test]
     fn built_in_defaults_match_the_code_defaults() {
@@ -343,6 +343,27 @@ mod tests {
         assert_eq!(config.rules.first_answer_concise.max_words, 80);
         assert!(!config.rules.first_answer_concise.enabled);
         assert!(config.rules.think_budget.enabled);
+    }
+
+    #[test]
+    fn stop_is_read_for_every_rule_and_checked_like_any_key() {
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[rules.think-budget]\nstop = true\n[rules.no-refusal]\nstop = true\n[rules.interleaved]\nstop = true\n",
+        ));
+        let rules = layers.resolve().expect("valid").rules;
+        assert!(rules.stops(RuleId::ThinkBudget) && rules.stops(RuleId::NoRefusal));
+        assert!(rules.stops(RuleId::Interleaved));
+        assert!(!rules.stops(RuleId::StartsWithAnswer), "off unless asked");
+
+        let mut layers = Layers::default();
+        layers.push(Source::inline(
+            "moss.toml",
+            "[rules]\n[rules.no-input]\nstop = \"yes\"\n",
+        ));
+        let err = layers.resolve().expect_err("wrong type").to_string();
+        assert!(err.starts_with("moss.toml:3:8: "), "{err}");
     }
 
     #[test]

@@ -22,7 +22,8 @@ use super::{
 use crate::exec::{ExecConfig, ExecMode, ExecOutcome, ExecStatus, Sandbox};
 use crate::teacher::{StreamEnd, Teacher, TeacherError, TeacherEvent, TeacherRequest, Usage};
 use crate::transcript::{
-    Anomaly, Fence, RuleContext, Rules, SegmentKind, SegmentSink, StreamParser, Transcript,
+    Anomaly, Fence, RuleContext, Rules, SegmentKind, SegmentSink, StopCheck, StreamParser,
+    Transcript,
 };
 
 /// What a run reports while it works (the workbench draws these; `generate` ignores them).
@@ -217,20 +218,10 @@ impl Pipeline {
         let mut mode = self.mode;
         let mut allowed = None;
         let judge = self.rules_for(&job.prompt);
-        let mut live = Live::new(judge.config().count_mode, mode == ExecMode::Continue);
-        let mut outcome = self
-            .converse(job, &mut live, &mut allowed, started, observer, cancel)
+        let replayed = self.teacher.info().replayed;
+        let (mut live, outcome) = self
+            .stream(job, &mut mode, &mut allowed, started, observer, cancel)
             .await;
-        if let Err(Turn::ContinuationRefused(_)) = &outcome {
-            // The provider will not continue this turn (a reasoning model, say): start over
-            // and run the blocks after the answer instead.
-            observer.on_event(RunEvent::Rewritten(String::new()));
-            mode = ExecMode::Fill;
-            live = Live::new(judge.config().count_mode, false);
-            outcome = self
-                .converse(job, &mut live, &mut allowed, started, observer, cancel)
-                .await;
-        }
         let end = StreamContext {
             local: self.teacher.is_local(),
             // Only a stream the server ended (or cut) can have been cut by a busy server.
@@ -245,7 +236,7 @@ impl Pipeline {
         let mut text = std::mem::take(&mut live.text);
         let count_mode = judge.config().count_mode;
         let mut transcript = Transcript::parse(&text, count_mode);
-        let model_results = self.model_results(&transcript, system_results);
+        let model_results = model_results(&transcript, replayed, system_results);
 
         let (mut status, mut error, finish_reason) =
             judge_end(outcome, &text, &live.reasoning, end);
@@ -317,24 +308,40 @@ impl Pipeline {
         }
     }
 
-    /// Result blocks of `transcript` the model wrote itself (not the `system_results` moss put
-    /// in).
-    fn model_results(&self, transcript: &Transcript, system_results: usize) -> usize {
-        let total_results = transcript
-            .segments
-            .iter()
-            .filter(|s| s.kind.is_exec_output())
-            .count();
-        if self.teacher.info().replayed {
-            // Results right after a block are the recorded system's; only others are invented.
-            total_results.saturating_sub(attached_results(transcript))
-        } else {
-            total_results.saturating_sub(system_results)
-        }
-    }
-
     /// Streams the teacher's turn; in continue mode, runs each executable block as it closes
     /// and asks the teacher to go on. `Ok` holds the finish reason.
+    /// The teacher's stream of `job` (continuing after each executed block in continue mode),
+    /// started over in fill mode, `mode` changed, when the provider will not continue a turn.
+    async fn stream(
+        &self,
+        job: &Job,
+        mode: &mut ExecMode,
+        allowed: &mut Option<bool>,
+        started: Instant,
+        observer: &mut dyn RunObserver,
+        cancel: &CancellationToken,
+    ) -> (Live, Result<Option<String>, Turn>) {
+        let judge = self.rules_for(&job.prompt);
+        let replayed = self.teacher.info().replayed;
+        let mut live = Live::new(judge.config().count_mode, *mode == ExecMode::Continue)
+            .with_stop(StopCheck::new(judge), replayed);
+        let mut outcome = self
+            .converse(job, &mut live, allowed, started, observer, cancel)
+            .await;
+        if let Err(Turn::ContinuationRefused(_)) = &outcome {
+            // The provider will not continue this turn (a reasoning model, say): start over
+            // and run the blocks after the answer instead.
+            observer.on_event(RunEvent::Rewritten(String::new()));
+            *mode = ExecMode::Fill;
+            live = Live::new(judge.config().count_mode, false)
+                .with_stop(StopCheck::new(judge), replayed);
+            outcome = self
+                .converse(job, &mut live, allowed, started, observer, cancel)
+                .await;
+        }
+        (live, outcome)
+    }
+
     async fn converse(
         &self,
         job: &Job,
@@ -371,6 +378,9 @@ impl Pipeline {
             };
             match streamed {
                 Ok(StreamEnd::Finished { reason }) => return Ok(reason),
+                Ok(StreamEnd::Stopped) if live.stopped.is_some() => {
+                    return Err(Turn::Stopped(live.stopped.take().unwrap_or_default()));
+                }
                 Ok(StreamEnd::Stopped) if !self.may_execute(allowed, cancel).await => {
                     // Not allowed to run code: the turn goes on as if blocks were plain text.
                     live.stop_at_blocks = false;
@@ -477,6 +487,21 @@ impl Pipeline {
     }
 }
 
+/// Result blocks of `transcript` the model wrote itself (not the `system_results` moss put in).
+fn model_results(transcript: &Transcript, replayed: bool, system_results: usize) -> usize {
+    let total_results = transcript
+        .segments
+        .iter()
+        .filter(|s| s.kind.is_exec_output())
+        .count();
+    if replayed {
+        // Results right after a block are the recorded system's; only others are invented.
+        total_results.saturating_sub(attached_results(transcript))
+    } else {
+        total_results.saturating_sub(system_results)
+    }
+}
+
 /// Why a turn ended without finishing.
 enum Turn {
     Failed(String),
@@ -484,12 +509,14 @@ enum Turn {
     Cut(String),
     /// The provider refused a continuation request: the run starts over in fill mode.
     ContinuationRefused(String),
+    /// A rule with `stop = true` failed for good: the stream was closed.
+    Stopped(String),
 }
 
 impl Turn {
     fn into_message(self) -> String {
         match self {
-            Self::Failed(m) | Self::Cut(m) | Self::ContinuationRefused(m) => m,
+            Self::Failed(m) | Self::Cut(m) | Self::ContinuationRefused(m) | Self::Stopped(m) => m,
         }
     }
 }
@@ -639,6 +666,12 @@ struct Live {
     /// When each piece of `text` arrived, up to `noted` bytes.
     stream: Timeline,
     noted: usize,
+    /// The rules that stop the run when they fail for good; the transcript is watched for them.
+    stop: Option<StopCheck>,
+    /// Why a rule stopped the stream.
+    stopped: Option<String>,
+    /// The teacher replays recordings (whose results after a block are no model's).
+    replayed: bool,
 }
 
 impl Live {
@@ -661,6 +694,38 @@ impl Live {
             stop_at_blocks,
             stream: Timeline::default(),
             noted: 0,
+            stop: None,
+            stopped: None,
+            replayed: false,
+        }
+    }
+
+    /// Stops the stream when a rule of `stop` has failed for good.
+    fn with_stop(mut self, stop: Option<StopCheck>, replayed: bool) -> Self {
+        self.stop = stop;
+        self.replayed = replayed;
+        self
+    }
+
+    /// Judges the stop-enabled rules on what arrived; `Break` (with the reason kept) when one
+    /// has failed for good.
+    fn check_stop(&mut self) -> ControlFlow<()> {
+        let Some(stop) = &mut self.stop else {
+            return ControlFlow::Continue(());
+        };
+        let (replayed, system_results) = (self.replayed, self.system_results);
+        let failure = stop.check(&self.watch.transcript, |t| RuleContext::Live {
+            model_results: model_results(t, replayed, system_results),
+        });
+        match failure {
+            Some(failure) => {
+                self.stopped = Some(format!(
+                    "stopped: {} failed: {}",
+                    failure.id, failure.message
+                ));
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
         }
     }
 
@@ -687,7 +752,7 @@ impl Live {
                         self.answer_watch = None;
                     }
                 }
-                if !self.stop_at_blocks {
+                if !self.stop_at_blocks && self.stop.is_none() {
                     self.text.push_str(&text);
                     observer.on_event(RunEvent::Text {
                         text,
@@ -696,7 +761,8 @@ impl Live {
                     return ControlFlow::Continue(());
                 }
                 self.parser.feed(&text, &mut self.watch);
-                match self.watch.closed_block_end {
+                let closed_block_end = self.watch.closed_block_end.filter(|_| self.stop_at_blocks);
+                match closed_block_end {
                     Some(end) => {
                         // Keep the text up to the block's end; what the model wrote past it
                         // (an invented result, usually) is dropped.
@@ -711,6 +777,12 @@ impl Live {
                             text: kept.to_owned(),
                             system: false,
                         });
+                        if self.stop.is_some() {
+                            // The rules judge only the text kept, before the block runs.
+                            self.reread();
+                            self.watch.closed_block_end = Some(end);
+                            self.check_stop()?;
+                        }
                         ControlFlow::Break(())
                     }
                     None => {
@@ -719,7 +791,7 @@ impl Live {
                             text,
                             system: false,
                         });
-                        ControlFlow::Continue(())
+                        self.check_stop()
                     }
                 }
             }
@@ -756,6 +828,11 @@ impl Live {
             text: self.text[before..].to_owned(),
             system: true,
         });
+        self.reread();
+    }
+
+    /// Parses the text again from the start, so the parser continues from exactly this text.
+    fn reread(&mut self) {
         self.parser.reset();
         self.watch.transcript.clear();
         self.parser.feed(&self.text, &mut self.watch);

@@ -1,11 +1,13 @@
 //! The transcript engine: pure, no IO.
 //!
 //! [`StreamParser`] turns streamed text into [`SegmentEvent`]s; [`Transcript`] folds those events
-//! into [`Segment`]s with their word counts; [`rules`] judges a transcript.
+//! into [`Segment`]s with their word counts; [`rules`] judges a transcript; [`stop`] watches a
+//! streaming one for rules that stop a live run.
 
 mod parser;
 pub mod rules;
 mod segment;
+pub mod stop;
 mod words;
 
 pub use parser::{SegmentSink, StreamParser};
@@ -13,6 +15,7 @@ pub use rules::{Outcome, RuleContext, RuleId, RuleResult, Rules, RulesConfig, ev
 pub use segment::{
     Anomaly, AnomalyKind, Fence, Segment, SegmentEvent, SegmentKind, Tag, is_executable_info,
 };
+pub use stop::StopCheck;
 pub use words::{CountMode, WordCounter, count_words, is_cjk};
 
 /// Segments and structural faults of one transcript, built from parser output.
@@ -131,6 +134,12 @@ impl Transcript {
         }
         self.counter.push(text);
         segment.words = self.counter.complete();
+    }
+
+    /// Whether segment `index` is still being written (the last one, before it has ended).
+    #[must_use]
+    pub fn is_open(&self, index: usize) -> bool {
+        self.open && index + 1 == self.segments.len()
     }
 
     /// Words of segment `index` right now, counting a run still being written.

@@ -64,6 +64,21 @@ impl RuleId {
     }
 }
 
+impl RuleId {
+    /// Whether a failure of this rule, judged on a transcript still streaming, can be final:
+    /// `interleaved` and `run-has-result` fail on every unfinished answer (more text, or the
+    /// result moss puts after a block, may still satisfy them), so they never stop a run;
+    /// `model-answer` is about the offline replay and has no settings. See
+    /// [`Rules::decided_failure`] for when the others' failures are final.
+    #[must_use]
+    pub fn can_stop(self) -> bool {
+        !matches!(
+            self,
+            Self::Interleaved | Self::RunHasResult | Self::ModelAnswer
+        )
+    }
+}
+
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -178,17 +193,52 @@ impl RulesConfig {
             RuleId::ModelAnswer => true,
         }
     }
+
+    /// Whether a live run stops as soon as rule `id` has failed for good (`stop = true`).
+    #[must_use]
+    pub fn stops(&self, id: RuleId) -> bool {
+        let stop = match id {
+            RuleId::StartsWithAnswer => self.starts_with_answer.stop,
+            RuleId::FirstAnswerConcise => self.first_answer_concise.stop,
+            RuleId::ThinkBudget => self.think_budget.stop,
+            RuleId::Interleaved => self.interleaved.stop,
+            RuleId::BalancedTags => self.balanced_tags.stop,
+            RuleId::ThinkBeforeCode => self.think_before_code.stop,
+            RuleId::RunHasResult => self.run_has_result.stop,
+            RuleId::NoModelResults => self.no_model_results.stop,
+            RuleId::NoInput => self.no_input.stop,
+            RuleId::NoRefusal => self.no_refusal.stop,
+            RuleId::ModelAnswer => false,
+        };
+        stop && self.enabled(id)
+    }
+}
+
+/// `stop` is left out of the serialized table while false, so the rules id ([`rules_id`]) of
+/// every table written before the key existed stays as it was; `stop = true` changes it, since
+/// a stopped run is recorded differently.
+///
+/// [`rules_id`]: crate::run::rules_id
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Toggle {
     pub enabled: bool,
+    /// Stop a live run once the rule has failed for good.
+    #[serde(skip_serializing_if = "is_false")]
+    pub stop: bool,
 }
 
 impl Default for Toggle {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            stop: false,
+        }
     }
 }
 
@@ -197,6 +247,8 @@ impl Default for Toggle {
 pub struct FirstAnswerConcise {
     pub enabled: bool,
     pub max_words: usize,
+    #[serde(skip_serializing_if = "is_false")]
+    pub stop: bool,
 }
 
 impl Default for FirstAnswerConcise {
@@ -204,6 +256,7 @@ impl Default for FirstAnswerConcise {
         Self {
             enabled: true,
             max_words: 120,
+            stop: false,
         }
     }
 }
@@ -217,6 +270,8 @@ pub struct ThinkBudget {
     pub ratio: f64,
     /// Whether code blocks and execution output count as answer words for the budget.
     pub count_code: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub stop: bool,
 }
 
 impl Default for ThinkBudget {
@@ -225,6 +280,7 @@ impl Default for ThinkBudget {
             enabled: true,
             ratio: 1.0,
             count_code: false,
+            stop: false,
         }
     }
 }
@@ -235,6 +291,8 @@ pub struct ThinkBeforeCode {
     pub enabled: bool,
     /// Only python RUN blocks need a think before them; plain code blocks do not.
     pub executable_only: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub stop: bool,
 }
 
 impl Default for ThinkBeforeCode {
@@ -242,6 +300,7 @@ impl Default for ThinkBeforeCode {
         Self {
             enabled: true,
             executable_only: false,
+            stop: false,
         }
     }
 }
@@ -255,6 +314,8 @@ pub struct NoRefusal {
     pub phrases: Vec<String>,
     /// Phrases added to `phrases`.
     pub extra_phrases: Vec<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    pub stop: bool,
 }
 
 fn non_negative<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
@@ -299,6 +360,7 @@ impl Default for NoRefusal {
                 .map(|p| (*p).to_owned())
                 .collect(),
             extra_phrases: Vec::new(),
+            stop: false,
         }
     }
 }
@@ -315,6 +377,8 @@ pub struct Rules {
     phrases: Vec<String>,
     /// The phrase each matcher pattern stands for.
     phrase_of: Vec<usize>,
+    /// Bytes of the longest matcher pattern.
+    longest_pattern: usize,
 }
 
 /// Rules are equal when their settings are (the matcher is compiled from them).
@@ -347,6 +411,7 @@ impl Rules {
                 phrase_of.push(i);
             }
         }
+        let longest_pattern = patterns.iter().map(String::len).max().unwrap_or(0);
         let refusal = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
@@ -356,6 +421,7 @@ impl Rules {
             refusal,
             phrases,
             phrase_of,
+            longest_pattern,
         })
     }
 
@@ -379,7 +445,9 @@ impl Rules {
             .collect()
     }
 
-    fn judge(&self, id: RuleId, t: &Transcript, context: RuleContext) -> RuleResult {
+    /// Judges `t` with rule `id` (enabled or not).
+    #[must_use]
+    pub fn judge(&self, id: RuleId, t: &Transcript, context: RuleContext) -> RuleResult {
         let segments = &t.segments;
         let (outcome, message, segment) = match id {
             RuleId::StartsWithAnswer => starts_with_answer(segments),
@@ -404,6 +472,58 @@ impl Rules {
             message,
             segment,
         }
+    }
+
+    /// Rule `id`'s failure on `t`, a transcript still streaming, when no text that may follow
+    /// can undo it; `None` when it passes or may still pass.
+    ///
+    /// Final once failed: `think-budget` (a think's allowance is fixed by the segments before
+    /// it and its words only grow, so it fails the moment it holds more, before `</think>`),
+    /// `first-answer-concise` (the same for the opening answer), `starts-with-answer` when the
+    /// transcript opens with a think, code or a result (an opening answer without words only
+    /// once it has ended), `balanced-tags` (mid-stream faults are stray closing tags and nested
+    /// thinks; an unclosed tag is only known at the end), `think-before-code` (a block without
+    /// a think before it keeps lacking one), `no-model-results` (a result the model wrote
+    /// stays written), `no-input` once the offending block has ended (until then `stdin`
+    /// may yet become `stdin_lines`), `no-refusal` (a phrase found stays found). Never final:
+    /// `interleaved` and `run-has-result` ([`RuleId::can_stop`]).
+    #[must_use]
+    pub fn decided_failure(
+        &self,
+        id: RuleId,
+        t: &Transcript,
+        context: RuleContext,
+    ) -> Option<RuleResult> {
+        if !id.can_stop() {
+            return None;
+        }
+        let result = self.judge(id, t, context);
+        if result.outcome != Outcome::Fail {
+            return None;
+        }
+        let segment = result
+            .segment
+            .and_then(|i| t.segments.get(i).map(|s| (i, s)));
+        let decided = match id {
+            RuleId::StartsWithAnswer => {
+                segment.is_some_and(|(i, s)| s.kind != SegmentKind::Answer || !t.is_open(i))
+            }
+            RuleId::NoInput => segment.is_some_and(|(i, _)| !t.is_open(i)),
+            _ => true,
+        };
+        decided.then_some(result)
+    }
+
+    /// Whether answer text `text` holds a refusal phrase.
+    #[must_use]
+    pub fn has_refusal(&self, text: &str) -> bool {
+        self.refusal.is_match(text)
+    }
+
+    /// Bytes a refusal phrase may reach back from new text into text already searched.
+    #[must_use]
+    pub fn refusal_reach(&self) -> usize {
+        self.longest_pattern.saturating_sub(1)
     }
 
     fn no_refusal(&self, t: &Transcript) -> Verdict {
@@ -1072,6 +1192,39 @@ mod tests {
             outcome("Answer.<think>t</think>More.", RuleId::Interleaved).outcome,
             Outcome::Pass
         );
+    }
+
+    /// The transcript `text` as it stands mid-stream (nothing finished).
+    fn streaming(text: &str) -> Transcript {
+        let mut t = Transcript::new(CountMode::Mixed);
+        crate::transcript::StreamParser::new().feed(text, &mut t);
+        t
+    }
+
+    #[test]
+    fn only_failures_no_later_text_can_undo_are_decided_mid_stream() {
+        let rules = Rules::new(RulesConfig::default()).expect("rules");
+        let live = RuleContext::Live { model_results: 0 };
+        let decided = |text: &str, id| rules.decided_failure(id, &streaming(text), live);
+        // Failing now, and final: the open think already holds more than its allowance.
+        let over = decided("One two. <think>a b c d ", RuleId::ThinkBudget).expect("final");
+        assert_eq!(over.message, "think #1 has 4 words, budget 2 (segment #2)");
+        assert!(decided("One two. <think>a b ", RuleId::ThinkBudget).is_none());
+        assert!(decided("Sure, but I can't help with", RuleId::NoRefusal).is_some());
+        // Failing now, but more text may still pass them.
+        let unfinished = "Answer first. <think>then a think</think>";
+        let judged = rules.judge(RuleId::Interleaved, &streaming(unfinished), live);
+        assert_eq!(judged.outcome, Outcome::Fail);
+        assert!(decided(unfinished, RuleId::Interleaved).is_none());
+        let block = "Run:\n<think>go</think>\n```python RUN\nprint(1)\n```\n";
+        assert!(decided(block, RuleId::RunHasResult).is_none());
+        assert!(decided("x = 1\n```python RUN\ny = stdin", RuleId::NoInput).is_none());
+        assert!(
+            decided("  ", RuleId::StartsWithAnswer).is_none(),
+            "nothing yet"
+        );
+        assert!(decided("<think>first", RuleId::StartsWithAnswer).is_some());
+        assert!(!RuleId::ModelAnswer.can_stop());
     }
 
     #[test]

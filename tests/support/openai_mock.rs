@@ -195,6 +195,8 @@ pub struct StreamReply {
     /// After the frames, before the end (`[DONE]` or the close), wait for this to be notified:
     /// a server that holds a stream until something else happens (another request arrives).
     pub hold: Option<Arc<tokio::sync::Notify>>,
+    /// The piece the hold comes before; `None`: after the frames.
+    pub hold_at: Option<usize>,
 }
 
 /// How a stream ends after its frames.
@@ -338,6 +340,7 @@ impl StreamReply {
             split: None,
             end: End::Done,
             hold: None,
+            hold_at: None,
         }
     }
 
@@ -390,6 +393,15 @@ impl StreamReply {
         self
     }
 
+    /// Holds the stream before its piece `piece` (a frame, unless split) until `hold` is
+    /// notified: the rest of an answer a client may never ask for.
+    #[must_use]
+    pub fn with_hold_at(mut self, piece: usize, hold: Arc<tokio::sync::Notify>) -> Self {
+        self.hold = Some(hold);
+        self.hold_at = Some(piece);
+        self
+    }
+
     /// Appends a frame.
     #[must_use]
     pub fn then(mut self, frame: Frame) -> Self {
@@ -402,7 +414,7 @@ impl StreamReply {
         let mut rendered: Vec<String> = self.frames.iter().map(Frame::render).collect();
         let done = "data: [DONE]\n\n".to_owned();
         // A held stream keeps its end marker apart, to send it after the hold.
-        let held_done = self.end == End::Done && self.hold.is_some();
+        let held_done = self.end == End::Done && self.hold.is_some() && self.hold_at.is_none();
         if self.end == End::Done && !held_done {
             rendered.push(done.clone());
         }
@@ -415,7 +427,7 @@ impl StreamReply {
                 .collect(),
             None => rendered.into_iter().map(Bytes::from).collect(),
         };
-        let hold_before = pieces.len();
+        let hold_before = self.hold_at.unwrap_or(pieces.len()).min(pieces.len());
         if held_done {
             pieces.push(Bytes::from(done));
         }
