@@ -385,3 +385,31 @@ fn whole_question() {
         app
     });
 }
+
+/// An answer in markdown, a think, and a table still arriving.
+const MARKDOWN: &str = "## 各部门平均工资\n研发部**最高**，财务部最低；用 `csv` 模块算的。\n<think>按部门分组求平均，再排序。</think>\n| 部门 | 平均工资 |\n|:--|--:|\n| 研发 | 21166.67 |\n| 市场 | 15900 |\n| 财";
+
+#[test]
+fn markdown_renders_in_the_stream() {
+    snapshot!("streaming_markdown", || {
+        let mut app = app();
+        let Some((key, _)) = press_and_start(&mut app, "enter").first().cloned() else {
+            panic!("a run starts");
+        };
+        let chars: Vec<char> = MARKDOWN.chars().collect();
+        for chunk in chars.chunks(5) {
+            service(
+                &mut app,
+                ServiceEvent::Run {
+                    key,
+                    elapsed: Duration::from_millis(850),
+                    event: RunEvent::Text {
+                        text: chunk.iter().collect(),
+                        system: false,
+                    },
+                },
+            );
+        }
+        app
+    });
+}

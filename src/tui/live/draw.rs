@@ -97,6 +97,16 @@ impl Line<'_> {
         end
     }
 
+    /// Draws a rendered row from column `col`, cut at the area's right edge.
+    pub(super) fn styled(&mut self, col: usize, row: &ratatui::text::Line<'_>) {
+        let Ok(offset) = u16::try_from(col) else {
+            return;
+        };
+        let x = self.area.x.saturating_add(offset);
+        let room = self.area.right().saturating_sub(x);
+        self.buf.set_line(x, self.y, row, room);
+    }
+
     /// Draws a short piece of chrome from column `col`; returns the column after it.
     pub(super) fn label(&mut self, col: usize, s: &str, style: Style) -> usize {
         let row = Row {

@@ -6,7 +6,7 @@ use ratatui::style::Style;
 
 use super::LiveView;
 use super::draw::{Line, Palette};
-use super::layout::{GUTTER, Part};
+use super::layout::{GUTTER, Part, Render};
 use super::wrap::{Wrap, WrapMode};
 use crate::transcript::SegmentKind;
 use crate::tui::highlight::Background;
@@ -22,7 +22,8 @@ impl LiveView {
         let width = usize::from(area.width);
         let height = usize::from(area.height);
         let resized = self.layout.width() != width;
-        self.layout.sync(&self.transcript, self.open, width);
+        self.layout
+            .sync(&self.transcript, self.open, width, &Render::new(theme));
         self.sync_reasoning(width, resized);
 
         let above = self.reasoning_rows();
@@ -153,6 +154,11 @@ impl LiveView {
         let width = block.wrap.width();
         let part = block.part(k, text_rows);
         match (segment.kind, part) {
+            (SegmentKind::Answer, Part::Text(r)) if block.rendered().is_some() => {
+                if let Some(rendered) = block.rendered().and_then(|rows| rows.get(r)) {
+                    line.styled(0, rendered);
+                }
+            }
             (SegmentKind::Answer, Part::Text(r)) => {
                 if let Some(row) = block.wrap.row(r) {
                     line.text(0, text, row, width, |_| palette.answer);

@@ -1,20 +1,80 @@
 //! Where every row of the transcript lies: one block per segment, its wrapped text cached, and
 //! prefix sums of the blocks' row counts so a frame finds its first row by binary search.
 
+use ratatui::style::Style;
+
 use super::wrap::{Row, Wrap, WrapMode};
 use crate::transcript::{Segment, SegmentKind, Transcript};
 use crate::tui::highlight::{Background, CodeHighlight};
+use crate::tui::style::style;
+use crate::tui::theme::{Role, Theme};
 
 /// Columns before the text of a think or code row (`▎ `, or an indent).
 pub(super) const GUTTER: usize = 2;
 /// Columns a result box takes around its text (`│ ` and ` │`).
 pub(super) const BOX: usize = 4;
 
+/// Answer text longer than this is shown as written: rendering re-reads a growing segment
+/// whole, and a frame must stay cheap.
+pub(super) const MARKDOWN_MAX: usize = 8 * 1024;
+
+/// An answer written in markdown, rendered for the screen. Only the segment that grows is
+/// rendered again (at most once a frame); an ended one keeps its rows.
+#[derive(Debug, Default)]
+pub(super) struct Markdown {
+    /// The text holds markdown (set once seen).
+    marked: bool,
+    /// Bytes of the text looked at for markdown so far.
+    scanned: usize,
+    /// The rows, and the length of text they were rendered from.
+    pub lines: Vec<ratatui::text::Line<'static>>,
+    rendered: Option<usize>,
+}
+
+impl Markdown {
+    /// Looks at the text added since last time for markdown syntax.
+    fn scan(&mut self, text: &str) {
+        if self.marked || text.len() <= self.scanned {
+            return;
+        }
+        // Two bytes back: a marker may straddle the previous scan's end.
+        let mut from = self.scanned.saturating_sub(2);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        self.marked = has_markdown(&text[from..]) || (from == 0 && starts_markdown(text));
+        self.scanned = text.len();
+    }
+
+    /// Rows to show instead of the wrapped text, when rendered.
+    pub(super) fn rows(&self) -> Option<&[ratatui::text::Line<'static>]> {
+        self.rendered.map(|_| self.lines.as_slice())
+    }
+}
+
+/// Whether `text` holds markdown syntax worth rendering (emphasis, code, links, tables,
+/// headings, lists, quotes).
+fn has_markdown(text: &str) -> bool {
+    const MARKERS: [&str; 11] = [
+        "**", "__", "`", "](", "~~", "|", "\n#", "\n- ", "\n* ", "\n> ", "\n1. ",
+    ];
+    MARKERS.iter().any(|m| text.contains(m))
+}
+
+fn starts_markdown(text: &str) -> bool {
+    let text = text.trim_start_matches('\n');
+    ["#", "- ", "* ", "> ", "1. "]
+        .iter()
+        .any(|m| text.starts_with(m))
+}
+
 /// One segment on screen.
 #[derive(Debug)]
 pub(super) struct Block {
     pub kind: SegmentKind,
     pub wrap: Wrap,
+    /// An answer's markdown, rendered (answers only).
+    pub markdown: Option<Markdown>,
     /// Colours of a code block, worked out once it is first shown: a block that streams by
     /// unseen costs nothing.
     pub highlight: Option<CodeHighlight>,
@@ -27,6 +87,7 @@ impl Block {
         Self {
             kind: segment.kind,
             wrap: Self::wrap_for(segment.kind, width),
+            markdown: (segment.kind == SegmentKind::Answer).then(Markdown::default),
             highlight: None,
             complete: false,
         }
@@ -43,14 +104,44 @@ impl Block {
         }
     }
 
-    fn update(&mut self, text: &str, complete: bool) {
+    fn update(&mut self, text: &str, complete: bool, render: &Render<'_>) {
         self.wrap.update(text, complete);
         self.complete = complete;
+        if let Some(markdown) = &mut self.markdown {
+            markdown.scan(text);
+            if markdown.marked
+                && text.len() <= MARKDOWN_MAX
+                && markdown.rendered != Some(text.len())
+            {
+                markdown.lines = crate::tui::markdown::render(
+                    text.trim_matches('\n'),
+                    self.wrap.width(),
+                    render.theme,
+                    render.answer,
+                );
+                markdown.rendered = Some(text.len());
+            } else if text.len() > MARKDOWN_MAX {
+                // Too long to render as it grows: shown as written from here on.
+                markdown.rendered = None;
+                markdown.lines = Vec::new();
+            }
+        }
+    }
+
+    /// The rendered rows of an answer written in markdown, when it has them.
+    pub(super) fn rendered(&self) -> Option<&[ratatui::text::Line<'static>]> {
+        self.markdown.as_ref().and_then(Markdown::rows)
     }
 
     /// Rows of text shown: none for a segment that is only whitespace.
     pub(super) fn text_rows(&self, segment: &Segment) -> usize {
-        if segment.blank { 0 } else { self.wrap.len() }
+        if segment.blank {
+            0
+        } else if let Some(rows) = self.rendered() {
+            rows.len()
+        } else {
+            self.wrap.len()
+        }
     }
 
     /// Rows around the text: (above, below).
@@ -88,7 +179,7 @@ impl Block {
         let (above, below) = self.chrome();
         match at {
             AnchorPart::First => 0,
-            AnchorPart::Text(offset) if text > 0 => above + self.wrap.row_of(offset),
+            AnchorPart::Text(offset) if text > 0 => above + self.wrap.row_of(offset).min(text - 1),
             AnchorPart::Text(_) | AnchorPart::Last => (above + text + below).saturating_sub(1),
         }
     }
@@ -123,11 +214,37 @@ pub(super) enum AnchorPart {
     Last,
 }
 
+/// What rendering markdown needs from the theme.
+pub(super) struct Render<'a> {
+    pub theme: &'a Theme,
+    pub answer: Style,
+}
+
+impl<'a> Render<'a> {
+    pub(super) fn new(theme: &'a Theme) -> Self {
+        Self {
+            theme,
+            answer: style(theme, Role::Answer),
+        }
+    }
+
+    /// What the rendered rows' styles depend on.
+    fn key(&self) -> [Style; 3] {
+        [
+            self.answer,
+            style(self.theme, Role::Title),
+            style(self.theme, Role::Code),
+        ]
+    }
+}
+
 /// Every segment's block, wrapped for one width.
 #[derive(Debug, Default)]
 pub(super) struct Layout {
     /// The screen width the blocks are wrapped for (0: not yet laid out).
     width: usize,
+    /// The styles markdown was rendered with: other styles render it again.
+    styles: Option<[Style; 3]>,
     background: Option<Background>,
     pub blocks: Vec<Block>,
     /// `ends[i]`: rows of blocks `0..=i`.
@@ -147,8 +264,16 @@ impl Layout {
 
     /// Catches up with the transcript: new text costs only its own layout. `open` says the last
     /// segment may still grow. A new width re-wraps every block (keeping the code's colours).
-    pub(super) fn sync(&mut self, transcript: &Transcript, open: bool, width: usize) {
-        let rewrap = width != self.width;
+    pub(super) fn sync(
+        &mut self,
+        transcript: &Transcript,
+        open: bool,
+        width: usize,
+        render: &Render<'_>,
+    ) {
+        let restyle = self.styles != Some(render.key());
+        self.styles = Some(render.key());
+        let rewrap = width != self.width || restyle;
         self.width = width;
         let segments = &transcript.segments;
         let from = match self.blocks.last() {
@@ -160,12 +285,16 @@ impl Layout {
             if i == self.blocks.len() {
                 self.blocks.push(Block::new(segment, width));
             } else if rewrap {
-                self.blocks[i].wrap = Block::wrap_for(segment.kind, width);
+                let block = &mut self.blocks[i];
+                block.wrap = Block::wrap_for(segment.kind, width);
+                if let Some(markdown) = &mut block.markdown {
+                    markdown.rendered = None;
+                }
             }
             let complete = i + 1 < segments.len() || !open;
             let start = self.start(i);
             let block = &mut self.blocks[i];
-            block.update(transcript.text(segment), complete);
+            block.update(transcript.text(segment), complete, render);
             let end = start + block.rows(segment);
             match self.ends.get_mut(i) {
                 Some(e) => *e = end,
@@ -221,6 +350,7 @@ impl Layout {
         let block = &self.blocks[i];
         let text = block.text_rows(transcript.segments.get(i)?);
         let part = match block.part(k, text) {
+            // Rendered markdown has rows of its own: the wrapped row of the same number is near.
             Part::Text(r) => AnchorPart::Text(block.wrap.row(r).map_or(0, |r: Row| r.start)),
             Part::Header | Part::Top => AnchorPart::First,
             Part::Badge | Part::Bottom => AnchorPart::Last,
@@ -233,5 +363,86 @@ impl Layout {
         let block = self.blocks.get(anchor.block)?;
         let text = block.text_rows(transcript.segments.get(anchor.block)?);
         Some(self.start(anchor.block) + block.row_of(anchor.part, text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::CountMode;
+
+    fn rendered_text(block: &Block) -> Option<String> {
+        block.rendered().map(|rows| {
+            rows.iter()
+                .flat_map(|l| l.spans.iter().map(|s| s.content.to_string()))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn only_the_growing_answer_renders_again() {
+        let theme = Theme::load("dark", None).expect("theme");
+        let render = Render::new(&theme);
+        let mut layout = Layout::default();
+        let first = "**粗体**的回答。\n<think>想一想</think>\n后面";
+        layout.sync(
+            &Transcript::parse(first, CountMode::Mixed),
+            true,
+            40,
+            &render,
+        );
+        assert_eq!(
+            rendered_text(&layout.blocks[0]).as_deref(),
+            Some("粗体的回答。")
+        );
+        // The last answer is plain so far: shown as written.
+        assert_eq!(rendered_text(&layout.blocks[2]), None);
+        // The first answer has ended: its rows are kept, not rendered again.
+        if let Some(markdown) = &mut layout.blocks[0].markdown {
+            markdown.lines.clear();
+        }
+        let more = format!("{first}的**文字**");
+        layout.sync(
+            &Transcript::parse(&more, CountMode::Mixed),
+            true,
+            40,
+            &render,
+        );
+        assert_eq!(rendered_text(&layout.blocks[0]).as_deref(), Some(""));
+        assert_eq!(
+            rendered_text(&layout.blocks[2]).as_deref(),
+            Some("后面的文字")
+        );
+        // Another width lays every answer out again.
+        layout.sync(
+            &Transcript::parse(&more, CountMode::Mixed),
+            true,
+            30,
+            &render,
+        );
+        assert_eq!(
+            rendered_text(&layout.blocks[0]).as_deref(),
+            Some("粗体的回答。")
+        );
+    }
+
+    #[test]
+    fn a_long_answer_is_shown_as_written() {
+        let theme = Theme::load("dark", None).expect("theme");
+        let render = Render::new(&theme);
+        let mut layout = Layout::default();
+        let long = format!("**开头**{}", "字".repeat(MARKDOWN_MAX / 3 + 1));
+        layout.sync(
+            &Transcript::parse(&long, CountMode::Mixed),
+            true,
+            40,
+            &render,
+        );
+        assert_eq!(rendered_text(&layout.blocks[0]), None);
+        let segment = &Transcript::parse(&long, CountMode::Mixed).segments[0];
+        assert_eq!(
+            layout.blocks[0].text_rows(segment),
+            layout.blocks[0].wrap.len()
+        );
     }
 }
