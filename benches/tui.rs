@@ -5,6 +5,8 @@
 //!   whole 120×40 screen drawn (samples, transcript, rules, status bar) after every 64 chunks
 //!   (about 30 frames a second on a fast stream). Reports CPU time per size and per MB: the cost
 //!   must grow linearly.
+//! - `stream 1 MB markdown`: the 1 MB transcript with emphasis, inline code and a table in every
+//!   answer, each answer rendered as markdown while it streams.
 //! - `stream 4 MB, one segment`: the same bytes as one answer without a line break, the worst case
 //!   for re-wrapping the growing tail.
 //! - `screen 1 MB middle`: one whole 120×40 screen with a 1 MB transcript scrolled to its middle
@@ -103,6 +105,17 @@ fn one_segment(text: &str) -> String {
         .collect()
 }
 
+/// The transcript with markdown in every answer: emphasis, inline code, and a small table
+/// before each think, so that every answer is rendered as it streams.
+fn in_markdown(text: &str) -> String {
+    text.replace("复利", "**复利**")
+        .replace("pandas", "`pandas`")
+        .replace(
+            "<think>",
+            "| 组 | 平均值 |\n|:--|--:|\n| 甲 | 12.5 |\n| 乙 | 8 |\n<think>",
+        )
+}
+
 /// CPU time of this thread (user + system).
 fn thread_cpu() -> Duration {
     let Ok(usage) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD)
@@ -150,6 +163,8 @@ fn bench_stream(c: &mut Criterion, benching: bool) {
     if benching {
         let text = one_segment(&synth::transcript(&mut synth::Rng::new(11), 4 * MB));
         cases.push(("stream 4 MB, one segment".to_owned(), text));
+        let text = in_markdown(&synth::transcript(&mut synth::Rng::new(11), MB));
+        cases.push(("stream 1 MB markdown".to_owned(), text));
     }
     for (name, text) in &cases {
         let chunks = synth::chunks(text, CHUNK_BYTES);

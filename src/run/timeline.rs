@@ -1,11 +1,13 @@
 //! When each piece of a run's transcript arrived, kept as offsets into the transcript (never
 //! copies of its text), so a run can be played back as it streamed.
 //!
-//! Stored in a run as `"stream":{"ms":[…],"bytes":[…]}`: `ms[i]` is the milliseconds since the
-//! previous piece arrived (the first: since the run started), `bytes[i]` the piece's length in
-//! bytes of the transcript, negative for text the system put in (an execution result) rather
-//! than the teacher. Piece `i` is `transcript[start..start + |bytes[i]|]`, `start` the sum of
-//! the lengths before it.
+//! Stored in a run as `"stream":"t1.…"`: after the version, base64 (URL alphabet, no padding)
+//! of two LEB128 varints per piece: its length in bytes of the transcript, zigzag-signed and
+//! negative for text the system put in (an execution result) rather than the teacher, then the
+//! milliseconds since the previous piece arrived (the first: since the run started). Piece `i`
+//! is `transcript[start..start + |len|]`, `start` the sum of the lengths before it. A typical
+//! piece takes two bytes before base64. The readable form `{"ms":[…],"bytes":[…]}` (the same
+//! deltas as arrays) is read too.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -196,48 +198,73 @@ impl Timeline {
     }
 }
 
-/// The stored form: deltas, so most numbers are short.
-#[derive(Serialize, Deserialize)]
+/// The readable stored form: deltas as arrays.
+#[derive(Deserialize)]
 struct Wire {
     ms: Vec<u64>,
     bytes: Vec<i64>,
 }
 
-impl Serialize for Timeline {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut last = 0;
-        let mut wire = Wire {
-            ms: Vec::with_capacity(self.pieces.len()),
-            bytes: Vec::with_capacity(self.pieces.len()),
-        };
-        for piece in &self.pieces {
-            wire.ms.push(piece.at_ms - last);
-            last = piece.at_ms;
-            let len = i64::try_from(piece.len).unwrap_or(i64::MAX);
-            wire.bytes.push(match piece.origin {
-                Origin::Teacher => len,
-                Origin::System => -len,
-            });
+/// The compact stored form's prefix: its version.
+const COMPACT: &str = "t1.";
+
+/// What a stored timeline may be.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Compact(String),
+    Readable(Wire),
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = u8::try_from(n & 0x7f).unwrap_or(0);
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
         }
-        wire.serialize(serializer)
+        out.push(byte | 0x80);
     }
 }
 
-impl<'de> Deserialize<'de> for Timeline {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = Wire::deserialize(deserializer)?;
-        if wire.ms.len() != wire.bytes.len() {
-            return Err(serde::de::Error::custom(
-                "a timeline needs as many ms as bytes",
-            ));
+fn read_varint(bytes: &mut impl Iterator<Item = u8>) -> Option<u64> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = bytes.next()?;
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(n);
         }
+    }
+    None
+}
+
+impl Timeline {
+    /// The (ms delta, signed length) of each piece, as stored.
+    fn deltas(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        let mut last = 0;
+        self.pieces.iter().map(move |piece| {
+            let ms = piece.at_ms - last;
+            last = piece.at_ms;
+            let len = i64::try_from(piece.len).unwrap_or(i64::MAX);
+            let len = match piece.origin {
+                Origin::Teacher => len,
+                Origin::System => -len,
+            };
+            (ms, len)
+        })
+    }
+
+    /// Pieces from stored (ms delta, signed length) pairs.
+    fn from_deltas(deltas: impl IntoIterator<Item = (u64, i64)>) -> Result<Self, String> {
         let mut at_ms = 0u64;
-        let mut pieces = Vec::with_capacity(wire.ms.len());
-        for (ms, bytes) in wire.ms.into_iter().zip(wire.bytes) {
+        let mut pieces = Vec::new();
+        for (ms, bytes) in deltas {
             at_ms = at_ms.saturating_add(ms);
-            let len = usize::try_from(bytes.unsigned_abs()).map_err(serde::de::Error::custom)?;
+            let len = usize::try_from(bytes.unsigned_abs()).map_err(|e| e.to_string())?;
             if len == 0 {
-                return Err(serde::de::Error::custom("a timeline piece is empty"));
+                return Err("a timeline piece is empty".to_owned());
             }
             let origin = if bytes < 0 {
                 Origin::System
@@ -247,6 +274,55 @@ impl<'de> Deserialize<'de> for Timeline {
             pieces.push(Piece { at_ms, len, origin });
         }
         Ok(Self { pieces })
+    }
+}
+
+impl Serialize for Timeline {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        let mut raw = Vec::with_capacity(2 * self.pieces.len());
+        for (ms, len) in self.deltas() {
+            // Zigzag: small lengths of either sign stay one byte.
+            push_varint(&mut raw, ((len << 1) ^ (len >> 63)).cast_unsigned());
+            push_varint(&mut raw, ms);
+        }
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        serializer.serialize_str(&format!("{COMPACT}{encoded}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timeline {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        use serde::de::Error as _;
+        match Stored::deserialize(deserializer)? {
+            Stored::Readable(wire) => {
+                if wire.ms.len() != wire.bytes.len() {
+                    return Err(D::Error::custom("a timeline needs as many ms as bytes"));
+                }
+                Self::from_deltas(wire.ms.into_iter().zip(wire.bytes)).map_err(D::Error::custom)
+            }
+            Stored::Compact(text) => {
+                let encoded = text
+                    .strip_prefix(COMPACT)
+                    .ok_or_else(|| D::Error::custom("an unknown timeline version"))?;
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(encoded)
+                    .map_err(D::Error::custom)?;
+                let mut bytes = raw.into_iter().peekable();
+                let mut deltas = Vec::new();
+                while bytes.peek().is_some() {
+                    let (Some(zigzag), Some(ms)) =
+                        (read_varint(&mut bytes), read_varint(&mut bytes))
+                    else {
+                        return Err(D::Error::custom("a timeline ends inside a piece"));
+                    };
+                    let len = (zigzag >> 1).cast_signed() ^ -((zigzag & 1).cast_signed());
+                    deltas.push((ms, len));
+                }
+                Self::from_deltas(deltas).map_err(D::Error::custom)
+            }
+        }
     }
 }
 
@@ -260,6 +336,8 @@ pub(crate) fn lenient<'de, D: Deserializer<'de>>(
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     fn timeline(pieces: &[(u64, usize, Origin)]) -> Timeline {
@@ -279,8 +357,28 @@ mod tests {
             (1000, 9, Origin::Teacher),
         ]);
         let json = serde_json::to_string(&t).expect("json");
-        assert_eq!(json, r#"{"ms":[120,30,750,100],"bytes":[6,3,-40,9]}"#);
+        // Pairs of varints: zigzag 6 → 12, 120; 3 → 6, 30; -40 → 79, 750 (two bytes: 0xee 0x05);
+        // 9 → 18, 100.
+        let raw = [12u8, 120, 6, 30, 79, 0xee, 0x05, 18, 100];
+        let expected = format!(
+            "\"t1.{}\"",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        );
+        assert_eq!(json, expected);
         assert_eq!(serde_json::from_str::<Timeline>(&json).expect("back"), t);
+        // The readable form of the same deltas reads the same.
+        let readable = r#"{"ms":[120,30,750,100],"bytes":[6,3,-40,9]}"#;
+        assert_eq!(
+            serde_json::from_str::<Timeline>(readable).expect("readable"),
+            t
+        );
+        // Long pieces and long pauses round-trip.
+        let big = timeline(&[
+            (0, 1, Origin::Teacher),
+            (9_000_000, 1 << 20, Origin::System),
+        ]);
+        let json = serde_json::to_string(&big).expect("json");
+        assert_eq!(serde_json::from_str::<Timeline>(&json).expect("back"), big);
     }
 
     #[test]
