@@ -63,6 +63,7 @@ fn recording(sample: &str) -> String {
         system: String::new(),
         question: String::new(),
         params: ModelParams::default(),
+        history: Vec::new(),
         continue_from: None,
     })
 }

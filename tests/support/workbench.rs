@@ -72,6 +72,7 @@ pub fn run(sample: &str, transcript: &str, status: RunStatus) -> Run {
         reasoning: None,
         usage: None,
         executions: Vec::new(),
+        interruptions: Vec::new(),
         timings: Timings::default(),
         stream: None,
     }
