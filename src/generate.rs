@@ -447,12 +447,13 @@ fn export_runs(
                 n.replayed += 1;
                 return Ok(());
             }
-            let example = Example {
-                system: None,
-                question: &run.question,
-                answer: &run.transcript,
-                extra: run.teacher.replayed.then_some(&replayed),
-            };
+            let example = Example::of_run(
+                None,
+                &run.question,
+                &run.transcript,
+                &run.interruptions,
+                run.teacher.replayed.then_some(&replayed),
+            );
             n.written += 1;
             write_line(out, &example, format)
         });

@@ -42,6 +42,8 @@ fn job(sample: &str) -> Job {
             "system prompt".to_owned(),
             ModelParams::default(),
         )),
+        interruptions: Vec::new(),
+        interrupter: None,
     }
 }
 

@@ -154,8 +154,13 @@ impl std::str::FromStr for ExportFormat {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Example<'a> {
     pub system: Option<&'a str>,
+    /// The last user turn (the question, for a run never interrupted).
     pub question: &'a str,
+    /// The last assistant turn.
     pub answer: &'a str,
+    /// The exchanges before the last, in order: (user, assistant); an interrupted run's cut
+    /// turns, each with the text the user said before it. Empty for a single turn.
+    pub earlier: Vec<(&'a str, &'a str)>,
     /// Extra top-level fields (metadata), merged into the record where the format allows them.
     pub extra: Option<&'a serde_json::Map<String, Value>>,
 }
@@ -182,7 +187,7 @@ enum Shape<'a> {
     Sharegpt {
         #[serde(skip_serializing_if = "Option::is_none")]
         system: Option<&'a str>,
-        conversations: [Turn<'a>; 2],
+        conversations: Vec<Turn<'a>>,
     },
     Messages {
         messages: Vec<ChatMessage<'a>>,
@@ -193,6 +198,9 @@ enum Shape<'a> {
         instruction: &'a str,
         input: &'a str,
         output: &'a str,
+        /// LLaMA-Factory's multi-turn field: the earlier [user, assistant] pairs.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        history: Vec<[&'a str; 2]>,
     },
 }
 
@@ -211,7 +219,7 @@ impl<'a> Example<'a> {
     #[must_use]
     pub fn chat(&self, format: ExportFormat) -> Vec<ChatMessage<'a>> {
         let reasoning = matches!(format.layout(), Layout::Messages { reasoning: true });
-        let mut messages = Vec::with_capacity(3);
+        let mut messages = Vec::with_capacity(3 + 2 * self.earlier.len());
         if let Some(system) = self.system {
             messages.push(ChatMessage {
                 role: "system",
@@ -219,33 +227,73 @@ impl<'a> Example<'a> {
                 reasoning_content: None,
             });
         }
-        messages.push(ChatMessage {
-            role: "user",
-            content: self.question,
-            reasoning_content: None,
-        });
-        messages.push(ChatMessage {
-            role: "assistant",
-            content: self.answer,
-            reasoning_content: reasoning.then_some(""),
-        });
+        for (user, assistant) in self.exchanges() {
+            messages.push(ChatMessage {
+                role: "user",
+                content: user,
+                reasoning_content: None,
+            });
+            messages.push(ChatMessage {
+                role: "assistant",
+                content: assistant,
+                reasoning_content: reasoning.then_some(""),
+            });
+        }
         messages
+    }
+
+    /// The example of a run's `question` and `transcript`, cut into turns at `interruptions`
+    /// ([`crate::run::split_turns`]): one exchange when there is none.
+    #[must_use]
+    pub fn of_run(
+        system: Option<&'a str>,
+        question: &'a str,
+        transcript: &'a str,
+        interruptions: &'a [crate::run::Interruption],
+        extra: Option<&'a serde_json::Map<String, Value>>,
+    ) -> Self {
+        let mut turns = crate::run::split_turns(question, transcript, interruptions);
+        let last = turns.pop().unwrap_or(crate::run::TurnText {
+            user: question,
+            assistant: transcript,
+            cut: false,
+        });
+        Self {
+            system,
+            question: last.user,
+            answer: last.assistant,
+            earlier: turns.iter().map(|t| (t.user, t.assistant)).collect(),
+            extra,
+        }
+    }
+
+    /// Every exchange, (user, assistant), in order: the earlier ones, then the last.
+    pub fn exchanges(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.earlier
+            .iter()
+            .copied()
+            .chain(std::iter::once((self.question, self.answer)))
     }
 
     fn line(&self, format: ExportFormat) -> Line<'_> {
         let shape = match format.layout() {
             Layout::Sharegpt => Shape::Sharegpt {
                 system: self.system,
-                conversations: [
-                    Turn {
-                        from: "human",
-                        value: self.question,
-                    },
-                    Turn {
-                        from: "gpt",
-                        value: self.answer,
-                    },
-                ],
+                conversations: self
+                    .exchanges()
+                    .flat_map(|(user, assistant)| {
+                        [
+                            Turn {
+                                from: "human",
+                                value: user,
+                            },
+                            Turn {
+                                from: "gpt",
+                                value: assistant,
+                            },
+                        ]
+                    })
+                    .collect(),
             },
             Layout::Messages { .. } => Shape::Messages {
                 messages: self.chat(format),
@@ -255,6 +303,7 @@ impl<'a> Example<'a> {
                 instruction: self.question,
                 input: "",
                 output: self.answer,
+                history: self.earlier.iter().map(|&(u, a)| [u, a]).collect(),
             },
         };
         Line {
@@ -329,6 +378,7 @@ mod tests {
             system: None,
             question: "问",
             answer: "答<think>想</think>",
+            earlier: Vec::new(),
             extra: None,
         };
         assert_eq!(
@@ -378,6 +428,7 @@ mod tests {
             system: Some("S"),
             question: "q",
             answer: "a",
+            earlier: Vec::new(),
             extra: Some(&extra),
         };
         for format in ExportFormat::ALL {
@@ -432,6 +483,7 @@ mod tests {
                     system: None,
                     question: "q",
                     answer: "a",
+                    earlier: Vec::new(),
                     extra: None,
                 },
                 ExportFormat::Alpaca,

@@ -290,21 +290,9 @@ impl Pipeline {
             }
         }
 
-        let rules = turns::judge_turns(
-            judge,
-            &job.question,
-            &text,
-            &interruptions,
-            RuleContext::Live { model_results },
-        );
-        let segments = if interruptions.is_empty() {
-            SegmentSummary::of(&transcript)
-        } else {
-            turns::split_turns(&job.question, &text, &interruptions)
-                .iter()
-                .map(|t| SegmentSummary::of(&turns::parse_turn(t.assistant, t.cut, judge)))
-                .fold(SegmentSummary::default(), SegmentSummary::plus)
-        };
+        let context = RuleContext::Live { model_results };
+        let rules = turns::judge_turns(judge, &job.question, &text, &interruptions, context);
+        let segments = summary(&text, &transcript, &interruptions, judge);
         let total = started.elapsed();
         let first_token = live.first_token;
         let first_answer = live.first_answer;
@@ -555,6 +543,23 @@ impl Pipeline {
         });
         outcome
     }
+}
+
+/// The segment counts of `text` (parsed whole as `transcript`), turn by turn when the run was
+/// interrupted.
+fn summary(
+    text: &str,
+    transcript: &Transcript,
+    interruptions: &[Interruption],
+    rules: &Rules,
+) -> SegmentSummary {
+    if interruptions.is_empty() {
+        return SegmentSummary::of(transcript);
+    }
+    turns::split_turns("", text, interruptions)
+        .iter()
+        .map(|t| SegmentSummary::of(&turns::parse_turn(t.assistant, t.cut, rules)))
+        .fold(SegmentSummary::default(), SegmentSummary::plus)
 }
 
 /// The closed executable blocks of `text` (parsed whole as `transcript`), found turn by turn

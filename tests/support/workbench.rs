@@ -36,6 +36,7 @@ pub fn samples() -> Vec<Sample> {
         id: id.to_owned(),
         question: question.to_owned(),
         tags: tags.split(' ').map(str::to_owned).collect(),
+        interruptions: None,
     })
     .collect()
 }
