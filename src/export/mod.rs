@@ -373,6 +373,49 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_run_is_a_multi_turn_record_in_every_format() {
+        let interruptions = [crate::run::Interruption {
+            at: "答一<think>想".len(),
+            text: "换个简单点的方法".to_owned(),
+        }];
+        let ex = Example::of_run(None, "问", "答一<think>想答二", &interruptions, None);
+        assert_eq!(
+            line(&ex, ExportFormat::Sharegpt),
+            "{\"conversations\":[{\"from\":\"human\",\"value\":\"问\"},{\"from\":\"gpt\",\"value\":\"答一<think>想\"},{\"from\":\"human\",\"value\":\"换个简单点的方法\"},{\"from\":\"gpt\",\"value\":\"答二\"}]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Messages),
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"问\"},{\"role\":\"assistant\",\"content\":\"答一<think>想\"},{\"role\":\"user\",\"content\":\"换个简单点的方法\"},{\"role\":\"assistant\",\"content\":\"答二\"}]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Trl),
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"问\"},{\"role\":\"assistant\",\"content\":\"答一<think>想\",\"reasoning_content\":\"\"},{\"role\":\"user\",\"content\":\"换个简单点的方法\"},{\"role\":\"assistant\",\"content\":\"答二\",\"reasoning_content\":\"\"}]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Alpaca),
+            "{\"instruction\":\"换个简单点的方法\",\"input\":\"\",\"output\":\"答二\",\"history\":[[\"问\",\"答一<think>想\"]]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::LlamaFactory),
+            line(&ex, ExportFormat::Sharegpt)
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::MsSwift),
+            line(&ex, ExportFormat::Messages)
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Openai),
+            line(&ex, ExportFormat::Messages)
+        );
+        // No interruption: the single-turn record, as before.
+        let one = Example::of_run(None, "问", "答", &[], None);
+        assert_eq!(
+            line(&one, ExportFormat::Alpaca),
+            "{\"instruction\":\"问\",\"input\":\"\",\"output\":\"答\"}\n"
+        );
+    }
+
+    #[test]
     fn each_format_has_its_shape_and_keeps_cjk_as_written() {
         let ex = Example {
             system: None,
