@@ -43,6 +43,7 @@ fn bench_template_check(c: &mut Criterion) {
             system: Some("你是一位老师。"),
             question,
             answer,
+            earlier: Vec::new(),
             extra: None,
         })
         .collect();

@@ -49,6 +49,7 @@ fn answer_reply(first_token: Duration) -> Reply {
         system: String::new(),
         question: String::new(),
         params: ModelParams::default(),
+        history: Vec::new(),
         continue_from: None,
     });
     let chars = text.chars().count();
@@ -97,6 +98,7 @@ fn samples(n: usize) -> Vec<Sample> {
             id: format!("s{i}"),
             question: format!("第 {i} 个问题：帮我算一下复利。"),
             tags: Vec::new(),
+            interruptions: None,
         })
         .collect()
 }
@@ -121,6 +123,7 @@ fn batch(
         out_format: ExportFormat::Sharegpt,
         include_replayed: true,
         repeat: 1,
+        interruptions: Vec::new(),
     };
     let start = Instant::now();
     let report = runtime

@@ -314,6 +314,7 @@ fn bench_review_list(c: &mut Criterion) {
             id: format!("s{i:05}"),
             question: format!("第 {i} 个问题：天空为什么是蓝色的？"),
             tags: vec![if i % 3 == 0 { "zh" } else { "en" }.to_owned()],
+            interruptions: None,
         })
         .collect();
     let mut runs = Vec::with_capacity(2 * SAMPLES);
@@ -375,6 +376,7 @@ fn bench_grid(c: &mut Criterion) {
             id: format!("s{i:04}"),
             question: format!("第 {i} 个问题：天空为什么是蓝色的？"),
             tags: Vec::new(),
+            interruptions: None,
         })
         .collect();
     let mut runs = Vec::with_capacity(SAMPLES * VARIANTS);

@@ -571,15 +571,21 @@ pub fn export_accepted(
         .chosen
         .iter()
         .zip(&metas)
-        .map(|((run, curation), meta)| Example {
-            system: match &options.system {
-                SystemChoice::None => None,
-                SystemChoice::Teacher => systems.get(run.prompt_id.as_str()).map(String::as_str),
-                SystemChoice::Text(text) => Some(text.as_str()),
-            },
-            question: &run.question,
-            answer: curation.edited.as_deref().unwrap_or(&run.transcript),
-            extra: meta.as_ref(),
+        .map(|((run, curation), meta)| {
+            Example::of_run(
+                match &options.system {
+                    SystemChoice::None => None,
+                    SystemChoice::Teacher => {
+                        systems.get(run.prompt_id.as_str()).map(String::as_str)
+                    }
+                    SystemChoice::Text(text) => Some(text.as_str()),
+                },
+                &run.question,
+                // An edited interrupted run keeps its turns cut where they were recorded.
+                curation.edited.as_deref().unwrap_or(&run.transcript),
+                &run.interruptions,
+                meta.as_ref(),
+            )
         })
         .collect();
     let checked = template
@@ -823,6 +829,7 @@ mod tests {
             reasoning: None,
             usage: None,
             executions: Vec::new(),
+            interruptions: Vec::new(),
             timings: Timings::default(),
             stream: None,
         }

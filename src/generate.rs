@@ -18,8 +18,8 @@ use crate::dataset::DatasetError;
 pub use crate::dataset::{Sample, SamplesError, read_samples};
 use crate::export::{Example, ExportError, ExportFormat, Plan, Written, write_line};
 use crate::run::{
-    Consent, EventSink, Job, Pipeline, PromptVersion, Run, RunStatus, Service, ServiceEvent,
-    ServiceOptions,
+    Consent, EventSink, Job, Pipeline, PromptVersion, Run, RunStatus, ScriptedInterruption,
+    Service, ServiceEvent, ServiceOptions,
 };
 use crate::store::{StoreError, Workspace};
 use crate::transcript::{CountMode, Outcome, RuleId, Transcript};
@@ -52,6 +52,9 @@ pub struct GenerateOptions {
     /// Complete runs wanted per sample (at least 1): a teacher at temperature 0.7 varies from
     /// run to run, and several runs say whether a pass rate is signal or noise.
     pub repeat: usize,
+    /// Interruptions scripted for every sample's runs (`--interrupt-after` with
+    /// `--interjection`); a sample's own `interruptions` replace them.
+    pub interruptions: Vec<ScriptedInterruption>,
 }
 
 /// The `--out` file a batch wrote.
@@ -166,28 +169,39 @@ pub async fn generate(
     observer: &mut dyn FnMut(&ServiceEvent),
 ) -> Result<GenerateReport, GenerateError> {
     let started = Instant::now();
-    let settings_id = pipeline.settings(&prompt).id();
     let selected = &samples[..options.limit.unwrap_or(usize::MAX).min(samples.len())];
+    let jobs: Vec<Job> = selected
+        .iter()
+        .map(|sample| Job {
+            interruptions: sample
+                .interruptions
+                .clone()
+                .unwrap_or_else(|| options.interruptions.clone()),
+            ..Job::new(
+                sample.id.clone(),
+                sample.question.clone(),
+                Arc::clone(&prompt),
+            )
+        })
+        .collect();
+    // Each sample's settings: its interruption script is part of them.
+    let settings_ids: Vec<String> = jobs
+        .iter()
+        .map(|job| pipeline.settings_for(job).id())
+        .collect();
     let mut report = GenerateReport {
         selected: selected.len(),
         repeat: options.repeat.max(1),
         ..GenerateReport::default()
     };
 
-    let todo = still_to_run(workspace, selected, &prompt.id, &settings_id, &mut report)?;
+    let todo = still_to_run(workspace, selected, &prompt.id, &settings_ids, &mut report)?;
     let count_mode = pipeline.rules_for(&prompt).config().count_mode;
     let mut measured: Vec<(Interleaving, Option<u64>)> = Vec::new();
 
     let (service, mut inbox) = start_service(pipeline, workspace, options.concurrency)?;
-    for (key, sample) in (0..).zip(&todo) {
-        service.submit(
-            key,
-            Job {
-                sample_id: sample.id.clone(),
-                question: sample.question.clone(),
-                prompt: Arc::clone(&prompt),
-            },
-        );
+    for (key, &index) in (0..).zip(&todo) {
+        service.submit(key, jobs[index].clone());
     }
     // Each submitted run ends saved or dropped.
     let mut outstanding = todo.len();
@@ -242,7 +256,7 @@ pub async fn generate(
         workspace,
         selected,
         &prompt.id,
-        &settings_id,
+        &settings_ids,
         options
             .out
             .as_deref()
@@ -305,34 +319,37 @@ fn measure(run: &Run, mode: CountMode) -> Option<(Interleaving, Option<u64>)> {
 /// The runs still to make: each selected sample once per complete run of this prompt and
 /// settings, for this very question (an edited question under the same id is a new sample),
 /// that it lacks of the report's `repeat`. Counts the samples that lack none as resumed.
-fn still_to_run<'a>(
+fn still_to_run(
     workspace: &Workspace,
-    selected: &'a [Sample],
+    selected: &[Sample],
     prompt_id: &str,
-    settings_id: &str,
+    settings_ids: &[String],
     report: &mut GenerateReport,
-) -> Result<Vec<&'a Sample>, GenerateError> {
+) -> Result<Vec<usize>, GenerateError> {
     let repeat = report.repeat.max(1);
-    let mut done: HashMap<(String, String), usize> = HashMap::new();
+    let mut done: HashMap<(String, String, String), usize> = HashMap::new();
     report.warnings = workspace.scan_runs(|_, r: RunIndex| {
-        if r.status == RunStatus::Complete
-            && r.prompt_id == prompt_id
-            && r.settings_id == settings_id
-        {
-            *done.entry((r.sample_id, r.question)).or_default() += 1;
+        if r.status == RunStatus::Complete && r.prompt_id == prompt_id {
+            *done
+                .entry((r.sample_id, r.question, r.settings_id))
+                .or_default() += 1;
         }
     })?;
     let mut todo = Vec::new();
-    for sample in selected {
+    for (index, (sample, settings_id)) in selected.iter().zip(settings_ids).enumerate() {
         let have = done
-            .get(&(sample.id.clone(), sample.question.clone()))
+            .get(&(
+                sample.id.clone(),
+                sample.question.clone(),
+                settings_id.clone(),
+            ))
             .copied()
             .unwrap_or(0);
         let missing = repeat.saturating_sub(have);
         if missing == 0 {
             report.resumed += 1;
         }
-        todo.extend(std::iter::repeat_n(sample, missing));
+        todo.extend(std::iter::repeat_n(index, missing));
     }
     Ok(todo)
 }
@@ -343,7 +360,7 @@ fn tally_dataset(
     workspace: &Workspace,
     selected: &[Sample],
     prompt_id: &str,
-    settings_id: &str,
+    settings_ids: &[String],
     out: Option<(&Path, ExportFormat)>,
     include_replayed: bool,
     report: &mut GenerateReport,
@@ -359,8 +376,8 @@ fn tally_dataset(
     workspace.scan_runs(|offset, r: RunIndex| {
         if r.status == RunStatus::Complete
             && r.prompt_id == prompt_id
-            && r.settings_id == settings_id
             && let Some(&i) = wanted.get(r.sample_id.as_str())
+            && r.settings_id == settings_ids[i]
             && selected[i].question == r.question
         {
             latest[i] = Some((offset, r.rules));
@@ -430,12 +447,13 @@ fn export_runs(
                 n.replayed += 1;
                 return Ok(());
             }
-            let example = Example {
-                system: None,
-                question: &run.question,
-                answer: &run.transcript,
-                extra: run.teacher.replayed.then_some(&replayed),
-            };
+            let example = Example::of_run(
+                None,
+                &run.question,
+                &run.transcript,
+                &run.interruptions,
+                run.teacher.replayed.then_some(&replayed),
+            );
             n.written += 1;
             write_line(out, &example, format)
         });

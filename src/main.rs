@@ -22,7 +22,7 @@ use moss_thinking::exec::ExecMode;
 use moss_thinking::export::ExportFormat;
 use moss_thinking::export::template::TemplateReport;
 use moss_thinking::generate::{self, GenerateOptions};
-use moss_thinking::run::{Pipeline, PromptVersion};
+use moss_thinking::run::{Pipeline, PromptVersion, ScriptedInterruption};
 use moss_thinking::signals::{HostSignal, HostSignals};
 use moss_thinking::store::{STORE_DIR, Workspace, WorkspaceLock};
 use moss_thinking::transcript::rules::Rules;
@@ -239,6 +239,14 @@ struct GenerateArgs {
     /// text, not fresh answers). Placeholders are never written.
     #[arg(long, requires = "out")]
     include_replayed: bool,
+    /// Interrupt every run once its answer holds N words (answer and think): the stream is cut
+    /// there and the teacher goes on after --interjection as a new turn, so the record has two
+    /// turns. A sample's own "interruptions" in the samples file replace this.
+    #[arg(long, value_name = "WORDS", requires = "interjection")]
+    interrupt_after: Option<usize>,
+    /// What the user says at --interrupt-after (e.g. "换个简单点的方法").
+    #[arg(long, value_name = "TEXT", requires = "interrupt_after")]
+    interjection: Option<String>,
 }
 
 fn parse_repeat(s: &str) -> Result<usize, String> {
@@ -418,6 +426,12 @@ fn run_generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         out_format: args.target.or(args.out_format).unwrap_or_default(),
         include_replayed: args.include_replayed,
         repeat: args.repeat,
+        interruptions: args
+            .interrupt_after
+            .zip(args.interjection.clone())
+            .map(|(after_words, text)| ScriptedInterruption { after_words, text })
+            .into_iter()
+            .collect(),
     };
     let mode = if io::stderr().is_terminal() {
         ProgressMode::Bar

@@ -44,6 +44,8 @@ async fn a_panicking_run_becomes_a_failed_run_and_the_hook_knows_it_was_containe
             "system".to_owned(),
             ModelParams::default(),
         )),
+        interruptions: Vec::new(),
+        interrupter: None,
     };
     // A bug in the middle of a run: the observer panics at the first text.
     let mut observer = |event: RunEvent| {

@@ -79,6 +79,7 @@ fn record(
         question: question.map(str::to_owned),
         answer: answer.map(str::to_owned),
         tags: Vec::new(),
+        interruptions: None,
     }
 }
 

@@ -162,6 +162,7 @@ fn make_run(id: &str, sample: &str, status: RunStatus, prompt_id: &str) -> Run {
         reasoning: None,
         usage: None,
         executions: Vec::new(),
+        interruptions: Vec::new(),
         timings: Timings::default(),
         stream: None,
     }

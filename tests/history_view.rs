@@ -122,6 +122,7 @@ fn run(prompt: &str, at: u64, status: RunStatus, fails: &[RuleId]) -> Run {
         reasoning: None,
         usage: None,
         executions: Vec::new(),
+        interruptions: Vec::new(),
         timings: Timings {
             started_at_ms: at,
             ..Timings::default()

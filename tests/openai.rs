@@ -53,12 +53,14 @@ fn request() -> TeacherRequest {
         system: "Think while you speak.".to_owned(),
         question: "What is 6 × 7?".to_owned(),
         params: ModelParams::default(),
+        history: Vec::new(),
         continue_from: None,
     }
 }
 
 fn continuing(prefix: &str) -> TeacherRequest {
     TeacherRequest {
+        history: Vec::new(),
         continue_from: Some(prefix.to_owned()),
         ..request()
     }

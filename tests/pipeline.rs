@@ -42,6 +42,8 @@ fn job(sample: &str) -> Job {
             "system prompt".to_owned(),
             ModelParams::default(),
         )),
+        interruptions: Vec::new(),
+        interrupter: None,
     }
 }
 
@@ -63,6 +65,7 @@ fn recording(sample: &str) -> String {
         system: String::new(),
         question: String::new(),
         params: ModelParams::default(),
+        history: Vec::new(),
         continue_from: None,
     })
 }

@@ -69,6 +69,8 @@ fn job(sample: &str) -> Job {
             "system".to_owned(),
             ModelParams::default(),
         )),
+        interruptions: Vec::new(),
+        interrupter: None,
     }
 }
 

@@ -128,6 +128,7 @@ fn a_dialog_over_wide_characters_keeps_its_border() {
             id: format!("q{i:02}"),
             question: "很长的中文问题".repeat(8),
             tags: Vec::new(),
+            interruptions: None,
         })
         .collect();
     app.visible = (0..app.samples.len()).collect();

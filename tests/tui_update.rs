@@ -1160,6 +1160,7 @@ fn the_samples_list_scrolls_to_keep_the_selection_on_screen() {
             id: format!("s{i:02}"),
             question: format!("问题{i}"),
             tags: Vec::new(),
+            interruptions: None,
         })
         .collect();
     app.visible = (0..40).collect();

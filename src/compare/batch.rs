@@ -82,6 +82,7 @@ pub async fn compare(
             out_format: crate::export::ExportFormat::default(),
             include_replayed: true,
             repeat,
+            interruptions: Vec::new(),
         };
         let batch = generate::generate(
             variant.pipeline,

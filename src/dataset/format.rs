@@ -109,6 +109,9 @@ pub struct Record {
     /// The `"tags"` of a sample (questions only): strings, or one string; anything else is
     /// no tags.
     pub tags: Vec<String>,
+    /// The `"interruptions"` scripted for a sample (questions only): `None` when the record
+    /// says nothing.
+    pub interruptions: Option<Vec<crate::run::ScriptedInterruption>>,
 }
 
 /// Guesses the format of a file from one of its records.
@@ -324,6 +327,7 @@ fn decode_sharegpt(raw: &[u8]) -> Result<Record, String> {
         question: owned(exchange.question),
         answer: Some(exchange.answer.into_owned()),
         tags: Vec::new(),
+        interruptions: None,
     })
 }
 
@@ -393,6 +397,7 @@ fn decode_messages(raw: &[u8]) -> Result<Record, String> {
         question: owned(exchange.question),
         answer: Some(exchange.answer.into_owned()),
         tags: Vec::new(),
+        interruptions: None,
     })
 }
 
@@ -421,6 +426,7 @@ impl Alpaca<'_> {
             question: Some(instruction_with_input(instruction, input)),
             answer: Some(output.into_owned()),
             tags: Vec::new(),
+            interruptions: None,
         })
     }
 }
@@ -471,6 +477,7 @@ fn decode_r1(raw: &[u8]) -> Result<Record, String> {
         question: Some(question.into_owned()),
         answer: Some(think_then_answer(&reasoning, &content)),
         tags: Vec::new(),
+        interruptions: None,
     })
 }
 
@@ -509,6 +516,8 @@ struct QuestionRecord<'a> {
     question: Text<'a>,
     #[serde(default)]
     tags: serde_json::Value,
+    #[serde(default)]
+    interruptions: Option<Vec<crate::run::ScriptedInterruption>>,
 }
 
 fn decode_questions(raw: &[u8]) -> Result<Record, String> {
@@ -530,5 +539,6 @@ fn decode_questions(raw: &[u8]) -> Result<Record, String> {
         question: Some(record.question.required("question")?.into_owned()),
         answer: None,
         tags,
+        interruptions: record.interruptions,
     })
 }

@@ -13,6 +13,9 @@ pub struct Sample {
     pub question: String,
     /// The record's `"tags"` (the workbench filters by them: `tag:NAME`).
     pub tags: Vec<String>,
+    /// The record's `"interruptions"` (`[{"after_words": 40, "text": "…"}]`): scripted for
+    /// this sample's runs instead of `moss generate --interrupt-after`'s. `None`: not given.
+    pub interruptions: Option<Vec<crate::run::ScriptedInterruption>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,7 @@ pub fn read_samples(
             id,
             question,
             tags: record.tags,
+            interruptions: record.interruptions,
         });
     }
     if samples.is_empty() {

@@ -154,8 +154,13 @@ impl std::str::FromStr for ExportFormat {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Example<'a> {
     pub system: Option<&'a str>,
+    /// The last user turn (the question, for a run never interrupted).
     pub question: &'a str,
+    /// The last assistant turn.
     pub answer: &'a str,
+    /// The exchanges before the last, in order: (user, assistant); an interrupted run's cut
+    /// turns, each with the text the user said before it. Empty for a single turn.
+    pub earlier: Vec<(&'a str, &'a str)>,
     /// Extra top-level fields (metadata), merged into the record where the format allows them.
     pub extra: Option<&'a serde_json::Map<String, Value>>,
 }
@@ -182,7 +187,7 @@ enum Shape<'a> {
     Sharegpt {
         #[serde(skip_serializing_if = "Option::is_none")]
         system: Option<&'a str>,
-        conversations: [Turn<'a>; 2],
+        conversations: Vec<Turn<'a>>,
     },
     Messages {
         messages: Vec<ChatMessage<'a>>,
@@ -193,6 +198,9 @@ enum Shape<'a> {
         instruction: &'a str,
         input: &'a str,
         output: &'a str,
+        /// LLaMA-Factory's multi-turn field: the earlier [user, assistant] pairs.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        history: Vec<[&'a str; 2]>,
     },
 }
 
@@ -211,7 +219,7 @@ impl<'a> Example<'a> {
     #[must_use]
     pub fn chat(&self, format: ExportFormat) -> Vec<ChatMessage<'a>> {
         let reasoning = matches!(format.layout(), Layout::Messages { reasoning: true });
-        let mut messages = Vec::with_capacity(3);
+        let mut messages = Vec::with_capacity(3 + 2 * self.earlier.len());
         if let Some(system) = self.system {
             messages.push(ChatMessage {
                 role: "system",
@@ -219,33 +227,73 @@ impl<'a> Example<'a> {
                 reasoning_content: None,
             });
         }
-        messages.push(ChatMessage {
-            role: "user",
-            content: self.question,
-            reasoning_content: None,
-        });
-        messages.push(ChatMessage {
-            role: "assistant",
-            content: self.answer,
-            reasoning_content: reasoning.then_some(""),
-        });
+        for (user, assistant) in self.exchanges() {
+            messages.push(ChatMessage {
+                role: "user",
+                content: user,
+                reasoning_content: None,
+            });
+            messages.push(ChatMessage {
+                role: "assistant",
+                content: assistant,
+                reasoning_content: reasoning.then_some(""),
+            });
+        }
         messages
+    }
+
+    /// The example of a run's `question` and `transcript`, cut into turns at `interruptions`
+    /// ([`crate::run::split_turns`]): one exchange when there is none.
+    #[must_use]
+    pub fn of_run(
+        system: Option<&'a str>,
+        question: &'a str,
+        transcript: &'a str,
+        interruptions: &'a [crate::run::Interruption],
+        extra: Option<&'a serde_json::Map<String, Value>>,
+    ) -> Self {
+        let mut turns = crate::run::split_turns(question, transcript, interruptions);
+        let last = turns.pop().unwrap_or(crate::run::TurnText {
+            user: question,
+            assistant: transcript,
+            cut: false,
+        });
+        Self {
+            system,
+            question: last.user,
+            answer: last.assistant,
+            earlier: turns.iter().map(|t| (t.user, t.assistant)).collect(),
+            extra,
+        }
+    }
+
+    /// Every exchange, (user, assistant), in order: the earlier ones, then the last.
+    pub fn exchanges(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.earlier
+            .iter()
+            .copied()
+            .chain(std::iter::once((self.question, self.answer)))
     }
 
     fn line(&self, format: ExportFormat) -> Line<'_> {
         let shape = match format.layout() {
             Layout::Sharegpt => Shape::Sharegpt {
                 system: self.system,
-                conversations: [
-                    Turn {
-                        from: "human",
-                        value: self.question,
-                    },
-                    Turn {
-                        from: "gpt",
-                        value: self.answer,
-                    },
-                ],
+                conversations: self
+                    .exchanges()
+                    .flat_map(|(user, assistant)| {
+                        [
+                            Turn {
+                                from: "human",
+                                value: user,
+                            },
+                            Turn {
+                                from: "gpt",
+                                value: assistant,
+                            },
+                        ]
+                    })
+                    .collect(),
             },
             Layout::Messages { .. } => Shape::Messages {
                 messages: self.chat(format),
@@ -255,6 +303,7 @@ impl<'a> Example<'a> {
                 instruction: self.question,
                 input: "",
                 output: self.answer,
+                history: self.earlier.iter().map(|&(u, a)| [u, a]).collect(),
             },
         };
         Line {
@@ -324,11 +373,55 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_run_is_a_multi_turn_record_in_every_format() {
+        let interruptions = [crate::run::Interruption {
+            at: "答一<think>想".len(),
+            text: "换个简单点的方法".to_owned(),
+        }];
+        let ex = Example::of_run(None, "问", "答一<think>想答二", &interruptions, None);
+        assert_eq!(
+            line(&ex, ExportFormat::Sharegpt),
+            "{\"conversations\":[{\"from\":\"human\",\"value\":\"问\"},{\"from\":\"gpt\",\"value\":\"答一<think>想\"},{\"from\":\"human\",\"value\":\"换个简单点的方法\"},{\"from\":\"gpt\",\"value\":\"答二\"}]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Messages),
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"问\"},{\"role\":\"assistant\",\"content\":\"答一<think>想\"},{\"role\":\"user\",\"content\":\"换个简单点的方法\"},{\"role\":\"assistant\",\"content\":\"答二\"}]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Trl),
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"问\"},{\"role\":\"assistant\",\"content\":\"答一<think>想\",\"reasoning_content\":\"\"},{\"role\":\"user\",\"content\":\"换个简单点的方法\"},{\"role\":\"assistant\",\"content\":\"答二\",\"reasoning_content\":\"\"}]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Alpaca),
+            "{\"instruction\":\"换个简单点的方法\",\"input\":\"\",\"output\":\"答二\",\"history\":[[\"问\",\"答一<think>想\"]]}\n"
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::LlamaFactory),
+            line(&ex, ExportFormat::Sharegpt)
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::MsSwift),
+            line(&ex, ExportFormat::Messages)
+        );
+        assert_eq!(
+            line(&ex, ExportFormat::Openai),
+            line(&ex, ExportFormat::Messages)
+        );
+        // No interruption: the single-turn record, as before.
+        let one = Example::of_run(None, "问", "答", &[], None);
+        assert_eq!(
+            line(&one, ExportFormat::Alpaca),
+            "{\"instruction\":\"问\",\"input\":\"\",\"output\":\"答\"}\n"
+        );
+    }
+
+    #[test]
     fn each_format_has_its_shape_and_keeps_cjk_as_written() {
         let ex = Example {
             system: None,
             question: "问",
             answer: "答<think>想</think>",
+            earlier: Vec::new(),
             extra: None,
         };
         assert_eq!(
@@ -378,6 +471,7 @@ mod tests {
             system: Some("S"),
             question: "q",
             answer: "a",
+            earlier: Vec::new(),
             extra: Some(&extra),
         };
         for format in ExportFormat::ALL {
@@ -432,6 +526,7 @@ mod tests {
                     system: None,
                     question: "q",
                     answer: "a",
+                    earlier: Vec::new(),
                     extra: None,
                 },
                 ExportFormat::Alpaca,

@@ -86,7 +86,7 @@ impl Pipeline {
 
     /// The record of a run that panicked.
     fn panicked(&self, job: &Job, message: &str, started_at_ms: u64, started: Instant) -> Run {
-        let settings = self.settings(&job.prompt);
+        let settings = self.settings_for(job);
         let judge = self.rules_for(&job.prompt);
         let transcript = Transcript::parse("", judge.config().count_mode);
         Run {
@@ -107,6 +107,7 @@ impl Pipeline {
             finish_reason: None,
             segments: SegmentSummary::of(&transcript),
             transcript: String::new(),
+            interruptions: Vec::new(),
             rules: judge.evaluate(&transcript, RuleContext::Live { model_results: 0 }),
             reasoning: None,
             usage: None,

@@ -175,7 +175,8 @@ fn resolve(
 }
 
 /// The verdicts `rules` give `run`'s stored transcript, as a run that ended with this
-/// transcript is judged: parsed in the rules' count mode, judged as a live run.
+/// transcript is judged: parsed in the rules' count mode, judged as a live run, turn by turn
+/// when it was interrupted ([`super::judge_turns`]).
 ///
 /// `no-model-results` is decided by the stream (which result blocks moss put in), not by the
 /// text: the run's recorded verdict is kept where it has one. Otherwise the result blocks moss
@@ -185,7 +186,13 @@ fn resolve(
 pub fn rejudge(run: &Run, rules: &Rules) -> Vec<RuleResult> {
     let transcript = Transcript::parse(&run.transcript, rules.config().count_mode);
     let model_results = model_results(run, &transcript);
-    let mut results = rules.evaluate(&transcript, RuleContext::Live { model_results });
+    let mut results = super::judge_turns(
+        rules,
+        &run.question,
+        &run.transcript,
+        &run.interruptions,
+        RuleContext::Live { model_results },
+    );
     let recorded = run.rules.iter().find(|r| r.id == RuleId::NoModelResults);
     if let Some(recorded) = recorded
         && let Some(slot) = results.iter_mut().find(|r| r.id == RuleId::NoModelResults)
@@ -257,6 +264,7 @@ mod tests {
             error: None,
             finish_reason: Some("stop".into()),
             transcript: transcript.into(),
+            interruptions: Vec::new(),
             segments: SegmentSummary::of(&parsed),
             rules: rules.evaluate(&parsed, RuleContext::Live { model_results: 0 }),
             reasoning: None,

@@ -11,6 +11,7 @@ mod playback;
 mod rate;
 mod service;
 mod timeline;
+mod turns;
 
 use std::sync::Arc;
 
@@ -25,6 +26,9 @@ pub use playback::{Speed, play};
 pub use rate::RateLimiter;
 pub use service::{Consent, EventSink, RunKey, Service, ServiceEvent, ServiceOptions};
 pub use timeline::{Chunk, Origin, Piece, Timeline};
+pub use turns::{
+    Interrupter, Interruption, ScriptedInterruption, TurnText, judge_turns, parse_turn, split_turns,
+};
 
 use crate::exec::{ExecMode, ExecOutcome};
 use crate::prompt::ModelParams;
@@ -108,6 +112,24 @@ pub struct Job {
     pub sample_id: String,
     pub question: String,
     pub prompt: Arc<PromptVersion>,
+    /// Interruptions decided in advance, one per assistant turn in order.
+    pub interruptions: Vec<ScriptedInterruption>,
+    /// Interrupts the run from outside (the workbench's input line).
+    pub interrupter: Option<Interrupter>,
+}
+
+impl Job {
+    /// `question` of `sample_id` under `prompt`, with no interruption.
+    #[must_use]
+    pub fn new(sample_id: String, question: String, prompt: Arc<PromptVersion>) -> Self {
+        Self {
+            sample_id,
+            question,
+            prompt,
+            interruptions: Vec::new(),
+            interrupter: None,
+        }
+    }
 }
 
 /// The settings that, with the prompt id, decide whether two runs are comparable (resume skips
@@ -121,6 +143,10 @@ pub struct RunSettings {
     /// The id of the rules runs are judged by ([`rules_id`]): runs judged by other rules are
     /// other settings, never resumed past nor counted together.
     pub rules: String,
+    /// The interruptions scripted for the run: another script makes other runs, never resumed
+    /// past. Left out when there is none, so runs without keep their ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interruptions: Vec<ScriptedInterruption>,
 }
 
 impl RunSettings {
@@ -169,6 +195,21 @@ pub struct SegmentSummary {
 }
 
 impl SegmentSummary {
+    /// The counts of two transcripts together (a run's turns).
+    #[must_use]
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            answers: self.answers + other.answers,
+            thinks: self.thinks + other.thinks,
+            code_blocks: self.code_blocks + other.code_blocks,
+            executable_blocks: self.executable_blocks + other.executable_blocks,
+            results: self.results + other.results,
+            errors: self.errors + other.errors,
+            answer_words: self.answer_words + other.answer_words,
+            think_words: self.think_words + other.think_words,
+        }
+    }
+
     #[must_use]
     pub fn of(transcript: &Transcript) -> Self {
         let mut s = Self::default();
@@ -247,8 +288,13 @@ pub struct Run {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
-    /// The final transcript: the teacher's text with the system's execution results.
+    /// The final transcript: the teacher's text with the system's execution results; with
+    /// interruptions, every assistant turn's, one after the other.
     pub transcript: String,
+    /// Where the run was interrupted and what the user said; each starts a new assistant turn
+    /// ([`Run::turns`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interruptions: Vec<Interruption>,
     pub segments: SegmentSummary,
     pub rules: Vec<RuleResult>,
     /// Hidden reasoning from reasoning models, never part of the transcript.
@@ -275,6 +321,13 @@ impl Run {
     #[must_use]
     pub fn timeline(&self) -> Option<&Timeline> {
         self.stream.as_ref().filter(|t| t.fits(&self.transcript))
+    }
+
+    /// The run's exchanges: the question and the first assistant turn, then each interjection
+    /// and the turn after it (one exchange for a run never interrupted).
+    #[must_use]
+    pub fn turns(&self) -> Vec<TurnText<'_>> {
+        split_turns(&self.question, &self.transcript, &self.interruptions)
     }
 
     #[must_use]
@@ -357,6 +410,7 @@ mod tests {
             params: ModelParams::default(),
             exec: ExecMode::Off,
             rules: "r".into(),
+            interruptions: Vec::new(),
         };
         let mut other = base.clone();
         assert_eq!(base.id(), other.id());
@@ -371,6 +425,15 @@ mod tests {
         let mut other = base.clone();
         other.model = "n".into();
         assert_ne!(base.id(), other.id());
+        let mut other = base.clone();
+        other.interruptions.push(ScriptedInterruption {
+            after_words: 40,
+            text: "换个简单点的方法".into(),
+        });
+        assert_ne!(base.id(), other.id(), "another interruption script");
+        // No script: the id of settings recorded before interruptions existed.
+        let json = serde_json::to_string(&base).expect("json");
+        assert!(!json.contains("interruptions"), "{json}");
     }
 
     #[test]

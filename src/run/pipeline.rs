@@ -15,12 +15,15 @@ use super::fill::{
     splice_results_noting,
 };
 use super::timeline::{Origin, Timeline};
+use super::turns::{self, Interruption, ScriptedInterruption};
 use super::{
     Execution, Job, PromptVersion, RateLimiter, Run, RunSettings, RunStatus, SegmentSummary,
     Timings, new_run_id,
 };
 use crate::exec::{ExecConfig, ExecMode, ExecOutcome, ExecStatus, Sandbox};
-use crate::teacher::{StreamEnd, Teacher, TeacherError, TeacherEvent, TeacherRequest, Usage};
+use crate::teacher::{
+    PriorTurn, StreamEnd, Teacher, TeacherError, TeacherEvent, TeacherRequest, Usage,
+};
 use crate::transcript::{
     Anomaly, Fence, RuleContext, Rules, SegmentKind, SegmentSink, StopCheck, StreamParser,
     Transcript,
@@ -49,6 +52,12 @@ pub enum RunEvent {
     Usage(Usage),
     /// The teacher is asked to continue after a result.
     Continuing,
+    /// The stream was cut at byte `at` of the transcript; the teacher is asked to go on after
+    /// the user's `text`, as a new assistant turn.
+    Interrupted {
+        at: usize,
+        text: String,
+    },
 }
 
 /// Receives a run's events.
@@ -195,6 +204,16 @@ impl Pipeline {
             params: prompt.params,
             exec: self.mode,
             rules: super::rules_id(self.rules_for(prompt)),
+            interruptions: Vec::new(),
+        }
+    }
+
+    /// The settings `job`'s run is made with: its prompt's, and its interruption script.
+    #[must_use]
+    pub fn settings_for(&self, job: &Job) -> RunSettings {
+        RunSettings {
+            interruptions: job.interruptions.clone(),
+            ..self.settings(&job.prompt)
         }
     }
 
@@ -234,6 +253,7 @@ impl Pipeline {
         let mut stream = std::mem::take(&mut live.stream);
 
         let mut text = std::mem::take(&mut live.text);
+        let mut interruptions = std::mem::take(&mut live.interruptions);
         let count_mode = judge.config().count_mode;
         let mut transcript = Transcript::parse(&text, count_mode);
         let model_results = model_results(&transcript, replayed, system_results);
@@ -242,15 +262,17 @@ impl Pipeline {
             judge_end(outcome, &text, &live.reasoning, end);
         if status == RunStatus::Complete
             && self.mode != ExecMode::Off
-            && blocks_of(&transcript).len() > executions.len()
+            && turn_blocks(&text, &transcript, &interruptions, judge).len() > executions.len()
             && !self.may_execute(&mut allowed, cancel).await
         {
             mode = ExecMode::Off;
         } else if status == RunStatus::Complete && self.mode != ExecMode::Off {
+            let blocks = turn_blocks(&text, &transcript, &interruptions, judge);
             let filled = self
                 .fill(
                     &mut text,
-                    &transcript,
+                    &blocks,
+                    &mut interruptions,
                     &mut executions,
                     &mut exec_time,
                     &mut stream,
@@ -268,14 +290,16 @@ impl Pipeline {
             }
         }
 
-        let rules = judge.evaluate(&transcript, RuleContext::Live { model_results });
+        let context = RuleContext::Live { model_results };
+        let rules = turns::judge_turns(judge, &job.question, &text, &interruptions, context);
+        let segments = summary(&text, &transcript, &interruptions, judge);
         let total = started.elapsed();
         let first_token = live.first_token;
         let first_answer = live.first_answer;
         let tokens_per_sec = live
             .usage
             .and_then(|u| tokens_per_sec(&u, total, exec_time, first_token));
-        let settings = self.settings(&job.prompt);
+        let settings = self.settings_for(job);
         Run {
             run_id: new_run_id(),
             sample_id: job.sample_id.clone(),
@@ -290,9 +314,10 @@ impl Pipeline {
             status,
             error,
             finish_reason,
-            segments: SegmentSummary::of(&transcript),
+            segments,
             stream: stream.fits(&text).then_some(stream),
             transcript: text,
+            interruptions,
             rules,
             reasoning: (!live.reasoning.is_empty()).then_some(live.reasoning),
             usage: live.usage,
@@ -324,7 +349,8 @@ impl Pipeline {
         let judge = self.rules_for(&job.prompt);
         let replayed = self.teacher.info().replayed;
         let mut live = Live::new(judge.config().count_mode, *mode == ExecMode::Continue)
-            .with_stop(StopCheck::new(judge), replayed);
+            .with_stop(StopCheck::new(judge), replayed)
+            .with_script(&job.interruptions);
         let mut outcome = self
             .converse(job, &mut live, allowed, started, observer, cancel)
             .await;
@@ -334,7 +360,8 @@ impl Pipeline {
             observer.on_event(RunEvent::Rewritten(String::new()));
             *mode = ExecMode::Fill;
             live = Live::new(judge.config().count_mode, false)
-                .with_stop(StopCheck::new(judge), replayed);
+                .with_stop(StopCheck::new(judge), replayed)
+                .with_script(&job.interruptions);
             outcome = self
                 .converse(job, &mut live, allowed, started, observer, cancel)
                 .await;
@@ -358,6 +385,7 @@ impl Pipeline {
                 system: job.prompt.system.clone(),
                 question: job.question.clone(),
                 params: job.prompt.params,
+                history: live.history.clone(),
                 continue_from: continue_from.take(),
             };
             if let Some(limiter) = &self.limiter {
@@ -372,9 +400,36 @@ impl Pipeline {
                 let mut sink = |event| {
                     let flow = live.on_teacher_event(event, started, observer);
                     live.note_arrival(started, Origin::Teacher);
+                    if flow.is_continue() && live.script_reached() {
+                        live.cut = true;
+                        return ControlFlow::Break(());
+                    }
                     flow
                 };
-                self.teacher.stream(&request, &mut sink, cancel).await
+                let stream = self.teacher.stream(&request, &mut sink, cancel);
+                match &job.interrupter {
+                    // Dropping the stream closes the connection where it is.
+                    Some(interrupter) => tokio::select! {
+                        biased;
+                        text = interrupter.next() => Err(text),
+                        streamed = stream => Ok(streamed),
+                    },
+                    None => Ok(stream.await),
+                }
+            };
+            let streamed = match streamed {
+                Err(interjection) => {
+                    live.cut = false;
+                    live.begin_turn(interjection, observer);
+                    continue;
+                }
+                Ok(Ok(StreamEnd::Stopped)) if live.cut => {
+                    live.cut = false;
+                    let interjection = live.scripted().map(|s| s.text.clone()).unwrap_or_default();
+                    live.begin_turn(interjection, observer);
+                    continue;
+                }
+                Ok(streamed) => streamed,
             };
             match streamed {
                 Ok(StreamEnd::Finished { reason }) => return Ok(reason),
@@ -431,14 +486,14 @@ impl Pipeline {
     async fn fill(
         &self,
         text: &mut String,
-        transcript: &Transcript,
+        blocks: &[super::ExecutableBlock],
+        interruptions: &mut [Interruption],
         executions: &mut Vec<Execution>,
         exec_time: &mut Duration,
         stream: &mut Timeline,
         observer: &mut dyn RunObserver,
         cancel: &CancellationToken,
     ) -> Result<bool, String> {
-        let blocks = blocks_of(transcript);
         let room = MAX_EXECUTIONS.saturating_sub(executions.len());
         let pending = blocks.get(executions.len()..).unwrap_or_default();
         let pending = &pending[..pending.len().min(room)];
@@ -462,6 +517,9 @@ impl Pipeline {
         }
         let (filled, splices) = splice_results_noting(text, pending, &results);
         *text = filled;
+        for interruption in interruptions {
+            interruption.at = spliced_offset(interruption.at, &splices);
+        }
         stream.splice(&splices);
         observer.on_event(RunEvent::Rewritten(text.clone()));
         Ok(true)
@@ -485,6 +543,68 @@ impl Pipeline {
         });
         outcome
     }
+}
+
+/// The segment counts of `text` (parsed whole as `transcript`), turn by turn when the run was
+/// interrupted.
+fn summary(
+    text: &str,
+    transcript: &Transcript,
+    interruptions: &[Interruption],
+    rules: &Rules,
+) -> SegmentSummary {
+    if interruptions.is_empty() {
+        return SegmentSummary::of(transcript);
+    }
+    turns::split_turns("", text, interruptions)
+        .iter()
+        .map(|t| SegmentSummary::of(&turns::parse_turn(t.assistant, t.cut, rules)))
+        .fold(SegmentSummary::default(), SegmentSummary::plus)
+}
+
+/// The closed executable blocks of `text` (parsed whole as `transcript`), found turn by turn
+/// when the run was interrupted (a block cut open must not swallow the next turn's text), with
+/// spans in `text`.
+fn turn_blocks(
+    text: &str,
+    transcript: &Transcript,
+    interruptions: &[Interruption],
+    rules: &Rules,
+) -> Vec<super::ExecutableBlock> {
+    if interruptions.is_empty() {
+        return blocks_of(transcript);
+    }
+    let mut blocks = Vec::new();
+    let mut offset = 0;
+    for turn in turns::split_turns("", text, interruptions) {
+        let parsed = turns::parse_turn(turn.assistant, turn.cut, rules);
+        blocks.extend(blocks_of(&parsed).into_iter().map(|mut b| {
+            b.span = b.span.start + offset..b.span.end + offset;
+            b.result = b.result.map(|r| r.start + offset..r.end + offset);
+            b
+        }));
+        offset += turn.assistant.len();
+    }
+    blocks
+}
+
+/// Where byte `at` of a text is after `splices` (in order, not overlapping): an offset inside
+/// removed bytes moves to the end of what was put in their place.
+fn spliced_offset(at: usize, splices: &[super::timeline::Splice]) -> usize {
+    // Bytes put in and taken out before `at`.
+    let (mut added, mut taken) = (0, 0);
+    for splice in splices {
+        if splice.removed.start > at {
+            break;
+        }
+        if at < splice.removed.end || at == splice.removed.start {
+            // A turn that ends with a block keeps its result.
+            return (splice.removed.start + added + splice.inserted).saturating_sub(taken);
+        }
+        added += splice.inserted;
+        taken += splice.removed.len();
+    }
+    (at + added).saturating_sub(taken)
 }
 
 /// Result blocks of `transcript` the model wrote itself (not the `system_results` moss put in).
@@ -672,6 +792,19 @@ struct Live {
     stopped: Option<String>,
     /// The teacher replays recordings (whose results after a block are no model's).
     replayed: bool,
+    /// Where the current assistant turn begins in `text` (the parser and `watch` read only it).
+    turn_start: usize,
+    /// The turns cut so far, and what the user said after each.
+    interruptions: Vec<Interruption>,
+    history: Vec<PriorTurn>,
+    /// `stop` as it was before any text, for each new turn.
+    stop_fresh: Option<StopCheck>,
+    /// Interruptions scripted for this run, one per turn.
+    script: Vec<ScriptedInterruption>,
+    /// Counts the current turn's words while a scripted interruption awaits them.
+    words: Option<(StreamParser, Transcript)>,
+    /// The script's words were reached: the stream stopped to cut the turn.
+    cut: bool,
 }
 
 impl Live {
@@ -697,11 +830,73 @@ impl Live {
             stop: None,
             stopped: None,
             replayed: false,
+            turn_start: 0,
+            interruptions: Vec::new(),
+            history: Vec::new(),
+            stop_fresh: None,
+            script: Vec::new(),
+            words: None,
+            cut: false,
         }
+    }
+
+    /// Cuts each turn as `script` says.
+    fn with_script(mut self, script: &[ScriptedInterruption]) -> Self {
+        self.script = script.to_vec();
+        self.watch_words();
+        self
+    }
+
+    /// Counts the turn's words when the script cuts this turn.
+    fn watch_words(&mut self) {
+        self.words = self.scripted().map(|_| {
+            (
+                StreamParser::new(),
+                Transcript::new(self.watch.transcript.count_mode()),
+            )
+        });
+    }
+
+    /// The scripted interruption of the current turn.
+    fn scripted(&self) -> Option<&ScriptedInterruption> {
+        self.script.get(self.interruptions.len())
+    }
+
+    /// Whether the current turn holds the words its scripted interruption waits for.
+    fn script_reached(&self) -> bool {
+        match (&self.words, self.scripted()) {
+            (Some((_, counted)), Some(script)) => {
+                turns::spoken_words(counted) >= script.after_words
+            }
+            _ => false,
+        }
+    }
+
+    /// Ends the current turn where the text stands and starts the next after `interjection`.
+    fn begin_turn(&mut self, interjection: String, observer: &mut dyn RunObserver) {
+        let at = self.text.len();
+        self.history.push(PriorTurn {
+            assistant: self.text[self.turn_start..].to_owned(),
+            interjection: interjection.clone(),
+        });
+        self.interruptions.push(Interruption {
+            at,
+            text: interjection.clone(),
+        });
+        observer.on_event(RunEvent::Interrupted {
+            at,
+            text: interjection,
+        });
+        self.turn_start = at;
+        self.stop.clone_from(&self.stop_fresh);
+        self.stopped = None;
+        self.reread();
+        self.watch_words();
     }
 
     /// Stops the stream when a rule of `stop` has failed for good.
     fn with_stop(mut self, stop: Option<StopCheck>, replayed: bool) -> Self {
+        self.stop_fresh.clone_from(&stop);
         self.stop = stop;
         self.replayed = replayed;
         self
@@ -745,6 +940,9 @@ impl Live {
         match event {
             TeacherEvent::Text(text) => {
                 self.first_token.get_or_insert_with(|| started.elapsed());
+                if let Some((parser, counted)) = &mut self.words {
+                    parser.feed(&text, counted);
+                }
                 if let Some((parser, answer)) = &mut self.answer_watch {
                     parser.feed(&text, answer);
                     if answer.seen {
@@ -766,7 +964,9 @@ impl Live {
                     Some(end) => {
                         // Keep the text up to the block's end; what the model wrote past it
                         // (an invented result, usually) is dropped.
-                        let mut keep = end.saturating_sub(self.text.len()).min(text.len());
+                        let mut keep = (self.turn_start + end)
+                            .saturating_sub(self.text.len())
+                            .min(text.len());
                         // The end of a fence line is ASCII; stay on a char boundary regardless.
                         while !text.is_char_boundary(keep) {
                             keep -= 1;
@@ -812,7 +1012,7 @@ impl Live {
     /// The code of the block the stream stopped at.
     fn take_closed_block(&mut self) -> String {
         self.watch.closed_block_end = None;
-        executable_blocks(&self.text)
+        executable_blocks(&self.text[self.turn_start..])
             .pop()
             .map(|b| b.code)
             .unwrap_or_default()
@@ -835,7 +1035,8 @@ impl Live {
     fn reread(&mut self) {
         self.parser.reset();
         self.watch.transcript.clear();
-        self.parser.feed(&self.text, &mut self.watch);
+        self.parser
+            .feed(&self.text[self.turn_start..], &mut self.watch);
         self.watch.closed_block_end = None;
     }
 }

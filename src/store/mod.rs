@@ -342,6 +342,7 @@ mod tests {
             reasoning: None,
             usage: None,
             executions: Vec::new(),
+            interruptions: Vec::new(),
             timings: Timings::default(),
             stream: None,
         }

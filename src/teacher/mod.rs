@@ -26,8 +26,18 @@ pub struct TeacherRequest {
     pub system: String,
     pub question: String,
     pub params: ModelParams,
+    /// Earlier exchanges of an interrupted run, in order: each assistant turn as it was cut
+    /// and the user's interjection after it. The answer asked for follows the last one.
+    pub history: Vec<PriorTurn>,
     /// The assistant turn so far, to be continued (after the system ran a code block).
     pub continue_from: Option<String>,
+}
+
+/// An assistant turn cut by the user, and what the user said then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorTurn {
+    pub assistant: String,
+    pub interjection: String,
 }
 
 /// One piece of a teacher's stream.

@@ -255,11 +255,15 @@ impl OpenAiTeacher {
         request: &'a TeacherRequest,
     ) -> Result<(&'a Url, wire::Body<'a>), TeacherError> {
         let settings = &self.inner.settings;
-        let mut messages = Vec::with_capacity(3);
+        let mut messages = Vec::with_capacity(3 + 2 * request.history.len());
         if !request.system.is_empty() {
             messages.push(wire::Message::new("system", &request.system));
         }
         messages.push(wire::Message::new("user", &request.question));
+        for turn in &request.history {
+            messages.push(wire::Message::new("assistant", &turn.assistant));
+            messages.push(wire::Message::new("user", &turn.interjection));
+        }
         let mut body = wire::Body {
             model: &settings.model,
             messages,

@@ -7,6 +7,11 @@
 //! Continuation is supported: asked to continue after `k` executed blocks, the replay resumes
 //! the recording after its `k`-th executable block, skipping the result recorded there (the
 //! system has just inserted the real one).
+//!
+//! Interruption is supported too: asked to answer after earlier turns that were cut
+//! ([`TeacherRequest::history`]), the replay goes on with its recording from where the last
+//! turn was cut (the recording, as it would have streamed on), whatever the interjection
+//! says. A recording cut after executed blocks is found again past their recorded results.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -163,10 +168,12 @@ impl ReplayTeacher {
         cancel: &CancellationToken,
     ) -> Result<StreamEnd, TeacherError> {
         let answer = self.answer(request);
-        let start = match &request.continue_from {
-            Some(prefix) => resume_point(&answer, prefix),
-            None => 0,
-        };
+        let turn = cut_point(&answer, &request.history);
+        let start = turn
+            + match &request.continue_from {
+                Some(prefix) => resume_point(&answer[turn..], prefix),
+                None => 0,
+            };
         let rest = &answer[start..];
         let mut sent = 0;
         for (n, chunk) in self.pace.chunks(rest).enumerate() {
@@ -196,6 +203,26 @@ impl ReplayTeacher {
             reason: Some("stop".to_owned()),
         })
     }
+}
+
+/// Where the recording goes on after the assistant turns of `history`, which streamed it up
+/// to a cut: their text is a prefix of it (with no execution, or the results as recorded), or
+/// the text after their last executed block's result matches the recording's after that
+/// block's recorded result.
+fn cut_point(recording: &str, history: &[super::PriorTurn]) -> usize {
+    if history.is_empty() {
+        return 0;
+    }
+    let so_far: String = history.iter().map(|t| t.assistant.as_str()).collect();
+    if recording.starts_with(&so_far) {
+        return so_far.len();
+    }
+    let tail = so_far.len() - resume_point(&so_far, &so_far);
+    let mut at = (resume_point(recording, &so_far) + tail).min(recording.len());
+    while !recording.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// `text` in pieces of `n` characters.
@@ -279,6 +306,7 @@ mod tests {
             system: String::new(),
             question: question.to_owned(),
             params: ModelParams::default(),
+            history: Vec::new(),
             continue_from: prefix.map(str::to_owned),
         }
     }
@@ -351,6 +379,40 @@ mod tests {
         );
         let prefix = "Answer.\n\n<think>run it</think>\n\n```python RUN\nprint(1)\n```\n<execute_result>\n1\n</execute_result>\n";
         let (text, _) = collect(&teacher, &request("s", "q", Some(prefix))).await;
+        assert_eq!(text, "\n\nIt printed one.\n");
+    }
+
+    #[tokio::test]
+    async fn after_an_interruption_the_recording_goes_on_from_the_cut() {
+        let recording = "Answer.\n\n<think>run it</think>\n\n```python RUN\nprint(1)\n```\n\n<execute_result>\n1\n</execute_result>\n\nIt printed one.\n";
+        let teacher = ReplayTeacher::from_jsonl(
+            &serde_json::json!({"sample": "s", "text": recording}).to_string(),
+        );
+        let prior = |assistant: &str| super::super::PriorTurn {
+            assistant: assistant.to_owned(),
+            interjection: "simpler, please".to_owned(),
+        };
+        // Cut as recorded (no execution): the rest of the recording.
+        let mut req = request("s", "q", None);
+        req.history = vec![prior("Answer.\n\n<thi")];
+        let (text, end) = collect(&teacher, &req).await;
+        assert_eq!(format!("Answer.\n\n<thi{text}"), recording);
+        assert_eq!(
+            end,
+            StreamEnd::Finished {
+                reason: Some("stop".into())
+            }
+        );
+        // Cut after an executed block whose real result differs from the recorded one.
+        req.history = vec![prior(
+            "Answer.\n\n<think>run it</think>\n\n```python RUN\nprint(1)\n```\n<execute_result>\n1 \n</execute_result>\n\nIt pri",
+        )];
+        let (text, _) = collect(&teacher, &req).await;
+        assert_eq!(text, "nted one.\n");
+        // A continuation inside the later turn goes on from within that turn.
+        req.history = vec![prior("Answer.\n\n")];
+        req.continue_from = Some("<think>run it</think>\n\n```python RUN\nprint(1)\n```\n<execute_result>\n1\n</execute_result>\n".into());
+        let (text, _) = collect(&teacher, &req).await;
         assert_eq!(text, "\n\nIt printed one.\n");
     }
 

@@ -36,6 +36,7 @@ pub fn samples() -> Vec<Sample> {
         id: id.to_owned(),
         question: question.to_owned(),
         tags: tags.split(' ').map(str::to_owned).collect(),
+        interruptions: None,
     })
     .collect()
 }
@@ -72,6 +73,7 @@ pub fn run(sample: &str, transcript: &str, status: RunStatus) -> Run {
         reasoning: None,
         usage: None,
         executions: Vec::new(),
+        interruptions: Vec::new(),
         timings: Timings::default(),
         stream: None,
     }

@@ -301,6 +301,7 @@ pub(super) mod tests {
             reasoning: None,
             usage: None,
             executions: Vec::new(),
+            interruptions: Vec::new(),
             timings: Timings {
                 started_at_ms: at,
                 ..Timings::default()

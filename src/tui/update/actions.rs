@@ -316,11 +316,11 @@ pub(super) fn submit(
     let key = app.next_key;
     app.next_key += 1;
     let sample = &app.samples[index];
-    let job = Job {
-        sample_id: sample.id.clone(),
-        question: sample.question.clone(),
-        prompt: Arc::clone(&app.prompt.version),
-    };
+    let job = Job::new(
+        sample.id.clone(),
+        sample.question.clone(),
+        Arc::clone(&app.prompt.version),
+    );
     app.queue.pending.insert(
         key,
         Pending {
@@ -425,7 +425,7 @@ pub(super) fn run_event(app: &mut App, key: RunKey, elapsed: Duration, event: Ru
         RunEvent::Rewritten(text) => run.live.rewrite(&text),
         RunEvent::ExecStarted { block, .. } => run.executing = Some(block),
         RunEvent::ExecFinished { .. } => run.executing = None,
-        RunEvent::Usage(_) | RunEvent::Continuing => {}
+        RunEvent::Usage(_) | RunEvent::Continuing | RunEvent::Interrupted { .. } => {}
     }
 }
 
