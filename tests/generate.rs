@@ -918,3 +918,117 @@ fn a_run_stopped_by_a_rule_is_incomplete_with_the_rule_as_its_reason() {
         "kept up to the stop: {transcript}"
     );
 }
+
+/// The first answer, long enough to be cut; what the teacher says after an interjection.
+const LONG_ANSWER: &str =
+    "第一段回答有很多很多的字，足够被打断了。<think>先想一想</think>后面还有很多内容不会被看到。";
+const AFTER_INTERJECTION: &str = "好的，换个简单的方法：直接看结果就行。";
+
+/// Answers the question with `LONG_ANSWER` in 3-character pieces, and a conversation that
+/// holds an interjection with `AFTER_INTERJECTION`.
+fn interruptible(req: &Request) -> Reply {
+    if req.messages().len() > 2 {
+        Reply::text(AFTER_INTERJECTION)
+    } else {
+        StreamReply::text(LONG_ANSWER, 3).into()
+    }
+}
+
+#[test]
+fn scripted_interruptions_make_two_turn_runs_and_two_turn_records() {
+    let server = MockServer::start_background(interruptible);
+    let ws = Workspace::with_mock(&server);
+    // s00 and s01 from the flags; s02 with its own script in the samples file.
+    let samples = ws.path("samples.jsonl");
+    std::fs::write(
+        &samples,
+        [
+            r#"{"id": "s00", "question": "问题 0"}"#,
+            r#"{"id": "s01", "question": "问题 1"}"#,
+            r#"{"id": "s02", "question": "问题 2", "interruptions": [{"after_words": 3, "text": "等等"}]}"#,
+        ]
+        .join("\n"),
+    )
+    .expect("samples");
+    let out = ws.run(&[
+        "--samples",
+        samples.to_str().expect("utf-8"),
+        "--provider",
+        "mock",
+        "--interrupt-after",
+        "8",
+        "--interjection",
+        "换个简单点的方法",
+        "--out",
+        "out.jsonl",
+        "--concurrency",
+        "1",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // Each sample: the cut stream and the conversation after the interjection.
+    assert_eq!(server.request_count(), 6, "{err}");
+    let second = server
+        .requests()
+        .into_iter()
+        .find(|r| r.messages().len() > 2 && r.messages()[1]["content"] == "问题 0")
+        .expect("the conversation after s00's interjection");
+    let roles: Vec<&str> = second
+        .messages()
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(second.question(), Some("换个简单点的方法"));
+    let cut = second.messages()[2]["content"]
+        .as_str()
+        .expect("the cut turn");
+    assert!(LONG_ANSWER.starts_with(cut) && cut.chars().count() < LONG_ANSWER.chars().count());
+
+    let runs = ws.runs();
+    let records = read_jsonl(&ws.path("out.jsonl"));
+    assert_eq!(records.len(), 3);
+    for (run, record) in runs.iter().zip(&records) {
+        let at = usize::try_from(run["interruptions"][0]["at"].as_u64().expect("cut at"))
+            .expect("offset");
+        let transcript = run["transcript"].as_str().expect("transcript");
+        let cut = &transcript[..at];
+        assert!(LONG_ANSWER.starts_with(cut) && !cut.is_empty(), "{cut}");
+        assert_eq!(&transcript[at..], AFTER_INTERJECTION);
+        let interjection = if run["sample_id"] == "s02" {
+            "等等"
+        } else {
+            "换个简单点的方法"
+        };
+        assert_eq!(run["interruptions"][0]["text"], interjection);
+        // The record: the question, the cut first turn, the interjection, the answer to it.
+        let turns: Vec<(&str, &str)> = record["conversations"]
+            .as_array()
+            .expect("conversations")
+            .iter()
+            .map(|t| {
+                (
+                    t["from"].as_str().unwrap_or(""),
+                    t["value"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            turns,
+            [
+                ("human", run["question"].as_str().expect("question")),
+                ("gpt", cut),
+                ("human", interjection),
+                ("gpt", AFTER_INTERJECTION),
+            ]
+        );
+    }
+    // s02's own script cut it sooner than the flags cut the others.
+    let at = |id: &str| {
+        runs.iter()
+            .find(|r| r["sample_id"] == id)
+            .and_then(|r| r["interruptions"][0]["at"].as_u64())
+            .expect("cut")
+    };
+    assert!(at("s02") < at("s00"), "{} {}", at("s02"), at("s00"));
+}
