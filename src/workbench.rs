@@ -12,6 +12,7 @@ use moss_thinking::store::{Workspace, WorkspaceLock};
 use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;
 use moss_thinking::tui::runner::{self, Screen};
+use moss_thinking::tui::update::Msg;
 use moss_thinking::tui::theme::{Theme, user_theme_dir};
 use moss_thinking::tui::{logging, terminal};
 use ratatui::Terminal;
@@ -28,9 +29,31 @@ pub struct WorkbenchArgs {
     theme: Option<String>,
 }
 
+/// `moss demo`: the workbench opened in presentation mode, auto-playing the samples.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    workbench: WorkbenchArgs,
+    /// Playback speed of recorded runs: 1 as they streamed, 2 twice as fast.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    speed: f64,
+}
+
+/// Opens the workbench in presentation mode with auto-play on.
+pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if !(args.speed > 0.0 && args.speed.is_finite()) {
+        anyhow::bail!("--speed needs a number above 0 (1 plays as recorded)");
+    }
+    open(&args.workbench, vec![Msg::OpenDemo { pace: args.speed }])
+}
+
 /// Opens the workbench; the exit status is 128 + the signal's number when SIGTERM or SIGHUP
 /// ended it.
 pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
+    open(args, Vec::new())
+}
+
+fn open(args: &WorkbenchArgs, opening: Vec<Msg>) -> anyhow::Result<ExitCode> {
     let Setup {
         workspace_dir,
         prompt_text,
@@ -113,7 +136,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     let mut screen = CrosstermScreen {
         terminal: terminal::init().context("cannot open the terminal")?,
     };
-    let ended = runtime.block_on(runner::run(&mut app, &mut screen, pipeline, workspace));
+    let ended = runtime.block_on(runner::run_with(&mut app, &mut screen, pipeline, workspace, opening));
     let restored = terminal::restore();
     if restored.is_err() {
         // The terminal is gone (it hung up): dropping ratatui's terminal would write to it to
