@@ -106,9 +106,10 @@ impl Lanes {
         let (main, side_bottom) = self.blocks.last().map_or((0, 0), |b| b.bottoms);
         let reach_before = self.blocks.last().map_or(0, |b| b.reach);
         let (top, bottoms) = if side {
-            let top = main.max(side_bottom);
-            // The answers after it start no higher than the think, so the order reads down.
-            (top, (top, top + lines.len()))
+            // Beside the answer's last row, below the thinks before it; the answers after it
+            // start no higher than the think, so the order reads down.
+            let top = main.saturating_sub(1).max(side_bottom);
+            (top, (main.max(top), top + lines.len()))
         } else {
             (main, (main + lines.len(), side_bottom))
         };
