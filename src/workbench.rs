@@ -12,8 +12,8 @@ use moss_thinking::store::{Workspace, WorkspaceLock};
 use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;
 use moss_thinking::tui::runner::{self, Screen};
-use moss_thinking::tui::update::Msg;
 use moss_thinking::tui::theme::{Theme, user_theme_dir};
+use moss_thinking::tui::update::Msg;
 use moss_thinking::tui::{logging, terminal};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -128,6 +128,22 @@ fn open(args: &WorkbenchArgs, opening: Vec<Msg>) -> anyhow::Result<ExitCode> {
         teacher = %app.settings.teacher.provider,
         "workbench opened"
     );
+    let signalled = present(&mut app, pipeline, workspace, opening)?;
+    if let Some(log) = &log {
+        let _ = writeln!(io::stderr(), "moss: log at {}", log.path().display());
+    }
+    Ok(signalled.map_or(ExitCode::SUCCESS, |signal| {
+        ExitCode::from(signal.exit_status())
+    }))
+}
+
+/// Runs the workbench on the terminal until it ends: the signal that ended it, if one did.
+fn present(
+    app: &mut App,
+    pipeline: Pipeline,
+    workspace: Workspace,
+    opening: Vec<Msg>,
+) -> anyhow::Result<Option<moss_thinking::signals::HostSignal>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,7 +152,13 @@ fn open(args: &WorkbenchArgs, opening: Vec<Msg>) -> anyhow::Result<ExitCode> {
     let mut screen = CrosstermScreen {
         terminal: terminal::init().context("cannot open the terminal")?,
     };
-    let ended = runtime.block_on(runner::run_with(&mut app, &mut screen, pipeline, workspace, opening));
+    let ended = runtime.block_on(runner::run_with(
+        app,
+        &mut screen,
+        pipeline,
+        workspace,
+        opening,
+    ));
     let restored = terminal::restore();
     if restored.is_err() {
         // The terminal is gone (it hung up): dropping ratatui's terminal would write to it to
@@ -153,12 +175,7 @@ fn open(args: &WorkbenchArgs, opening: Vec<Msg>) -> anyhow::Result<ExitCode> {
         Err(e) if signalled.is_some() => tracing::warn!("the terminal was not restored: {e}"),
         Err(e) => return Err(e).context("cannot restore the terminal"),
     }
-    if let Some(log) = &log {
-        let _ = writeln!(io::stderr(), "moss: log at {}", log.path().display());
-    }
-    Ok(signalled.map_or(ExitCode::SUCCESS, |signal| {
-        ExitCode::from(signal.exit_status())
-    }))
+    Ok(signalled)
 }
 
 /// Texts of the prompt versions this workspace's runs used, and of those saved with a label

@@ -20,11 +20,7 @@ const PIECES: [(u64, &str, Origin); 7] = [
     (200, "因为阳光被散射。\n", Origin::Teacher),
     (300, "<think>短波长", Origin::Teacher),
     (400, "散射更强。</think>\n", Origin::Teacher),
-    (
-        500,
-        "```python RUN\nprint(2 ** 10)\n```\n",
-        Origin::Teacher,
-    ),
+    (500, "```python RUN\nprint(2 ** 10)\n```\n", Origin::Teacher),
     (
         2500,
         "\n<execute_result>\n1024\n</execute_result>\n\n",
@@ -106,11 +102,7 @@ fn frames(app: &mut App, n: usize) -> Vec<Command> {
 
 /// The text of the pieces up to `ms`.
 fn text_until(ms: u64) -> String {
-    PIECES
-        .iter()
-        .filter(|p| p.0 <= ms)
-        .map(|p| p.1)
-        .collect()
+    PIECES.iter().filter(|p| p.0 <= ms).map(|p| p.1).collect()
 }
 
 /// The demo opened with `D` on q01.
@@ -185,17 +177,17 @@ fn the_meter_fills_with_answer_words_and_drains_as_the_think_spends_them() {
     let mut app = opened();
     frames(&mut app, 1);
     // 天空是蓝色的: six characters, the comma no word.
-    assert_eq!(
-        (meter(&app).allowance, meter(&app).thinking),
-        (6, false)
-    );
+    assert_eq!((meter(&app).allowance, meter(&app).thinking), (6, false));
     frames(&mut app, 1);
     // …因为阳光被散射: seven more.
     assert_eq!(meter(&app).allowance, 13);
     frames(&mut app, 1);
     // <think>短波长: three spent of thirteen.
     let m = meter(&app);
-    assert_eq!((m.allowance, m.spent, m.remaining(), m.thinking), (13, 3, 10, true));
+    assert_eq!(
+        (m.allowance, m.spent, m.remaining(), m.thinking),
+        (13, 3, 10, true)
+    );
     assert!(!m.overspent());
     frames(&mut app, 1);
     // The think closed with seven: a new allowance starts from nothing.
@@ -331,15 +323,17 @@ fn wide_screens_set_thinks_beside_the_answer() {
         .lines()
         .find(|l| l.contains("think · 7/13 words"))
         .expect("the think's head");
-    let column = unicode_width::UnicodeWidthStr::width(&think_row[..think_row.find("think").expect("think")]);
-    assert!(
-        column > 90,
-        "the think sits in the right lane:\n{text}"
+    let column = unicode_width::UnicodeWidthStr::width(
+        &think_row[..think_row.find("think").expect("think")],
     );
+    assert!(column > 90, "the think sits in the right lane:\n{text}");
     let narrow = fitted_screen(&mut app, 80, 40);
     let think_row = narrow
         .lines()
         .find(|l| l.contains("think · 7/13 words"))
         .expect("the think's head");
-    assert!(think_row.starts_with("┆"), "inline with a gutter:\n{narrow}");
+    assert!(
+        think_row.starts_with("┆"),
+        "inline with a gutter:\n{narrow}"
+    );
 }

@@ -259,10 +259,7 @@ fn boxed(source: &str, title: &str, width: usize, body: Style) -> Vec<Line<'stat
     let inner = width.saturating_sub(4).max(1);
     let rule = |left: &str, label: &str, right: &str| {
         let fill = width.saturating_sub(text::width(label) + 2);
-        Line::styled(
-            format!("{left}{label}{}{right}", "─".repeat(fill)),
-            body,
-        )
+        Line::styled(format!("{left}{label}{}{right}", "─".repeat(fill)), body)
     };
     let mut lines = vec![rule("╭", &format!("─ {title} "), "╮")];
     for line in source.trim_matches('\n').split('\n') {

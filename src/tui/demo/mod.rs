@@ -104,12 +104,7 @@ impl Meter {
     pub fn of(live: &LiveView, rules: &Rules) -> Self {
         let transcript = live.transcript();
         let segments = &transcript.segments;
-        let largest = live
-            .budgets()
-            .iter()
-            .map(|b| b.allowed)
-            .max()
-            .unwrap_or(0);
+        let largest = live.budgets().iter().map(|b| b.allowed).max().unwrap_or(0);
         let last_think = segments.iter().rposition(|s| s.kind == SegmentKind::Think);
         if let Some(t) = last_think
             && transcript.is_open(t)

@@ -64,7 +64,11 @@ fn step_sample(app: &mut App, step: isize, commands: &mut Vec<Command>) {
     if n == 0 {
         return;
     }
-    let at = app.visible.iter().position(|&i| i == view.sample).unwrap_or(0);
+    let at = app
+        .visible
+        .iter()
+        .position(|&i| i == view.sample)
+        .unwrap_or(0);
     let n_signed = isize::try_from(n).unwrap_or(isize::MAX);
     let at_signed = isize::try_from(at).unwrap_or(0);
     let position = usize::try_from((at_signed + step).rem_euclid(n_signed)).unwrap_or(0);
@@ -106,7 +110,11 @@ pub(super) fn action(app: &mut App, action: Option<Action>, commands: &mut Vec<C
 /// A frame `elapsed` after the last: the playback moves, a live run that ended is shown whole,
 /// and auto-play moves on once a finished run has been held long enough.
 pub(super) fn frame(app: &mut App, elapsed: Duration, commands: &mut Vec<Command>) {
-    let Some(Layer::Demo(view)) = app.layers.iter_mut().rev().find(|l| matches!(l, Layer::Demo(_)))
+    let Some(Layer::Demo(view)) = app
+        .layers
+        .iter_mut()
+        .rev()
+        .find(|l| matches!(l, Layer::Demo(_)))
     else {
         return;
     };

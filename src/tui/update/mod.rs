@@ -40,7 +40,9 @@ pub enum Msg {
     Frame(Duration),
     /// Open presentation mode on the selected sample with auto-play on, at this pace
     /// (`moss demo`).
-    OpenDemo { pace: f64 },
+    OpenDemo {
+        pace: f64,
+    },
     /// The run service reported something: a run queued, started, streaming, finished, saved
     /// or dropped; consent needed; a decision or the session on disk (fsynced: only now may
     /// the screen show it).

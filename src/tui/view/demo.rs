@@ -9,10 +9,23 @@ use ratatui::widgets::{LineGauge, Paragraph};
 
 use crate::tui::app::{App, Layer};
 use crate::tui::demo::{Activity, DemoView, Feed, Geometry, Meter};
+use crate::tui::keymap::Action;
 use crate::tui::live::LiveView;
 use crate::tui::style::style;
 use crate::tui::text::{self, fit};
 use crate::tui::theme::{Role, Theme};
+
+/// The keys the hint line names, in this order.
+pub(super) const HINTS: &[Action] = &[
+    Action::PauseResume,
+    Action::Faster,
+    Action::Slower,
+    Action::NextSample,
+    Action::PrevSample,
+    Action::AutoPlay,
+    Action::Restart,
+    Action::Close,
+];
 
 /// From this many columns the thinks get a lane of their own.
 pub const WIDE: u16 = 110;
@@ -35,28 +48,23 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
             return;
         };
         let at = app.visible.iter().position(|&i| i == view.sample);
-        format!(
-            "sample {}/{}",
-            at.map_or(0, |p| p + 1),
-            app.visible.len()
-        )
+        format!("sample {}/{}", at.map_or(0, |p| p + 1), app.visible.len())
     };
     let (sample_id, question) = {
         let Some(Layer::Demo(view)) = app.layers.get(layer) else {
             return;
         };
-        app.samples.get(view.sample).map_or_else(Default::default, |s| {
-            (s.id.clone(), s.question.replace('\n', " "))
-        })
+        app.samples
+            .get(view.sample)
+            .map_or_else(Default::default, |s| {
+                (s.id.clone(), s.question.replace('\n', " "))
+            })
     };
     let Some(Layer::Demo(view)) = app.layers.get_mut(layer) else {
         return;
     };
     let DemoView {
-        feed,
-        lanes,
-        rules,
-        ..
+        feed, lanes, rules, ..
     } = &mut **view;
     let (live, live_clock): (Option<&LiveView>, Option<std::time::Duration>) = match feed {
         Feed::Live(key) => match app.active.get(key) {
@@ -69,19 +77,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
     let activity = live.map_or(Activity::Waiting, Activity::of);
     let meter = live.map(|live| Meter::of(live, rules));
     if let Some(live) = live {
-        let width = body.width;
-        let geometry = if width >= WIDE {
-            let main = (width - 1) * 2 / 3;
-            Geometry {
-                main: usize::from(main),
-                side: usize::from(width - 1 - main),
-            }
-        } else {
-            Geometry {
-                main: usize::from(width),
-                side: 0,
-            }
-        };
+        let geometry = geometry(body.width);
         lanes.sync(live, geometry, &theme);
         draw_lanes(frame, body, lanes, geometry, &theme);
     } else {
@@ -100,20 +96,7 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
     let head_line = header(view, activity, &sample_id, &question, head.width, &theme);
     frame.render_widget(Paragraph::new(head_line), head);
     if let Some(meter) = meter {
-        let role = if meter.overspent() {
-            Role::BudgetExceeded
-        } else {
-            Role::BudgetOk
-        };
-        let gauge = LineGauge::default()
-            .ratio(meter.ratio())
-            .label(Span::styled(
-                format!("{} ", meter.label()),
-                style(&theme, role),
-            ))
-            .filled_style(style(&theme, role))
-            .unfilled_style(style(&theme, Role::Muted));
-        frame.render_widget(gauge, meter_area);
+        draw_meter(frame, meter_area, meter, &theme);
     }
     let info = info(view, live_clock, &position, &theme);
     frame.render_widget(
@@ -127,6 +110,40 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
         )),
         rule_area,
     );
+}
+
+/// The lanes' widths for a body `width` wide.
+fn geometry(width: u16) -> Geometry {
+    if width >= WIDE {
+        let main = (width - 1) * 2 / 3;
+        Geometry {
+            main: usize::from(main),
+            side: usize::from(width - 1 - main),
+        }
+    } else {
+        Geometry {
+            main: usize::from(width),
+            side: 0,
+        }
+    }
+}
+
+/// The allowance meter: a line that fills and drains, in the failure colour when overspent.
+fn draw_meter(frame: &mut Frame<'_>, area: Rect, meter: Meter, theme: &Theme) {
+    let role = if meter.overspent() {
+        Role::BudgetExceeded
+    } else {
+        Role::BudgetOk
+    };
+    let gauge = LineGauge::default()
+        .ratio(meter.ratio())
+        .label(Span::styled(
+            format!("{} ", meter.label()),
+            style(theme, role),
+        ))
+        .filled_style(style(theme, role))
+        .unfilled_style(style(theme, Role::Muted));
+    frame.render_widget(gauge, area);
 }
 
 /// The state word as a badge, a spinner while code runs, and the sample.
@@ -153,7 +170,10 @@ fn header(
             style(theme, Role::CodeExecutable),
         ));
     }
-    spans.push(Span::styled(format!("  {sample} "), style(theme, Role::Title)));
+    spans.push(Span::styled(
+        format!("  {sample} "),
+        style(theme, Role::Title),
+    ));
     let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();
     let room = usize::from(width).saturating_sub(used);
     spans.push(Span::raw(fit(question, room).into_owned()));

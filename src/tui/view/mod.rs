@@ -252,19 +252,7 @@ fn hint_line(app: &App, room: usize) -> Line<'static> {
                 Action::Close,
             ],
         ),
-        Some(Layer::Demo(_)) => (
-            Scope::Demo,
-            &[
-                Action::PauseResume,
-                Action::Faster,
-                Action::Slower,
-                Action::NextSample,
-                Action::PrevSample,
-                Action::AutoPlay,
-                Action::Restart,
-                Action::Close,
-            ],
-        ),
+        Some(Layer::Demo(_)) => (Scope::Demo, demo::HINTS),
         Some(Layer::Grid(_)) => (
             Scope::Grid,
             &[
