@@ -70,7 +70,11 @@ fn view_mut(app: &mut App) -> &mut DemoView {
 fn shown(app: &App) -> String {
     match &view(app).feed {
         Feed::Playback(playback) => playback.live.text().to_owned(),
-        Feed::Live(key) => app.active[key].live.text().to_owned(),
+        Feed::Live(key) => app
+            .active
+            .get(key)
+            .map(|run| run.live.text().to_owned())
+            .unwrap_or_default(),
         Feed::Empty => String::new(),
     }
 }
@@ -78,7 +82,10 @@ fn shown(app: &App) -> String {
 fn activity(app: &App) -> Activity {
     match &view(app).feed {
         Feed::Playback(playback) => Activity::of(&playback.live),
-        Feed::Live(key) => Activity::of(&app.active[key].live),
+        Feed::Live(key) => app
+            .active
+            .get(key)
+            .map_or(Activity::Waiting, |run| Activity::of(&run.live)),
         Feed::Empty => Activity::Waiting,
     }
 }
@@ -336,4 +343,46 @@ fn wide_screens_set_thinks_beside_the_answer() {
         think_row.starts_with("┆"),
         "inline with a gutter:\n{narrow}"
     );
+}
+
+#[test]
+fn a_live_run_is_followed_and_shown_whole_once_saved() {
+    let mut app = demo_app();
+    // q03 has no run: the demo starts one and follows it.
+    press(&mut app, "j");
+    press(&mut app, "j");
+    let commands = press(&mut app, "D");
+    let started = submitted(&commands);
+    let [(key, sample)] = &started[..] else {
+        panic!("one run started");
+    };
+    let key = *key;
+    assert_eq!(sample, "q03");
+    assert_eq!(activity(&app), Activity::Waiting);
+    service(&mut app, ServiceEvent::Started { key });
+    let text = "二的六十四次方是\n<think>算一下";
+    service(
+        &mut app,
+        ServiceEvent::Run {
+            key,
+            elapsed: Duration::from_millis(80),
+            event: RunEvent::Text {
+                text: text.to_owned(),
+                system: false,
+            },
+        },
+    );
+    assert_eq!(activity(&app), Activity::Thinking);
+    let whole = format!("{text}</think>\n18446744073709551616。");
+    service(
+        &mut app,
+        ServiceEvent::Saved {
+            key,
+            run: Box::new(run("q03", &whole, RunStatus::Complete)),
+            stored: Ok(()),
+        },
+    );
+    frames(&mut app, 1);
+    assert_eq!(shown(&app), whole);
+    assert_eq!(activity(&app), Activity::Done);
 }
