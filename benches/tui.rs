@@ -15,6 +15,11 @@
 //! - `grid 1000 samples x 4 variants`: a cursor move and the whole 120×40 screen with the grid
 //!   open (`cargo bench --bench tui -- grid` times it alone).
 //!
+//! - `demo frame during a 1 MB stream`: presentation mode playing back a recorded 1 MB run (4-byte
+//!   pieces 1 ms apart), each frame moving the playback 64 ms (256 bytes, as a fast stream) and
+//!   drawing the whole 120×40 screen: `update` + draw per frame (`cargo bench --bench tui -- demo`
+//!   times it alone, and prints the mean and worst frame over the whole stream).
+//!
 //! Run without `--bench` (criterion's test mode) only the 100 KB stream is timed.
 
 use std::hint::black_box;
@@ -22,10 +27,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use moss_thinking::run::{RunEvent, RunStatus, ServiceEvent};
+use moss_thinking::run::{Origin, RunEvent, RunStatus, ServiceEvent, Timeline};
 use moss_thinking::store::Session;
 use moss_thinking::transcript::{Rules, RulesConfig};
-use moss_thinking::tui::app::App;
+use moss_thinking::tui::app::{App, Layer};
+use moss_thinking::tui::demo::Feed;
 use moss_thinking::tui::live::LiveView;
 use moss_thinking::tui::theme::Theme;
 use moss_thinking::tui::update::{Msg, update};
@@ -438,6 +444,82 @@ fn live(app: &mut App) -> &mut LiveView {
     &mut app.shown.as_mut().expect("the run is shown").live
 }
 
+/// What one demo frame moves the playback by.
+const DEMO_FRAME: Duration = Duration::from_millis(64);
+
+/// The workbench in presentation mode on a recorded 1 MB run, from its start.
+fn demo_app() -> App {
+    let text = synth::transcript(&mut synth::Rng::new(17), MB);
+    let mut record = workbench::run("q01", &text, RunStatus::Complete);
+    let mut timeline = Timeline::default();
+    for (ms, chunk) in (0u64..).zip(synth::chunks(&text, CHUNK_BYTES)) {
+        timeline.push(Duration::from_millis(ms), chunk.len(), Origin::Teacher);
+    }
+    record.stream = Some(timeline);
+    let mut app = workbench::app_with(vec![record], Vec::new(), Session::default());
+    workbench::press(&mut app, "D");
+    assert!(!demo_done(&app), "the demo plays");
+    app
+}
+
+fn demo_done(app: &App) -> bool {
+    match app.layers.last() {
+        Some(Layer::Demo(view)) => match &view.feed {
+            Feed::Playback(playback) => playback.is_done(),
+            _ => true,
+        },
+        _ => panic!("presentation mode is open"),
+    }
+}
+
+/// One frame: the playback moves, the screen is drawn.
+fn demo_frame(app: &mut App, terminal: &mut Terminal<TestBackend>) {
+    black_box(update(app, Msg::Frame(DEMO_FRAME)));
+    terminal
+        .draw(|frame| moss_thinking::tui::view::draw(frame, app))
+        .expect("draws");
+}
+
+fn bench_demo(c: &mut Criterion) {
+    let mut app = demo_app();
+    let mut terminal = terminal();
+    let mut frames = 0u32;
+    let mut worst = Duration::ZERO;
+    let start = Instant::now();
+    while !demo_done(&app) {
+        let frame = Instant::now();
+        demo_frame(&mut app, &mut terminal);
+        worst = worst.max(frame.elapsed());
+        frames += 1;
+    }
+    let mean = start.elapsed() / frames.max(1);
+    eprintln!(
+        "demo frame during a 1 MB stream, 120×40: {frames} frames, {:.1} µs a frame on average, worst {:.2} ms (target ≤ {} ms)",
+        mean.as_secs_f64() * 1e6,
+        worst.as_secs_f64() * 1e3,
+        FRAME_TARGET.as_millis(),
+    );
+    let mut group = c.benchmark_group("tui");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(500));
+    group.bench_function("demo frame during a 1 MB stream 120x40", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                if demo_done(&app) {
+                    // Played to the end: again from the start (untimed).
+                    workbench::press(&mut app, "r");
+                }
+                let frame = Instant::now();
+                demo_frame(&mut app, &mut terminal);
+                total += frame.elapsed();
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let benching = std::env::args().any(|arg| arg == "--bench");
     let rules = Arc::new(Rules::new(RulesConfig::default()).expect("default rules"));
@@ -445,6 +527,10 @@ fn bench(c: &mut Criterion) {
     // `cargo bench --bench tui -- grid` times the grid alone, without the streams' setup.
     if std::env::args().skip(1).any(|arg| arg == "grid") {
         bench_grid(c);
+        return;
+    }
+    if std::env::args().skip(1).any(|arg| arg == "demo") {
+        bench_demo(c);
         return;
     }
     bench_stream(c, benching);

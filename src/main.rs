@@ -116,6 +116,15 @@ enum Command {
     /// are played at the replay teacher's pace ([teacher] replay-tokens-per-sec), with a note on
     /// stderr. Exit status: 0 when played, 2 on an unknown or ambiguous id, usage or IO errors.
     Replay(replay_cmd::ReplayArgs),
+    /// Present think-while-speaking: the workbench in presentation mode, auto-playing.
+    ///
+    /// Opens the workbench (same workspace, lock and options) with the first sample's
+    /// transcript full screen: answers in the main lane, thinks beside them, the state word
+    /// (SPEAKING / THINKING / RUNNING CODE) and the think allowance meter. Recorded runs play
+    /// at their recorded timing times --speed; a sample without a run is run. At the end of a
+    /// run auto-play moves to the next sample. Keys: space pause, + / - pace, n / N sample,
+    /// a auto-play, r restart, Esc back to the workbench.
+    Demo(workbench::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -305,6 +314,7 @@ fn main() -> ExitCode {
         Some(Command::Sandbox(args)) => sandbox_cmd::run(&args),
         Some(Command::Compare(args)) => compare_cmd::run(&args),
         Some(Command::Replay(args)) => replay_cmd::run(&args),
+        Some(Command::Demo(args)) => workbench::demo(&args),
     };
     match result {
         Ok(code) => code,

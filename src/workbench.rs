@@ -13,6 +13,7 @@ use moss_thinking::tui::app::{App, Init, Settings};
 use moss_thinking::tui::keymap::Keymap;
 use moss_thinking::tui::runner::{self, Screen};
 use moss_thinking::tui::theme::{Theme, user_theme_dir};
+use moss_thinking::tui::update::Msg;
 use moss_thinking::tui::{logging, terminal};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -28,9 +29,31 @@ pub struct WorkbenchArgs {
     theme: Option<String>,
 }
 
+/// `moss demo`: the workbench opened in presentation mode, auto-playing the samples.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    workbench: WorkbenchArgs,
+    /// Playback speed of recorded runs: 1 as they streamed, 2 twice as fast.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    speed: f64,
+}
+
+/// Opens the workbench in presentation mode with auto-play on.
+pub fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if !(args.speed > 0.0 && args.speed.is_finite()) {
+        anyhow::bail!("--speed needs a number above 0 (1 plays as recorded)");
+    }
+    open(&args.workbench, vec![Msg::OpenDemo { pace: args.speed }])
+}
+
 /// Opens the workbench; the exit status is 128 + the signal's number when SIGTERM or SIGHUP
 /// ended it.
 pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
+    open(args, Vec::new())
+}
+
+fn open(args: &WorkbenchArgs, opening: Vec<Msg>) -> anyhow::Result<ExitCode> {
     let Setup {
         workspace_dir,
         prompt_text,
@@ -105,6 +128,22 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         teacher = %app.settings.teacher.provider,
         "workbench opened"
     );
+    let signalled = present(&mut app, pipeline, workspace, opening)?;
+    if let Some(log) = &log {
+        let _ = writeln!(io::stderr(), "moss: log at {}", log.path().display());
+    }
+    Ok(signalled.map_or(ExitCode::SUCCESS, |signal| {
+        ExitCode::from(signal.exit_status())
+    }))
+}
+
+/// Runs the workbench on the terminal until it ends: the signal that ended it, if one did.
+fn present(
+    app: &mut App,
+    pipeline: Pipeline,
+    workspace: Workspace,
+    opening: Vec<Msg>,
+) -> anyhow::Result<Option<moss_thinking::signals::HostSignal>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,7 +152,13 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
     let mut screen = CrosstermScreen {
         terminal: terminal::init().context("cannot open the terminal")?,
     };
-    let ended = runtime.block_on(runner::run(&mut app, &mut screen, pipeline, workspace));
+    let ended = runtime.block_on(runner::run_with(
+        app,
+        &mut screen,
+        pipeline,
+        workspace,
+        opening,
+    ));
     let restored = terminal::restore();
     if restored.is_err() {
         // The terminal is gone (it hung up): dropping ratatui's terminal would write to it to
@@ -130,12 +175,7 @@ pub fn run(args: &WorkbenchArgs) -> anyhow::Result<ExitCode> {
         Err(e) if signalled.is_some() => tracing::warn!("the terminal was not restored: {e}"),
         Err(e) => return Err(e).context("cannot restore the terminal"),
     }
-    if let Some(log) = &log {
-        let _ = writeln!(io::stderr(), "moss: log at {}", log.path().display());
-    }
-    Ok(signalled.map_or(ExitCode::SUCCESS, |signal| {
-        ExitCode::from(signal.exit_status())
-    }))
+    Ok(signalled)
 }
 
 /// Texts of the prompt versions this workspace's runs used, and of those saved with a label

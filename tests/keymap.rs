@@ -220,7 +220,7 @@ fn each_mistake_names_its_file_and_line() {
         (
             "[keys.mian]\nquit = [\"q\"]\n",
             "moss.toml:1:7: ",
-            "unknown key scope `mian` (scopes: main, editor, history, runs, compare, grid)",
+            "unknown key scope `mian` (scopes: main, editor, history, runs, compare, grid, demo)",
         ),
         (
             "[keys.main]\nquit = [\"q\"]\nqiut = [\"Q\"]\n",

@@ -112,8 +112,8 @@ fn at_least_one<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usi
     }
 }
 
-/// The `[keys.main]`, `[keys.editor]`, `[keys.history]`, `[keys.runs]`, `[keys.compare]` and
-/// `[keys.grid]` tables: action name → key strings.
+/// The `[keys.main]`, `[keys.editor]`, `[keys.history]`, `[keys.runs]`, `[keys.compare]`,
+/// `[keys.grid]` and `[keys.demo]` tables: action name → key strings.
 ///
 /// Only their shape is checked here; `tui::keymap::Keymap::load` checks the names, the key
 /// strings and clashes, and locates each mistake in its file.
@@ -126,6 +126,7 @@ pub struct KeysConfig {
     pub runs: BTreeMap<String, Vec<String>>,
     pub compare: BTreeMap<String, Vec<String>>,
     pub grid: BTreeMap<String, Vec<String>>,
+    pub demo: BTreeMap<String, Vec<String>>,
 }
 
 /// Layers of configuration, lowest first.

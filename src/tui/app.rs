@@ -384,6 +384,8 @@ pub enum Layer {
         prompt_id: String,
         text: Arc<str>,
     },
+    /// Presentation mode: one sample's transcript full screen, live or played back.
+    Demo(Box<crate::tui::demo::DemoView>),
 }
 
 /// A one-line message in the status bar.
@@ -499,6 +501,12 @@ pub struct App {
 }
 
 impl App {
+    /// Whether the screen moves on its own (presentation mode): the runner then sends frames.
+    #[must_use]
+    pub fn animating(&self) -> bool {
+        self.layers.iter().any(|l| matches!(l, Layer::Demo(_)))
+    }
+
     #[must_use]
     pub fn new(init: Init) -> Self {
         let Init {

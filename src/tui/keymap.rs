@@ -110,6 +110,12 @@ actions! {
     Sort => "sort", "Sort: sample order / the column's score / difference to the first column";
     OnlyFlips => "only_flips", "Only the samples whose pass status differs from the first column";
     Restore => "restore", "Restore the highlighted version's text into the prompt editor (unsaved)";
+    Demo => "demo", "Presentation mode: the selected sample's transcript full screen, played as it streamed";
+    PauseResume => "pause", "Pause or resume the playback";
+    Faster => "faster", "Play faster (×1.5)";
+    Slower => "slower", "Play slower (÷1.5)";
+    AutoPlay => "auto_play", "Auto-play: at the end of a run, move on to the next sample";
+    Restart => "restart", "Play the run again from its start";
 }
 
 impl Action {
@@ -135,6 +141,8 @@ pub enum Scope {
     Compare,
     /// Samples × variants.
     Grid,
+    /// Presentation mode.
+    Demo,
 }
 
 impl Scope {
@@ -145,6 +153,7 @@ impl Scope {
         Scope::Runs,
         Scope::Compare,
         Scope::Grid,
+        Scope::Demo,
     ];
 
     /// The name of its table: `[keys.main]`.
@@ -157,6 +166,7 @@ impl Scope {
             Self::Runs => "runs",
             Self::Compare => "compare",
             Self::Grid => "grid",
+            Self::Demo => "demo",
         }
     }
 
@@ -207,6 +217,7 @@ impl Scope {
                 A::RunList,
                 A::SideBySide,
                 A::Grid,
+                A::Demo,
             ],
             Self::Editor => &[A::Save, A::Close, A::Undo, A::Redo],
             Self::History => &[
@@ -251,6 +262,17 @@ impl Scope {
                 A::Sort,
                 A::OnlyFlips,
                 A::Open,
+                A::Close,
+                A::Help,
+            ],
+            Self::Demo => &[
+                A::PauseResume,
+                A::Faster,
+                A::Slower,
+                A::NextSample,
+                A::PrevSample,
+                A::AutoPlay,
+                A::Restart,
                 A::Close,
                 A::Help,
             ],

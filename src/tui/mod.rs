@@ -5,6 +5,7 @@
 //! their results back as messages; views only draw the state.
 
 pub mod app;
+pub mod demo;
 pub mod effects;
 pub mod grid;
 pub mod highlight;

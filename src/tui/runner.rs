@@ -29,6 +29,8 @@ use crate::store::{StoreError, Workspace};
 const FRAME: Duration = Duration::from_millis(33);
 /// How often the session is saved when it changed, and running clocks move.
 const TICK: Duration = Duration::from_millis(500);
+/// The most a presentation frame moves the playback by (after a stall, or when it opens).
+const MAX_FRAME_STEP: Duration = Duration::from_millis(100);
 /// How long quitting waits for cancelled runs to be written as incomplete.
 const QUIT_GRACE: Duration = Duration::from_secs(3);
 /// Messages applied before the screen gets a chance to redraw.
@@ -85,13 +87,37 @@ pub async fn run<S: Screen>(
 where
     RunnerError: From<<S::Backend as Backend>::Error>,
 {
+    run_with(app, screen, pipeline, workspace, Vec::new()).await
+}
+
+/// [`run`], with `opening` applied first (`moss demo` opens presentation mode).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with<S: Screen>(
+    app: &mut App,
+    screen: &mut S,
+    pipeline: Pipeline,
+    workspace: Workspace,
+    opening: Vec<Msg>,
+) -> Result<Option<HostSignal>, RunnerError>
+where
+    RunnerError: From<<S::Backend as Backend>::Error>,
+{
     let mut signals = HostSignals::listen(&[HostSignal::Terminate, HostSignal::Hangup])
         .map_err(RunnerError::Signals)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     check_sandbox(app.settings.exec, &pipeline, tx.clone());
+    for msg in opening {
+        let _ = tx.send(msg);
+    }
     let mut runner = start_service(app, pipeline, workspace, tx)?;
     let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(TICK);
+    // Presentation mode's clock: its playback moves by the time between frames.
+    let mut frames = tokio::time::interval(FRAME);
+    frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_frame = Instant::now();
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut quit_deadline: Option<Instant> = None;
@@ -136,6 +162,12 @@ where
             }
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => Msg::Tick(runner.service().clocks()),
+            _ = frames.tick(), if app.animating() => {
+                let now = Instant::now();
+                let elapsed = now.duration_since(last_frame).min(MAX_FRAME_STEP);
+                last_frame = now;
+                Msg::Frame(elapsed)
+            }
             () = tokio::time::sleep_until(redraw_at.into()), if dirty => continue,
         };
         let mut pending = vec![msg];

@@ -113,6 +113,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
             view.set_labels(&app.versions);
             app.layers.push(Layer::History(Box::new(view)));
         }
+        Action::Demo => super::demo::open(app, 1.0, false, commands),
         other => super::views::main_action(app, other),
     }
 }

@@ -97,6 +97,10 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
         Some(Layer::SaveVersion(_)) => super::versions::save_dialog_key(app, key, commands),
         Some(Layer::RunMany(_)) => super::batch::key(app, key, commands),
         Some(Layer::ConfirmRestore { .. }) => super::versions::confirm_restore_key(app, key),
+        Some(Layer::Demo(_)) => {
+            let action = keymap.action(Scope::Demo, key);
+            super::demo::action(app, action, commands);
+        }
         Some(Layer::Question { scroll }) => match key.code {
             KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),

@@ -4,6 +4,7 @@
 
 mod actions;
 mod batch;
+mod demo;
 mod layers;
 mod versions;
 mod views;
@@ -35,6 +36,13 @@ pub enum Msg {
     /// Time passes: the session is saved when it changed, and the clocks of the runs in flight
     /// (how long each has been running) move even while no text arrives.
     Tick(Vec<(RunKey, Duration)>),
+    /// A frame of presentation mode, this long after the last (sent only while it is open).
+    Frame(Duration),
+    /// Open presentation mode on the selected sample with auto-play on, at this pace
+    /// (`moss demo`).
+    OpenDemo {
+        pace: f64,
+    },
     /// The run service reported something: a run queued, started, streaming, finished, saved
     /// or dropped; consent needed; a decision or the session on disk (fsynced: only now may
     /// the screen show it).
@@ -124,6 +132,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 commands.push(Command::SaveSession(app.session()));
             }
         }
+        Msg::Frame(elapsed) => demo::frame(app, elapsed, &mut commands),
+        Msg::OpenDemo { pace } => demo::open(app, pace, true, &mut commands),
         Msg::Service(event) => service_event(app, event),
         Msg::SandboxChecked(check) => sandbox_checked(app, *check),
         Msg::PromptSaved { text, result } => {

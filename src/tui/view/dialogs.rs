@@ -298,6 +298,7 @@ pub(super) fn help(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16) {
         (Scope::Runs, "Run list (l)"),
         (Scope::Compare, "Side by side (v)"),
         (Scope::Grid, "Grid (c)"),
+        (Scope::Demo, "Presentation mode (D)"),
     ] {
         if !lines.is_empty() {
             lines.push(Line::default());

@@ -1,6 +1,7 @@
 //! Screens: draw the state, never change what it means (views may only move scroll offsets and
 //! fill render caches).
 
+mod demo;
 mod dialogs;
 mod grid;
 mod panes;
@@ -26,6 +27,14 @@ const SAMPLES_MAX: u16 = 40;
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
+    // Presentation mode takes the whole screen; only the help may sit over it.
+    if let Some(i) = app.layers.iter().rposition(|l| matches!(l, Layer::Demo(_))) {
+        demo::draw(frame, frame.area(), app, i);
+        if let Some(Layer::Help { scroll }) = app.layers.last() {
+            dialogs::help(frame, frame.area(), app, *scroll);
+        }
+        return;
+    }
     let [main, status] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(frame.area());
     let full = app.layers.iter().rposition(|l| {
@@ -61,6 +70,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
                 prompt_dialogs::confirm_restore(frame, main, app, prompt_id);
             }
             Layer::Filter
+            | Layer::Demo(_)
             | Layer::PromptEditor
             | Layer::History(_)
             | Layer::EditOutput(_)
@@ -242,6 +252,7 @@ fn hint_line(app: &App, room: usize) -> Line<'static> {
                 Action::Close,
             ],
         ),
+        Some(Layer::Demo(_)) => (Scope::Demo, demo::HINTS),
         Some(Layer::Grid(_)) => (
             Scope::Grid,
             &[
