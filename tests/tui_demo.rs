@@ -81,11 +81,11 @@ fn shown(app: &App) -> String {
 
 fn activity(app: &App) -> Activity {
     match &view(app).feed {
-        Feed::Playback(playback) => Activity::of(&playback.live),
+        Feed::Playback(playback) => Activity::of(&playback.live, true),
         Feed::Live(key) => app
             .active
             .get(key)
-            .map_or(Activity::Waiting, |run| Activity::of(&run.live)),
+            .map_or(Activity::Waiting, |run| Activity::of(&run.live, true)),
         Feed::Empty => Activity::Waiting,
     }
 }
@@ -385,4 +385,17 @@ fn a_live_run_is_followed_and_shown_whole_once_saved() {
     frames(&mut app, 1);
     assert_eq!(shown(&app), whole);
     assert_eq!(activity(&app), Activity::Done);
+}
+
+#[test]
+fn code_runs_only_where_code_is_executed() {
+    let rules = std::sync::Arc::new(
+        moss_thinking::transcript::Rules::new(moss_thinking::transcript::RulesConfig::default())
+            .expect("rules"),
+    );
+    let mut live = moss_thinking::tui::live::LiveView::new(rules);
+    live.push("答案如下。\n```python RUN\nprint(1)\n```\n");
+    assert_eq!(Activity::of(&live, true), Activity::RunningCode);
+    // With code off, the model goes on after the block: it is still speaking.
+    assert_eq!(Activity::of(&live, false), Activity::Speaking);
 }

@@ -61,9 +61,10 @@ impl Activity {
         }
     }
 
-    /// What `live` shows the model doing at its end.
+    /// What `live` shows the model doing at its end; `runs_code`: a closed python RUN block is
+    /// executed (else the model just goes on, and it is still speaking).
     #[must_use]
-    pub fn of(live: &LiveView) -> Self {
+    pub fn of(live: &LiveView, runs_code: bool) -> Self {
         let transcript = live.transcript();
         let Some(last) = transcript.segments.last() else {
             return if live.is_streaming() {
@@ -78,7 +79,7 @@ impl Activity {
         let open = transcript.is_open(transcript.segments.len() - 1);
         match last.kind {
             SegmentKind::Think if open => Self::Thinking,
-            SegmentKind::Code if !open && last.is_executable() => Self::RunningCode,
+            SegmentKind::Code if runs_code && !open && last.is_executable() => Self::RunningCode,
             _ => Self::Speaking,
         }
     }

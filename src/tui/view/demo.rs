@@ -66,15 +66,23 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
     let DemoView {
         feed, lanes, rules, ..
     } = &mut **view;
-    let (live, live_clock): (Option<&LiveView>, Option<std::time::Duration>) = match feed {
-        Feed::Live(key) => match app.active.get(key) {
-            Some(run) => (Some(&run.live), Some(run.elapsed)),
-            None => (None, None),
-        },
-        Feed::Playback(playback) => (Some(&playback.live), None),
-        Feed::Empty => (None, None),
-    };
-    let activity = live.map_or(Activity::Waiting, Activity::of);
+    let live_code = app.settings.exec != crate::exec::ExecMode::Off && app.consent != Some(false);
+    let (live, live_clock, runs_code): (Option<&LiveView>, Option<std::time::Duration>, bool) =
+        match feed {
+            Feed::Live(key) => match app.active.get(key) {
+                Some(run) => (Some(&run.live), Some(run.elapsed), live_code),
+                None => (None, None, live_code),
+            },
+            Feed::Playback(playback) => (
+                Some(&playback.live),
+                None,
+                app.runs
+                    .get(playback.run)
+                    .is_some_and(|r| r.exec != crate::exec::ExecMode::Off),
+            ),
+            Feed::Empty => (None, None, false),
+        };
+    let activity = live.map_or(Activity::Waiting, |live| Activity::of(live, runs_code));
     let meter = live.map(|live| Meter::of(live, rules));
     if let Some(live) = live {
         let geometry = geometry(body.width);

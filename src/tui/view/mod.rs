@@ -367,6 +367,7 @@ fn short_name(action: Action) -> &'static str {
         Action::OnlyFlips => "only flips",
         Action::Right => "columns",
         Action::Restore => "restore",
+        Action::AutoPlay => "auto-play",
         other => other.as_str(),
     }
 }
