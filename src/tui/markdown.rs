@@ -50,6 +50,27 @@ struct List {
     next: Option<u64>,
 }
 
+/// Answer text longer than this is shown as written where it is rendered as it grows: rendering
+/// re-reads the whole segment, and a frame must stay cheap.
+pub const RENDER_MAX: usize = 8 * 1024;
+
+/// `source` as written: its lines wrapped at `max` cells, in `base` style.
+#[must_use]
+pub fn plain(source: &str, max: usize, base: Style) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for line in source.split('\n') {
+        let line = text::printable(line);
+        for row in text::wrap(&[(line.as_ref(), base)], max) {
+            out.push(Line::from(
+                row.into_iter()
+                    .map(|(t, s)| Span::styled(t, s))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+    }
+    out
+}
+
 /// Renders `source` (markdown) into rows at most `max` cells wide, in `base` style.
 #[must_use]
 pub fn render(source: &str, max: usize, theme: &Theme, base: Style) -> Vec<Line<'static>> {
@@ -484,6 +505,15 @@ mod tests {
             ]
         );
         assert_eq!(rows("- a\n  - b", 20), ["• a", "  • b"]);
+    }
+
+    #[test]
+    fn plain_text_keeps_its_markers_and_wraps_by_display_width() {
+        let rows: Vec<String> = plain("**粗体**文字\n第二行", 6, Style::default())
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect();
+        assert_eq!(rows, ["**粗体", "**文字", "第二行"]);
     }
 
     #[test]

@@ -154,7 +154,11 @@ fn render(
     match segment.kind {
         SegmentKind::Answer => {
             let trimmed = source.trim_matches('\n');
-            markdown::render(trimmed, width, theme, style(theme, Role::Answer))
+            if source.len() > markdown::RENDER_MAX {
+                markdown::plain(trimmed, width, style(theme, Role::Answer))
+            } else {
+                markdown::render(trimmed, width, theme, style(theme, Role::Answer))
+            }
         }
         SegmentKind::Think => think(live, transcript, source, index, width, theme),
         SegmentKind::Code => code(segment, source, width, theme),

@@ -14,9 +14,8 @@ pub(super) const GUTTER: usize = 2;
 /// Columns a result box takes around its text (`│ ` and ` │`).
 pub(super) const BOX: usize = 4;
 
-/// Answer text longer than this is shown as written: rendering re-reads a growing segment
-/// whole, and a frame must stay cheap.
-pub(super) const MARKDOWN_MAX: usize = 8 * 1024;
+/// Answer text longer than this is shown as written (see [`crate::tui::markdown::RENDER_MAX`]).
+pub(super) const MARKDOWN_MAX: usize = crate::tui::markdown::RENDER_MAX;
 
 /// An answer written in markdown, rendered for the screen. Only the segment that grows is
 /// rendered again (at most once a frame); an ended one keeps its rows.
