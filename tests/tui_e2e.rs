@@ -914,3 +914,85 @@ fn a_second_version_rerun_and_compared_side_by_side_becomes_a_preference_pair() 
     tmux.keys(&["q"]);
     tmux.wait_for("moss exited 0");
 }
+
+#[test]
+fn an_interruption_typed_mid_stream_is_exported_as_two_turns() {
+    if !tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    // A pace that leaves time to break in; no code runs.
+    std::fs::write(
+        &config,
+        "[teacher]\nreplay-chunk-chars = 2\nreplay-pause-ms = 40\n\n[workbench]\nexec = \"off\"\n",
+    )
+    .expect("config");
+    let command = format!(
+        "{}; echo moss exited $?; sleep 30",
+        moss_script(dir.path(), &config)
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("REPLAY");
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("q02 ▶ streaming");
+    tmux.keys(&["I"]);
+    tmux.wait_for("Interrupt q02");
+    tmux.keys(&["-l", "换个简单点的方法"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("q02: interrupted: 换个简单点的方法");
+    // The turns apart: what the user said stands between them.
+    tmux.wait_for("› 换个简单点的方法");
+    tmux.wait_for("q02 complete");
+    // The second turn goes on from where the first was cut (the replay teacher continues its
+    // recording), so it may fail a rule the cut left it: accepted knowingly.
+    tmux.keys(&["A"]);
+    tmux.wait_for("q02: accepted");
+    tmux.keys(&["q"]);
+    tmux.wait_for("moss exited 0");
+
+    let runs = runs(dir.path());
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    let at =
+        usize::try_from(run["interruptions"][0]["at"].as_u64().expect("the cut")).expect("offset");
+    let transcript = run["transcript"].as_str().expect("transcript");
+    assert!(at > 0 && at < transcript.len(), "cut at {at}");
+    let out = moss_beside(
+        dir.path(),
+        &config,
+        &[
+            "export",
+            "--include-replayed",
+            "--out",
+            dir.path().join("two.jsonl").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported = std::fs::read_to_string(dir.path().join("two.jsonl")).expect("export");
+    let record: Value = serde_json::from_str(exported.trim()).expect("one record");
+    let turns: Vec<(&str, &str)> = record["conversations"]
+        .as_array()
+        .expect("conversations")
+        .iter()
+        .map(|t| {
+            (
+                t["from"].as_str().unwrap_or(""),
+                t["value"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            ("human", run["question"].as_str().expect("question")),
+            ("gpt", &transcript[..at]),
+            ("human", "换个简单点的方法"),
+            ("gpt", &transcript[at..]),
+        ]
+    );
+}

@@ -172,6 +172,8 @@ pub struct ActiveRun {
     pub executing: Option<usize>,
     /// Cancel was asked for.
     pub cancelling: bool,
+    /// Breaks in on the run with the user's words (`I`).
+    pub interrupter: crate::run::Interrupter,
 }
 
 /// A finished run on screen, with the text the curator sees (edited where edited).
@@ -201,6 +203,8 @@ pub struct Pending {
     pub sample: usize,
     /// The rules of the prompt version it was asked with (its live view's).
     pub rules: Arc<Rules>,
+    /// The handle its job carries, to break in on it once it runs.
+    pub interrupter: crate::run::Interrupter,
 }
 
 /// The teacher prompt: the saved version runs use, and the editor's text.
@@ -368,6 +372,11 @@ pub enum Layer {
     /// The selected sample's whole question, line breaks kept.
     Question {
         scroll: u16,
+    },
+    /// Breaking in on run `key`: what the user says, being typed.
+    Interject {
+        key: RunKey,
+        text: String,
     },
     /// A sample's runs, newest first.
     Runs(RunList),

@@ -52,6 +52,7 @@ impl Effects {
                 }
             }
             Command::CancelRun(key) => self.service.cancel(key),
+            Command::Interrupt { interrupter, text } => interrupter.interrupt(text),
             Command::DropQueued => self.service.drop_queued(),
             Command::CancelAll => self.service.cancel_all(),
             Command::AnswerConsent(answer) => self.service.answer_consent(answer),

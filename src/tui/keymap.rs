@@ -79,6 +79,7 @@ actions! {
     RunSelected => "run_selected", "Run the selected sample";
     RunAll => "run_all", "Run the samples shown: N runs each, of all, the failing or those without a run";
     Cancel => "cancel", "Cancel the selected sample's run, or clear the queue";
+    Interrupt => "interrupt", "Break in on the streaming run: type what the user says; the teacher answers it as a new turn";
     Regenerate => "regenerate", "Run the selected sample again";
     Accept => "accept", "Accept the output (its edited text when edited) and go to the next unreviewed";
     AcceptAnyway => "accept_anyway", "Accept an output that fails a rule, knowingly (recorded as such)";
@@ -200,6 +201,7 @@ impl Scope {
                 A::RunSelected,
                 A::RunAll,
                 A::Cancel,
+                A::Interrupt,
                 A::Regenerate,
                 A::Accept,
                 A::AcceptAnyway,

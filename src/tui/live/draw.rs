@@ -23,6 +23,8 @@ pub(super) struct Palette {
     pub result: Style,
     pub error: Style,
     pub reasoning: Style,
+    /// The user's words between the turns of an interrupted run.
+    pub interjection: Style,
 }
 
 impl Palette {
@@ -39,6 +41,7 @@ impl Palette {
             result: style(theme, Role::ExecResult),
             error: style(theme, Role::ExecError),
             reasoning: style(theme, Role::Reasoning),
+            interjection: style(theme, Role::KeyHint).add_modifier(ratatui::style::Modifier::BOLD),
         }
     }
 }

@@ -22,8 +22,13 @@ impl LiveView {
         let width = usize::from(area.width);
         let height = usize::from(area.height);
         let resized = self.layout.width() != width;
-        self.layout
-            .sync(&self.transcript, self.open, width, &Render::new(theme));
+        self.layout.sync(
+            &self.transcript,
+            self.open,
+            width,
+            &Render::new(theme),
+            &self.turns,
+        );
         self.sync_reasoning(width, resized);
 
         let above = self.reasoning_rows();
@@ -154,6 +159,10 @@ impl LiveView {
         let width = block.wrap.width();
         let part = block.part(k, text_rows);
         match (segment.kind, part) {
+            (_, Part::Interjection) => {
+                let said = block.interjection.as_deref().unwrap_or_default();
+                line.label(0, &format!("› {said}"), palette.interjection);
+            }
             (SegmentKind::Answer, Part::Text(r)) if block.rendered().is_some() => {
                 if let Some(rendered) = block.rendered().and_then(|rows| rows.get(r)) {
                     line.styled(0, rendered);

@@ -74,6 +74,8 @@ pub(super) struct Block {
     pub wrap: Wrap,
     /// An answer's markdown, rendered (answers only).
     pub markdown: Option<Markdown>,
+    /// The user's interjection shown above the first block of a later turn.
+    pub interjection: Option<String>,
     /// Colours of a code block, worked out once it is first shown: a block that streams by
     /// unseen costs nothing.
     pub highlight: Option<CodeHighlight>,
@@ -87,6 +89,7 @@ impl Block {
             kind: segment.kind,
             wrap: Self::wrap_for(segment.kind, width),
             markdown: (segment.kind == SegmentKind::Answer).then(Markdown::default),
+            interjection: None,
             highlight: None,
             complete: false,
         }
@@ -143,8 +146,14 @@ impl Block {
         }
     }
 
-    /// Rows around the text: (above, below).
+    /// Rows around the text: (above, below), an interjection's row included.
     fn chrome(&self) -> (usize, usize) {
+        let (above, below) = self.kind_chrome();
+        (above + usize::from(self.interjection.is_some()), below)
+    }
+
+    /// Rows around the text that its kind adds: (above, below).
+    fn kind_chrome(&self) -> (usize, usize) {
         match self.kind {
             SegmentKind::Answer => (0, 0),
             // The badge below a think.
@@ -163,7 +172,12 @@ impl Block {
 
     /// What row `k` of the block shows, given its `text` rows.
     pub(super) fn part(&self, k: usize, text: usize) -> Part {
-        let (above, _) = self.chrome();
+        let k = match (&self.interjection, k) {
+            (Some(_), 0) => return Part::Interjection,
+            (Some(_), k) => k - 1,
+            (None, k) => k,
+        };
+        let (above, _) = self.kind_chrome();
         match k.checked_sub(above) {
             Some(r) if r < text => Part::Text(r),
             Some(_) if self.kind == SegmentKind::Think => Part::Badge,
@@ -196,6 +210,8 @@ pub(super) enum Part {
     /// A result box's top, with its label.
     Top,
     Bottom,
+    /// What the user said before this turn.
+    Interjection,
 }
 
 /// A place in the transcript that survives re-wrapping: the top row when the width changes.
@@ -269,6 +285,7 @@ impl Layout {
         open: bool,
         width: usize,
         render: &Render<'_>,
+        turns: &[super::TurnStart],
     ) {
         let restyle = self.styles != Some(render.key());
         self.styles = Some(render.key());
@@ -282,7 +299,12 @@ impl Layout {
         };
         for (i, segment) in segments.iter().enumerate().skip(from) {
             if i == self.blocks.len() {
-                self.blocks.push(Block::new(segment, width));
+                let mut block = Block::new(segment, width);
+                block.interjection = turns
+                    .iter()
+                    .find(|t| t.segment == i)
+                    .map(|t| t.text.clone());
+                self.blocks.push(block);
             } else if rewrap {
                 let block = &mut self.blocks[i];
                 block.wrap = Block::wrap_for(segment.kind, width);
@@ -351,7 +373,7 @@ impl Layout {
         let part = match block.part(k, text) {
             // Rendered markdown has rows of its own: the wrapped row of the same number is near.
             Part::Text(r) => AnchorPart::Text(block.wrap.row(r).map_or(0, |r: Row| r.start)),
-            Part::Header | Part::Top => AnchorPart::First,
+            Part::Header | Part::Top | Part::Interjection => AnchorPart::First,
             Part::Badge | Part::Bottom => AnchorPart::Last,
         };
         Some(Anchor { block: i, part })
@@ -389,6 +411,7 @@ mod tests {
             true,
             40,
             &render,
+            &[],
         );
         assert_eq!(
             rendered_text(&layout.blocks[0]).as_deref(),
@@ -406,6 +429,7 @@ mod tests {
             true,
             40,
             &render,
+            &[],
         );
         assert_eq!(rendered_text(&layout.blocks[0]).as_deref(), Some(""));
         assert_eq!(
@@ -418,6 +442,7 @@ mod tests {
             true,
             30,
             &render,
+            &[],
         );
         assert_eq!(
             rendered_text(&layout.blocks[0]).as_deref(),
@@ -436,6 +461,7 @@ mod tests {
             true,
             40,
             &render,
+            &[],
         );
         assert_eq!(rendered_text(&layout.blocks[0]), None);
         let segment = &Transcript::parse(&long, CountMode::Mixed).segments[0];

@@ -124,26 +124,41 @@ struct Reasoning {
 struct Tracked<'a> {
     transcript: &'a mut Transcript,
     open: &'a mut bool,
+    /// Where the parser's turn began: its segment indices and byte offsets start there.
+    base: (usize, usize),
 }
 
 impl SegmentSink for Tracked<'_> {
     fn started(&mut self, index: usize, kind: SegmentKind, fence: Option<Fence>, offset: usize) {
         *self.open = true;
-        self.transcript.started(index, kind, fence, offset);
+        self.transcript
+            .started(index + self.base.0, kind, fence, offset + self.base.1);
     }
 
     fn text(&mut self, index: usize, text: &str) {
-        SegmentSink::text(&mut *self.transcript, index, text);
+        SegmentSink::text(&mut *self.transcript, index + self.base.0, text);
     }
 
     fn ended(&mut self, index: usize, offset: usize, closed: bool) {
         *self.open = false;
-        self.transcript.ended(index, offset, closed);
+        self.transcript
+            .ended(index + self.base.0, offset + self.base.1, closed);
     }
 
     fn anomaly(&mut self, anomaly: Anomaly) {
         self.transcript.anomaly(anomaly);
     }
+}
+
+/// Where a later turn of an interrupted run begins, and what the user said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TurnStart {
+    /// Its first segment.
+    pub segment: usize,
+    /// Bytes of the text before it.
+    pub offset: usize,
+    /// The user's interjection.
+    pub text: String,
 }
 
 /// One run's transcript on screen.
@@ -152,6 +167,8 @@ pub struct LiveView {
     rules: Arc<Rules>,
     transcript: Transcript,
     parser: StreamParser,
+    /// The later turns of an interrupted run: each is parsed on its own.
+    turns: Vec<TurnStart>,
     /// The text as received, tags and fences included.
     raw: String,
     streaming: bool,
@@ -172,6 +189,7 @@ impl LiveView {
         Self {
             transcript: Transcript::new(mode),
             parser: StreamParser::new(),
+            turns: Vec::new(),
             raw: String::new(),
             streaming: true,
             open: false,
@@ -211,15 +229,68 @@ impl LiveView {
         view
     }
 
-    /// A stored run.
+    /// A stored run, its turns apart when it was interrupted.
     #[must_use]
     pub fn of_run(run: &Run, rules: Arc<Rules>) -> Self {
-        Self::finished(
-            &run.transcript,
-            run.reasoning.as_deref(),
-            run.rules.clone(),
-            rules,
-        )
+        if run.interruptions.is_empty() {
+            return Self::finished(
+                &run.transcript,
+                run.reasoning.as_deref(),
+                run.rules.clone(),
+                rules,
+            );
+        }
+        let mut view = Self::new(rules);
+        if let Some(reasoning) = run.reasoning.as_deref() {
+            view.push_reasoning(reasoning);
+        }
+        let mut from = 0;
+        for cut in &run.interruptions {
+            // Offsets that do not fit the text (edited by hand) are passed over.
+            if cut.at < from || !run.transcript.is_char_boundary(cut.at) {
+                continue;
+            }
+            view.push(&run.transcript[from..cut.at]);
+            view.interrupt(&cut.text);
+            from = cut.at;
+        }
+        view.push(&run.transcript[from..]);
+        view.finish(run.rules.clone());
+        view
+    }
+
+    /// Where the current turn's parse begins: (segments, bytes) before it.
+    fn base(&self) -> (usize, usize) {
+        self.turns.last().map_or((0, 0), |t| (t.segment, t.offset))
+    }
+
+    /// The user broke in: the turn so far ends here, cut (what is open stays unclosed), and
+    /// the text after this is the next turn, below `interjection`.
+    pub fn interrupt(&mut self, interjection: &str) {
+        self.interrupt_at(interjection, self.raw.len());
+        self.budgets.catch_up(&self.transcript, self.open);
+    }
+
+    /// [`LiveView::interrupt`] with the cut at `offset` (a rewrite laying the turns out again).
+    fn interrupt_at(&mut self, interjection: &str, offset: usize) {
+        let base = self.base();
+        self.parser.finish_into(&mut Tracked {
+            transcript: &mut self.transcript,
+            open: &mut self.open,
+            base,
+        });
+        self.parser.reset();
+        self.turns.push(TurnStart {
+            segment: self.transcript.segments.len(),
+            offset,
+            text: interjection.to_owned(),
+        });
+    }
+
+    /// The later turns of an interrupted run.
+    #[must_use]
+    pub fn turns(&self) -> &[TurnStart] {
+        &self.turns
     }
 
     /// Appends streamed text (the teacher's, or a system execution result).
@@ -237,11 +308,13 @@ impl LiveView {
             return;
         }
         self.raw.push_str(text);
+        let base = self.base();
         self.parser.feed(
             text,
             &mut Tracked {
                 transcript: &mut self.transcript,
                 open: &mut self.open,
+                base,
             },
         );
         self.budgets.catch_up(&self.transcript, self.open);
@@ -258,11 +331,32 @@ impl LiveView {
         self.verdicts.judged = None;
         self.layout.clear();
         self.scroll.anchor = None;
+        // A rewrite replaces the whole text: the turns are laid out again over it.
+        let turns = std::mem::take(&mut self.turns);
+        let mut from = 0;
+        for turn in turns {
+            if turn.offset < from || turn.offset > text.len() || !text.is_char_boundary(turn.offset)
+            {
+                continue;
+            }
+            let base = self.base();
+            self.parser.feed(
+                &text[from..turn.offset],
+                &mut Tracked {
+                    transcript: &mut self.transcript,
+                    open: &mut self.open,
+                    base,
+                },
+            );
+            from = turn.offset;
+            self.interrupt_at(&turn.text, turn.offset);
+        }
         let mut sink = Tracked {
             transcript: &mut self.transcript,
             open: &mut self.open,
+            base: self.turns.last().map_or((0, 0), |t| (t.segment, t.offset)),
         };
-        self.parser.feed(text, &mut sink);
+        self.parser.feed(&text[from..], &mut sink);
         if !self.streaming {
             self.parser.finish_into(&mut sink);
         }
@@ -278,9 +372,11 @@ impl LiveView {
     /// The stream ended; `rules` are the run's final verdicts.
     pub fn finish(&mut self, rules: Vec<RuleResult>) {
         if self.streaming {
+            let base = self.base();
             self.parser.finish_into(&mut Tracked {
                 transcript: &mut self.transcript,
                 open: &mut self.open,
+                base,
             });
             self.streaming = false;
             self.budgets.catch_up(&self.transcript, self.open);

@@ -114,6 +114,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
             app.layers.push(Layer::History(Box::new(view)));
         }
         Action::Demo => super::demo::open(app, 1.0, false, commands),
+        Action::Interrupt => open_interject(app),
         other => super::views::main_action(app, other),
     }
 }
@@ -301,6 +302,26 @@ fn cancel(app: &mut App, commands: &mut Vec<Command>) {
     }
 }
 
+/// Opens the line to break in on the selected sample's streaming run.
+fn open_interject(app: &mut App) {
+    let selected = app.selected;
+    let streaming = app
+        .active
+        .iter()
+        .find(|(_, run)| run.sample == selected && !run.cancelling)
+        .map(|(key, _)| *key);
+    match streaming {
+        Some(key) => app.layers.push(Layer::Interject {
+            key,
+            text: String::new(),
+        }),
+        None => notify(
+            app,
+            "nothing is streaming for this sample: I breaks in on a run",
+        ),
+    }
+}
+
 /// Runs sample `index` with the saved prompt, before any batch waiting.
 pub(super) fn start_run(app: &mut App, index: usize, commands: &mut Vec<Command>) -> RunKey {
     submit(app, index, true, commands)
@@ -317,16 +338,19 @@ pub(super) fn submit(
     let key = app.next_key;
     app.next_key += 1;
     let sample = &app.samples[index];
-    let job = Job::new(
+    let mut job = Job::new(
         sample.id.clone(),
         sample.question.clone(),
         Arc::clone(&app.prompt.version),
     );
+    let interrupter = crate::run::Interrupter::new();
+    job.interrupter = Some(interrupter.clone());
     app.queue.pending.insert(
         key,
         Pending {
             sample: index,
             rules: Arc::clone(app.rules()),
+            interrupter,
         },
     );
     if index == app.selected {
@@ -357,6 +381,7 @@ pub(super) fn run_started(app: &mut App, key: RunKey) {
             elapsed: Duration::ZERO,
             executing: None,
             cancelling: false,
+            interrupter: pending.interrupter,
         },
     );
 }
@@ -426,7 +451,8 @@ pub(super) fn run_event(app: &mut App, key: RunKey, elapsed: Duration, event: Ru
         RunEvent::Rewritten(text) => run.live.rewrite(&text),
         RunEvent::ExecStarted { block, .. } => run.executing = Some(block),
         RunEvent::ExecFinished { .. } => run.executing = None,
-        RunEvent::Usage(_) | RunEvent::Continuing | RunEvent::Interrupted { .. } => {}
+        RunEvent::Interrupted { text, .. } => run.live.interrupt(&text),
+        RunEvent::Usage(_) | RunEvent::Continuing => {}
     }
 }
 

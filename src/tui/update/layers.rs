@@ -101,6 +101,7 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
             let action = keymap.action(Scope::Demo, key);
             super::demo::action(app, action, commands);
         }
+        Some(Layer::Interject { .. }) => interject_key(app, key, commands),
         Some(Layer::Question { scroll }) => match key.code {
             KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
@@ -110,6 +111,41 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
                 app.layers.pop();
             }
         },
+    }
+}
+
+/// Typing what the user says to a run: `Enter` breaks in with it, `Esc` lets the run go on.
+fn interject_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
+    let Some(Layer::Interject { key: run, text }) = app.layers.last_mut() else {
+        return;
+    };
+    let run = *run;
+    match key.code {
+        KeyCode::Esc => {
+            app.layers.pop();
+        }
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Enter if !text.trim().is_empty() => {
+            let said = text.trim().to_owned();
+            app.layers.pop();
+            let Some(active) = app.active.get(&run) else {
+                notify(app, "the run has ended: nothing to break in on");
+                return;
+            };
+            let sample = app
+                .samples
+                .get(active.sample)
+                .map_or_else(String::new, |s| s.id.clone());
+            commands.push(Command::Interrupt {
+                interrupter: active.interrupter.clone(),
+                text: said.clone(),
+            });
+            notify(app, format!("{sample}: interrupted: {said}"));
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
+        _ => {}
     }
 }
 
@@ -532,6 +568,9 @@ pub(super) fn paste(app: &mut App, text: &str) {
             dialog
                 .text
                 .push_str(text.lines().next().unwrap_or_default());
+        }
+        Some(Layer::Interject { text: said, .. }) => {
+            said.push_str(text.lines().next().unwrap_or_default());
         }
         Some(Layer::Filter) => {
             app.filter.push_str(text.lines().next().unwrap_or_default());

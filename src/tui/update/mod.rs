@@ -78,6 +78,11 @@ pub enum Command {
     },
     /// Cancel run `key`, queued or running.
     CancelRun(RunKey),
+    /// Break in on a run with the user's words: its turn is cut and the teacher answers them.
+    Interrupt {
+        interrupter: crate::run::Interrupter,
+        text: String,
+    },
     /// Drop the runs waiting for a slot; those running go on.
     DropQueued,
     /// Drop the waiting runs and cancel the running ones (quitting).

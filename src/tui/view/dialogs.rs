@@ -259,6 +259,30 @@ pub(super) fn question(frame: &mut Frame<'_>, area: Rect, app: &App, scroll: u16
     );
 }
 
+/// Breaking in on the streaming run: the line being typed.
+pub(super) fn interject(frame: &mut Frame<'_>, area: Rect, app: &App, text: &str) {
+    let sample = app.selected_sample().map_or("", |s| s.id.as_str());
+    let width = area.width.saturating_sub(4).min(72);
+    let room = usize::from(width.saturating_sub(4));
+    // The end of what is typed stays in sight.
+    let typed = crate::tui::text::printable(text);
+    let mut shown = typed.as_ref();
+    while crate::tui::text::width(shown) + 1 > room && !shown.is_empty() {
+        let next = shown.char_indices().nth(1).map_or(shown.len(), |(i, _)| i);
+        shown = &shown[next..];
+    }
+    let lines = vec![
+        Line::from("The teacher stops here and answers what you say."),
+        Line::from(""),
+        Line::from(format!("› {shown}▏")),
+        Line::from(""),
+        Line::from("Enter interrupts · Esc lets the run go on"),
+    ];
+    let rect = popup(frame, area, width, 7);
+    let title = format!(" Interrupt {sample} ");
+    frame.render_widget(Paragraph::new(lines).block(dialog_block(app, &title)), rect);
+}
+
 /// A box of `width`×`height` (at most the area) in the middle of `area`, cleared.
 pub(super) fn popup(frame: &mut Frame<'_>, area: Rect, width: u16, height: u16) -> Rect {
     let rect = area.centered(

@@ -63,6 +63,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
             Layer::Reject(dialog) => dialogs::reject(frame, main, app, dialog),
             Layer::Bulk(dialog) => dialogs::bulk(frame, main, app, dialog),
             Layer::Question { scroll } => dialogs::question(frame, main, app, *scroll),
+            Layer::Interject { text, .. } => dialogs::interject(frame, main, app, text),
             Layer::Runs(list) => runs::draw(frame, main, app, list),
             Layer::SaveVersion(dialog) => prompt_dialogs::save_version(frame, main, app, dialog),
             Layer::RunMany(dialog) => prompt_dialogs::run_many(frame, main, app, *dialog),
@@ -368,6 +369,7 @@ fn short_name(action: Action) -> &'static str {
         Action::Right => "columns",
         Action::Restore => "restore",
         Action::AutoPlay => "auto-play",
+        Action::Interrupt => "interrupt",
         other => other.as_str(),
     }
 }
