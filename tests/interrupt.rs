@@ -232,3 +232,77 @@ async fn an_interrupted_replay_goes_on_with_its_recording() {
     // The timeline still covers the transcript.
     assert!(run.timeline().is_some());
 }
+
+#[tokio::test]
+async fn a_held_run_reads_no_further_and_is_cut_where_it_was_held() {
+    // The server sends two pieces, then waits until told before it sends the rest.
+    let rest = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::clone(&rest);
+    let server = MockServer::start(move |req: &Request| {
+        if req.messages().len() == 4 {
+            StreamReply::text(SECOND, 5).into()
+        } else {
+            StreamReply::text(FIRST, 5)
+                .with_hold_at(2, Arc::clone(&release))
+                .with_end(End::Hang)
+                .into()
+        }
+    })
+    .await;
+    let interrupter = Interrupter::new();
+    let handle = interrupter.clone();
+    let (seen, mut texts) = tokio::sync::mpsc::unbounded_channel();
+    let pipeline = pipeline(openai(&server));
+    let held_job = job(Vec::new(), Some(interrupter));
+    let task = tokio::spawn(async move {
+        let mut observer = move |event: RunEvent| {
+            if let RunEvent::Text { text, .. } = event {
+                let _ = seen.send(text);
+            }
+        };
+        pipeline
+            .run(&held_job, &mut observer, &CancellationToken::new())
+            .await
+    });
+    // The first text shows: the user presses the key, and the run holds the stream.
+    let first = texts.recv().await.expect("the first text");
+    handle.hold();
+    // The server may go on now; a held run reads nothing of it.
+    rest.notify_one();
+    tokio::task::yield_now().await;
+    handle.interrupt(INTERJECTION);
+    let run = task.await.expect("the run");
+    assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
+    let at = run.interruptions[0].at;
+    let cut = &run.transcript[..at];
+    // At most the two pieces sent before the server's wait.
+    assert!(cut.starts_with(&first) && cut.len() <= 10, "{cut:?}");
+    assert_eq!(&run.transcript[at..], SECOND);
+    assert_conversation(&server, cut);
+
+    // Held, then let go: the run goes on reading, as if never held.
+    let server = MockServer::start(|_: &Request| StreamReply::text(SECOND, 5).into()).await;
+    let interrupter = Interrupter::new();
+    let handle = interrupter.clone();
+    let mut held = false;
+    let run = pipeline_for(&server)
+        .run(
+            &job(Vec::new(), Some(interrupter)),
+            &mut |_: RunEvent| {
+                if !held {
+                    held = true;
+                    handle.hold();
+                    handle.release();
+                }
+            },
+            &CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Complete, "{:?}", run.error);
+    assert!(run.interruptions.is_empty());
+    assert_eq!(run.transcript, SECOND);
+}
+
+fn pipeline_for(server: &MockServer) -> Pipeline {
+    pipeline(openai(server))
+}

@@ -594,6 +594,8 @@ fn a_prompt_saved_with_new_rules_judges_the_next_run_by_them() {
         "{saved}"
     );
     tmux.keys(&["Escape"]);
+    // The main screen's keys again: a key sent right after Escape would read as Alt and a key.
+    tmux.wait_for("Enter run");
 
     // Run again: the same answer now fails the new version's budget.
     tmux.keys(&["r"]);
@@ -690,7 +692,7 @@ fn the_workbench_holds_its_workspace_and_saves_a_linked_prompt_through_the_link(
     );
     // Back on the main screen before `q`: an Escape followed at once by a key reads as Alt.
     tmux.keys(&["Escape"]);
-    tmux.wait_for("q01");
+    tmux.wait_for("Enter run");
     tmux.keys(&["q"]);
     tmux.wait_for("moss exited 0");
     let _free = moss_thinking::store::WorkspaceLock::acquire(dir.path(), "test")
@@ -836,6 +838,7 @@ fn a_second_version_rerun_and_compared_side_by_side_becomes_a_preference_pair() 
     tmux.wait_for("prompt saved: version");
     tmux.keys(&["Escape"]);
     tmux.wait_for("prompt v2");
+    tmux.wait_for("Enter run");
 
     // Both samples again under it: the filtered set, whatever runs it already has.
     tmux.keys(&["/"]);

@@ -72,7 +72,12 @@ fn i_opens_a_line_and_enter_breaks_in_with_what_was_typed() {
         panic!("a run starts");
     };
     text(&mut app, key, CUT);
-    press(&mut app, "I");
+    // The key holds the stream where it is while the user types.
+    let held = press(&mut app, "I");
+    assert!(
+        matches!(held.as_slice(), [Command::Hold { .. }]),
+        "{held:?}"
+    );
     assert!(matches!(app.layers.last(), Some(Layer::Interject { .. })));
     type_text(&mut app, SAID);
     let shown = screen(&mut app, 100, 30);
@@ -80,8 +85,12 @@ fn i_opens_a_line_and_enter_breaks_in_with_what_was_typed() {
         shown.contains("Interrupt q01") && shown.contains(SAID),
         "{shown}"
     );
-    // Esc lets the run go on: nothing is sent.
-    assert!(press(&mut app, "esc").is_empty());
+    // Esc lets the run go on.
+    let released = press(&mut app, "esc");
+    assert!(
+        matches!(released.as_slice(), [Command::Release { .. }]),
+        "{released:?}"
+    );
     assert!(app.layers.is_empty());
 
     let (_, _, commands) = interrupted();

@@ -15,7 +15,7 @@ use super::fill::{
     splice_results_noting,
 };
 use super::timeline::{Origin, Timeline};
-use super::turns::{self, Interruption, ScriptedInterruption};
+use super::turns::{self, Interruption, ScriptedInterruption, Signal};
 use super::{
     Execution, Job, PromptVersion, RateLimiter, Run, RunSettings, RunStatus, SegmentSummary,
     Timings, new_run_id,
@@ -408,12 +408,7 @@ impl Pipeline {
                 };
                 let stream = self.teacher.stream(&request, &mut sink, cancel);
                 match &job.interrupter {
-                    // Dropping the stream closes the connection where it is.
-                    Some(interrupter) => tokio::select! {
-                        biased;
-                        text = interrupter.next() => Err(text),
-                        streamed = stream => Ok(streamed),
-                    },
+                    Some(interrupter) => interruptible(stream, interrupter, cancel).await,
                     None => Ok(stream.await),
                 }
             };
@@ -1038,6 +1033,34 @@ impl Live {
         self.parser
             .feed(&self.text[self.turn_start..], &mut self.watch);
         self.watch.closed_block_end = None;
+    }
+}
+
+/// `stream` until it ends (`Ok`), or until the user's words come (`Err`): dropping it then
+/// closes the connection where it is. While held, the stream is not polled, so nothing more is
+/// read (the server waits) until the words come or the hold is released.
+async fn interruptible<T>(
+    stream: impl std::future::Future<Output = T>,
+    interrupter: &super::Interrupter,
+    cancel: &CancellationToken,
+) -> Result<T, String> {
+    tokio::pin!(stream);
+    loop {
+        tokio::select! {
+            biased;
+            signal = interrupter.signal() => match signal {
+                Signal::Interject(text) => return Err(text),
+                Signal::Hold => tokio::select! {
+                    said = interrupter.after_hold() => {
+                        if let Some(text) = said {
+                            return Err(text);
+                        }
+                    }
+                    () = cancel.cancelled() => {}
+                },
+            },
+            streamed = &mut stream => return Ok(streamed),
+        }
     }
 }
 

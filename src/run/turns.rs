@@ -51,7 +51,18 @@ pub struct Interrupter {
 #[derive(Debug, Default)]
 struct Shared {
     pending: Mutex<VecDeque<String>>,
+    /// Held by [`Interrupter::hold`]: (the stream is held, the hold is yet to be seen).
+    held: Mutex<(bool, bool)>,
     notify: Notify,
+}
+
+/// What an [`Interrupter`] asks of the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Cut here, with the user's words.
+    Interject(String),
+    /// Stop reading where it is, until the words come (or the hold is released).
+    Hold,
 }
 
 impl PartialEq for Interrupter {
@@ -66,20 +77,64 @@ impl Interrupter {
         Self::default()
     }
 
-    /// Cuts the run now, with `text` as the user's next turn.
+    /// Cuts the run now, with `text` as the user's next turn (where it was held, if it was).
     pub fn interrupt(&self, text: impl Into<String>) {
         if let Ok(mut pending) = self.inner.pending.lock() {
             pending.push_back(text.into());
         }
+        self.set_held(false);
         self.inner.notify.notify_one();
     }
 
-    /// The next interjection, waiting for one.
-    pub(crate) async fn next(&self) -> String {
+    /// Holds the stream where it is, while the user types: the run stops reading it (the
+    /// server waits), so nothing more arrives. [`Interrupter::interrupt`] then cuts it exactly
+    /// there; [`Interrupter::release`] lets it go on. A hold longer than the teacher's idle
+    /// timeout ends the stream as timed out when it goes on.
+    pub fn hold(&self) {
+        if let Ok(mut held) = self.inner.held.lock() {
+            *held = (true, true);
+        }
+        self.inner.notify.notify_one();
+    }
+
+    /// Lets a held stream go on.
+    pub fn release(&self) {
+        self.set_held(false);
+        self.inner.notify.notify_one();
+    }
+
+    fn set_held(&self, on: bool) {
+        if let Ok(mut held) = self.inner.held.lock() {
+            *held = (on, on && held.1);
+        }
+    }
+
+    /// The next thing asked of the stream, waiting for one.
+    pub(crate) async fn signal(&self) -> Signal {
         loop {
             let notified = self.inner.notify.notified();
             if let Some(text) = self.take() {
-                return text;
+                return Signal::Interject(text);
+            }
+            if let Ok(mut held) = self.inner.held.lock()
+                && held.1
+            {
+                held.1 = false;
+                return Signal::Hold;
+            }
+            notified.await;
+        }
+    }
+
+    /// While held: the user's words (`Some`), or `None` once the hold is released.
+    pub(crate) async fn after_hold(&self) -> Option<String> {
+        loop {
+            let notified = self.inner.notify.notified();
+            if let Some(text) = self.take() {
+                return Some(text);
+            }
+            if self.inner.held.lock().map_or(true, |held| !held.0) {
+                return None;
             }
             notified.await;
         }
@@ -371,6 +426,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hold_is_seen_once_then_ends_with_the_words_or_a_release() {
+        let interrupter = Interrupter::new();
+        interrupter.hold();
+        assert_eq!(interrupter.signal().await, Signal::Hold);
+        interrupter.interrupt("换个方法");
+        assert_eq!(interrupter.after_hold().await, Some("换个方法".to_owned()));
+        // Held again, then let go: the stream goes on, and no hold is left to see.
+        interrupter.hold();
+        assert_eq!(interrupter.signal().await, Signal::Hold);
+        interrupter.release();
+        assert_eq!(interrupter.after_hold().await, None);
+        interrupter.interrupt("later");
+        assert_eq!(
+            interrupter.signal().await,
+            Signal::Interject("later".into())
+        );
+    }
+
+    #[tokio::test]
     async fn an_interrupter_hands_over_interjections_in_order() {
         let interrupter = Interrupter::new();
         let clone = interrupter.clone();
@@ -378,7 +452,13 @@ mod tests {
         assert_ne!(interrupter, Interrupter::new());
         clone.interrupt("first");
         clone.interrupt("second");
-        assert_eq!(interrupter.next().await, "first");
-        assert_eq!(interrupter.next().await, "second");
+        assert_eq!(
+            interrupter.signal().await,
+            Signal::Interject("first".into())
+        );
+        assert_eq!(
+            interrupter.signal().await,
+            Signal::Interject("second".into())
+        );
     }
 }

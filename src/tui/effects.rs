@@ -52,6 +52,8 @@ impl Effects {
                 }
             }
             Command::CancelRun(key) => self.service.cancel(key),
+            Command::Hold { interrupter } => interrupter.hold(),
+            Command::Release { interrupter } => interrupter.release(),
             Command::Interrupt { interrupter, text } => interrupter.interrupt(text),
             Command::DropQueued => self.service.drop_queued(),
             Command::CancelAll => self.service.cancel_all(),

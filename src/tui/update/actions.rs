@@ -114,7 +114,7 @@ pub(super) fn main_action(app: &mut App, action: Action, commands: &mut Vec<Comm
             app.layers.push(Layer::History(Box::new(view)));
         }
         Action::Demo => super::demo::open(app, 1.0, false, commands),
-        Action::Interrupt => open_interject(app),
+        Action::Interrupt => open_interject(app, commands),
         other => super::views::main_action(app, other),
     }
 }
@@ -302,19 +302,22 @@ fn cancel(app: &mut App, commands: &mut Vec<Command>) {
     }
 }
 
-/// Opens the line to break in on the selected sample's streaming run.
-fn open_interject(app: &mut App) {
+/// Holds the selected sample's streaming run where it is and opens the line to break in on it.
+fn open_interject(app: &mut App, commands: &mut Vec<Command>) {
     let selected = app.selected;
     let streaming = app
         .active
         .iter()
         .find(|(_, run)| run.sample == selected && !run.cancelling)
-        .map(|(key, _)| *key);
+        .map(|(key, run)| (*key, run.interrupter.clone()));
     match streaming {
-        Some(key) => app.layers.push(Layer::Interject {
-            key,
-            text: String::new(),
-        }),
+        Some((key, interrupter)) => {
+            commands.push(Command::Hold { interrupter });
+            app.layers.push(Layer::Interject {
+                key,
+                text: String::new(),
+            });
+        }
         None => notify(
             app,
             "nothing is streaming for this sample: I breaks in on a run",

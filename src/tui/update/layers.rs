@@ -114,7 +114,8 @@ pub(super) fn key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
     }
 }
 
-/// Typing what the user says to a run: `Enter` breaks in with it, `Esc` lets the run go on.
+/// Typing what the user says to a run (held meanwhile): `Enter` breaks in with it, `Esc` lets
+/// the run go on.
 fn interject_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
     let Some(Layer::Interject { key: run, text }) = app.layers.last_mut() else {
         return;
@@ -123,6 +124,11 @@ fn interject_key(app: &mut App, key: KeyEvent, commands: &mut Vec<Command>) {
     match key.code {
         KeyCode::Esc => {
             app.layers.pop();
+            if let Some(active) = app.active.get(&run) {
+                commands.push(Command::Release {
+                    interrupter: active.interrupter.clone(),
+                });
+            }
         }
         KeyCode::Backspace => {
             text.pop();

@@ -78,7 +78,16 @@ pub enum Command {
     },
     /// Cancel run `key`, queued or running.
     CancelRun(RunKey),
-    /// Break in on a run with the user's words: its turn is cut and the teacher answers them.
+    /// Hold a run's stream where it is while the user types.
+    Hold {
+        interrupter: crate::run::Interrupter,
+    },
+    /// Let a held run go on.
+    Release {
+        interrupter: crate::run::Interrupter,
+    },
+    /// Break in on a run with the user's words: its turn is cut (where it was held) and the
+    /// teacher answers them.
     Interrupt {
         interrupter: crate::run::Interrupter,
         text: String,

@@ -272,7 +272,7 @@ pub(super) fn interject(frame: &mut Frame<'_>, area: Rect, app: &App, text: &str
         shown = &shown[next..];
     }
     let lines = vec![
-        Line::from("The teacher stops here and answers what you say."),
+        Line::from("Held here: the teacher answers what you say."),
         Line::from(""),
         Line::from(format!("› {shown}▏")),
         Line::from(""),
