@@ -27,12 +27,29 @@ pub(super) const HINTS: &[Action] = &[
     Action::Close,
 ];
 
+/// Rows of the state word in big letters (8×8 letters, four pixels a cell).
+const BIG_ROWS: u16 = 4;
+/// The smallest screen that shows them: "RUNNING CODE" is 48 columns wide.
+const BIG_MIN_WIDTH: u16 = 50;
+const BIG_MIN_HEIGHT: u16 = 24;
+
 /// From this many columns the thinks get a lane of their own.
 pub const WIDE: u16 = 110;
 
 pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usize) {
     let theme = app.settings.theme.clone();
-    let [head, meter_area, info_area, rule_area, body, hints] = Layout::vertical([
+    // The state word in big letters, where the screen has room for them.
+    let big = area.height >= BIG_MIN_HEIGHT && area.width >= BIG_MIN_WIDTH;
+    let [
+        big_area,
+        head,
+        meter_area,
+        info_area,
+        rule_area,
+        body,
+        hints,
+    ] = Layout::vertical([
+        Constraint::Length(if big { BIG_ROWS } else { 0 }),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
@@ -101,6 +118,9 @@ pub(super) fn draw(frame: &mut Frame<'_>, area: Rect, app: &mut App, layer: usiz
     let Some(Layer::Demo(view)) = app.layers.get(layer) else {
         return;
     };
+    if big {
+        draw_big_word(frame, big_area, activity, &theme);
+    }
     let head_line = header(view, activity, &sample_id, &question, head.width, &theme);
     frame.render_widget(Paragraph::new(head_line), head);
     if let Some(meter) = meter {
@@ -154,6 +174,27 @@ fn draw_meter(frame: &mut Frame<'_>, area: Rect, meter: Meter, theme: &Theme) {
     frame.render_widget(gauge, area);
 }
 
+/// The state word in big letters (8×8, four pixels a cell).
+fn draw_big_word(frame: &mut Frame<'_>, area: Rect, activity: Activity, theme: &Theme) {
+    let word = tui_big_text::BigText::builder()
+        .pixel_size(tui_big_text::PixelSize::Quadrant)
+        .style(style(theme, activity_role(activity)).add_modifier(Modifier::BOLD))
+        .lines(vec![Line::from(activity.word())])
+        .build();
+    frame.render_widget(word, area);
+}
+
+/// The colour of the state word.
+fn activity_role(activity: Activity) -> Role {
+    match activity {
+        Activity::Waiting => Role::Muted,
+        Activity::Speaking => Role::Answer,
+        Activity::Thinking => Role::Think,
+        Activity::RunningCode => Role::CodeExecutable,
+        Activity::Done => Role::RulePass,
+    }
+}
+
 /// The state word as a badge, a spinner while code runs, and the sample.
 fn header(
     view: &DemoView,
@@ -163,14 +204,8 @@ fn header(
     width: u16,
     theme: &Theme,
 ) -> Line<'static> {
-    let role = match activity {
-        Activity::Waiting => Role::Muted,
-        Activity::Speaking => Role::Answer,
-        Activity::Thinking => Role::Think,
-        Activity::RunningCode => Role::CodeExecutable,
-        Activity::Done => Role::RulePass,
-    };
-    let badge = style(theme, role).add_modifier(Modifier::REVERSED | Modifier::BOLD);
+    let badge =
+        style(theme, activity_role(activity)).add_modifier(Modifier::REVERSED | Modifier::BOLD);
     let mut spans = vec![Span::styled(format!(" {} ", activity.word()), badge)];
     if activity == Activity::RunningCode {
         spans.push(Span::styled(
