@@ -560,7 +560,7 @@ pub fn export_accepted(
                     .get(run.sample_id.as_str())
                     .map_or(&[][..], Vec::as_slice);
                 let text = curation.edited.as_deref().unwrap_or(&run.transcript);
-                let measures = crate::compare::interleaving(&Transcript::parse(text, mode));
+                let measures = crate::compare::interleaving_of(text, mode);
                 meta(run, curation, rules, rejected, &measures).map(Some)
             })
             .collect::<Result<Vec<_>, _>>()?

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::compare::{Interleaving, MeasuresReport, interleaving};
+use crate::compare::{Interleaving, MeasuresReport, interleaving_of};
 use crate::dataset::DatasetError;
 pub use crate::dataset::{Sample, SamplesError, read_samples};
 use crate::export::{Example, ExportError, ExportFormat, Plan, Written, write_line};
@@ -22,7 +22,7 @@ use crate::run::{
     Service, ServiceEvent, ServiceOptions,
 };
 use crate::store::{StoreError, Workspace};
-use crate::transcript::{CountMode, Outcome, RuleId, Transcript};
+use crate::transcript::{CountMode, Outcome, RuleId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -310,7 +310,7 @@ fn start_service(
 fn measure(run: &Run, mode: CountMode) -> Option<(Interleaving, Option<u64>)> {
     run.is_complete().then(|| {
         (
-            interleaving(&Transcript::parse(&run.transcript, mode)),
+            interleaving_of(&run.transcript, mode),
             run.timings.first_answer_ms,
         )
     })

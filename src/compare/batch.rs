@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::interleaving;
+use super::metrics::interleaving_of;
 use super::report::{JudgedRun, Report, Variant, report};
 use crate::dataset::Sample;
 use crate::generate::{self, GenerateError, GenerateOptions, GenerateReport};
 use crate::run::{Judge, Pipeline, PromptVersion, Run, RunStatus, ServiceEvent};
 use crate::store::Workspace;
-use crate::transcript::Transcript;
 
 /// One side of a comparison: a prompt version answered by a teacher (or a student).
 pub struct VariantSpec {
@@ -167,7 +166,7 @@ fn judged_run(run: &Run, judge: &mut Judge, workspace: &Workspace) -> JudgedRun 
     JudgedRun {
         sample_id: run.sample_id.clone(),
         rules,
-        measures: interleaving(&Transcript::parse(&run.transcript, mode)),
+        measures: interleaving_of(&run.transcript, mode),
         first_answer_ms: run.timings.first_answer_ms,
     }
 }

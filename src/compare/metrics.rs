@@ -4,7 +4,7 @@
 // Counts of words, runs and samples are far below 2^52: as f64 they are exact.
 #![allow(clippy::cast_precision_loss)]
 
-use crate::transcript::{SegmentKind, Transcript};
+use crate::transcript::{CountMode, SegmentKind, Transcript};
 
 /// Interleaving measures of one transcript. Words as the rules count them.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -50,6 +50,12 @@ pub fn interleaving(transcript: &Transcript) -> Interleaving {
         out.thinks_per_100_words = Some(thinks as f64 * 100.0 / answer);
     }
     out
+}
+
+/// The interleaving measures of a transcript's text, its words counted in `mode`.
+#[must_use]
+pub fn interleaving_of(text: &str, mode: CountMode) -> Interleaving {
+    interleaving(&Transcript::parse(text, mode))
 }
 
 #[cfg(test)]

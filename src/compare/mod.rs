@@ -10,6 +10,6 @@ pub mod report;
 pub mod stats;
 
 pub use batch::{CompareOptions, Comparison, VariantSpec, compare};
-pub use metrics::{Interleaving, interleaving};
+pub use metrics::{Interleaving, interleaving, interleaving_of};
 pub use report::{JudgedRun, MeasuresReport, Report, Variant, render, report};
 pub use stats::{Paired, Score, paired, wilson};

@@ -11,7 +11,7 @@ use super::{CurateError, ExportOptions, ExportReport, SystemChoice, recheck, tea
 use crate::export::{DataKind, ExportFormat, Plan};
 use crate::run::{Judge, Run};
 use crate::store::{Curation, Verdict, Workspace, fold};
-use crate::transcript::{CountMode, Outcome, RuleId, RuleResult, Transcript};
+use crate::transcript::{CountMode, Outcome, RuleId, RuleResult};
 
 /// The consumers preference pairs are written for.
 pub const PAIR_TARGETS: [ExportFormat; 2] = [ExportFormat::Trl, ExportFormat::LlamaFactory];
@@ -340,7 +340,7 @@ fn line(
 /// Where the pair came from, and the interleaving measures of both sides.
 fn meta(pair: &Pair<'_>) -> Result<Value, CurateError> {
     let measures = |text: &str| {
-        let m = crate::compare::interleaving(&Transcript::parse(text, pair.mode));
+        let m = crate::compare::interleaving_of(text, pair.mode);
         serde_json::json!({
             "words_before_first_think": m.words_before_first_think,
             "longest_think": m.longest_think,

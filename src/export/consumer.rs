@@ -350,34 +350,18 @@ pub fn training_command(
     let file = path.to_string_lossy();
     match format {
         ExportFormat::Sharegpt | ExportFormat::Messages | ExportFormat::Alpaca => None,
-        ExportFormat::Trl => Some(format!(
-            "python - <<'PY'\n\
-             from datasets import load_dataset\n\
-             from trl import SFTConfig, SFTTrainer\n\
-             \n\
-             dataset = load_dataset(\"json\", data_files={file}, split=\"train\")\n\
-             trainer = SFTTrainer(\n\
-             \x20   model=\"{STUDENT}\",\n\
-             \x20   train_dataset=dataset,\n\
-             \x20   args=SFTConfig(output_dir=\"{OUTPUT_NAME}\", assistant_only_loss=True),\n\
-             )\n\
-             trainer.train()\n\
-             PY",
-            file = python_string(&file),
+        ExportFormat::Trl => Some(trl_script(
+            &file,
+            "SFTConfig, SFTTrainer",
+            "SFTTrainer",
+            &format!("SFTConfig(output_dir=\"{OUTPUT_NAME}\", assistant_only_loss=True)"),
         )),
-        ExportFormat::LlamaFactory => {
-            let dir = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy(),
-                _ => ".".into(),
-            };
-            Some(format!(
-                "llamafactory-cli train --stage sft --do_train true --model_name_or_path {STUDENT} \
-                 --dataset {} --dataset_dir {} --template qwen3_nothink --finetuning_type lora \
-                 --output_dir saves/{OUTPUT_NAME}",
-                shell_word(dataset.unwrap_or("moss")),
-                shell_word(&dir),
-            ))
-        }
+        ExportFormat::LlamaFactory => Some(llama_factory_command(
+            path,
+            dataset,
+            "sft",
+            &format!("--output_dir saves/{OUTPUT_NAME}"),
+        )),
         ExportFormat::MsSwift => Some(format!(
             "swift sft --model {STUDENT} --template qwen3 --dataset {} \
              --add_non_thinking_prefix false --output_dir output/{OUTPUT_NAME}",
@@ -400,38 +384,55 @@ pub fn preference_training_command(
     path: &Path,
     dataset: Option<&str>,
 ) -> Option<String> {
-    let file = path.to_string_lossy();
     match format {
-        ExportFormat::Trl => Some(format!(
-            "python - <<'PY'\n\
-             from datasets import load_dataset\n\
-             from trl import DPOConfig, DPOTrainer\n\
-             \n\
-             dataset = load_dataset(\"json\", data_files={file}, split=\"train\")\n\
-             trainer = DPOTrainer(\n\
-             \x20   model=\"{STUDENT}\",\n\
-             \x20   train_dataset=dataset,\n\
-             \x20   args=DPOConfig(output_dir=\"{DPO_OUTPUT_NAME}\"),\n\
-             )\n\
-             trainer.train()\n\
-             PY",
-            file = python_string(&file),
+        ExportFormat::Trl => Some(trl_script(
+            &path.to_string_lossy(),
+            "DPOConfig, DPOTrainer",
+            "DPOTrainer",
+            &format!("DPOConfig(output_dir=\"{DPO_OUTPUT_NAME}\")"),
         )),
-        ExportFormat::LlamaFactory => {
-            let dir = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy(),
-                _ => ".".into(),
-            };
-            Some(format!(
-                "llamafactory-cli train --stage dpo --do_train true --model_name_or_path {STUDENT} \
-                 --dataset {} --dataset_dir {} --template qwen3_nothink --finetuning_type lora \
-                 --pref_beta 0.1 --pref_loss sigmoid --output_dir saves/{DPO_OUTPUT_NAME}",
-                shell_word(dataset.unwrap_or("moss")),
-                shell_word(&dir),
-            ))
-        }
+        ExportFormat::LlamaFactory => Some(llama_factory_command(
+            path,
+            dataset,
+            "dpo",
+            &format!("--pref_beta 0.1 --pref_loss sigmoid --output_dir saves/{DPO_OUTPUT_NAME}"),
+        )),
         _ => None,
     }
+}
+
+/// A Python script training the student on `file` with TRL's `trainer`, configured by `args`.
+fn trl_script(file: &str, imports: &str, trainer: &str, args: &str) -> String {
+    format!(
+        "python - <<'PY'\n\
+         from datasets import load_dataset\n\
+         from trl import {imports}\n\
+         \n\
+         dataset = load_dataset(\"json\", data_files={file}, split=\"train\")\n\
+         trainer = {trainer}(\n\
+         \x20   model=\"{STUDENT}\",\n\
+         \x20   train_dataset=dataset,\n\
+         \x20   args={args},\n\
+         )\n\
+         trainer.train()\n\
+         PY",
+        file = python_string(file),
+    )
+}
+
+/// `llamafactory-cli train` at `stage` on the dataset entry `dataset` beside `path`, with
+/// `rest` (the stage's own options and the output folder).
+fn llama_factory_command(path: &Path, dataset: Option<&str>, stage: &str, rest: &str) -> String {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_string_lossy(),
+        _ => ".".into(),
+    };
+    format!(
+        "llamafactory-cli train --stage {stage} --do_train true --model_name_or_path {STUDENT} \
+         --dataset {} --dataset_dir {} --template qwen3_nothink --finetuning_type lora {rest}",
+        shell_word(dataset.unwrap_or("moss")),
+        shell_word(&dir),
+    )
 }
 
 /// `s` as one shell word: as is when it has only characters no shell treats specially, else

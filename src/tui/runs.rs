@@ -1,9 +1,9 @@
 //! A sample's run list: every run of one sample, newest first, with what tells them apart.
 
-use crate::compare::{Interleaving, interleaving};
+use crate::compare::{Interleaving, interleaving_of};
 use crate::run::{Run, RunStatus};
 use crate::store::Verdict;
-use crate::transcript::{CountMode, Transcript};
+use crate::transcript::CountMode;
 use crate::tui::app::App;
 
 /// One row of the run list, worked out when the list opens.
@@ -40,10 +40,7 @@ impl RunList {
                     .rev()
                     .map(|&run| RunRow {
                         run,
-                        measures: interleaving(&Transcript::parse(
-                            shown_text(app, &app.runs[run]),
-                            mode,
-                        )),
+                        measures: interleaving_of(shown_text(app, &app.runs[run]), mode),
                     })
                     .collect()
             })

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::compare::stats::compliance;
-use crate::compare::{Interleaving, MeasuresReport, Score, interleaving};
+use crate::compare::{Interleaving, MeasuresReport, Score, interleaving_of};
 use crate::run::{Fallback, Judge, Run};
-use crate::transcript::{CountMode, Outcome, RuleId, RuleResult, Transcript};
+use crate::transcript::{CountMode, Outcome, RuleId, RuleResult};
 
 use super::{PromptVersionStats, RuleRate, sample_percent};
 
@@ -125,7 +125,7 @@ impl Tally {
             score.passed += usize::from(passed);
         }
         self.measured.push((
-            interleaving(&Transcript::parse(&run.transcript, mode)),
+            interleaving_of(&run.transcript, mode),
             run.timings.first_answer_ms,
         ));
     }
